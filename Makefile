@@ -1,0 +1,39 @@
+# Braid — build, run, test.
+GO        ?= go
+BIN       := bin/braid
+PKGS      := ./...
+TESTFLAGS ?= -race -timeout 20m
+
+.PHONY: all build run test test-short bench lint services fmt docs clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/braid
+
+# The quick-start demo: a pipeline on the embedded log.
+run: build
+	./$(BIN) run -f examples/quickstart/pipeline.yaml --data-dir ./data/quickstart --once
+
+services:
+	./scripts/services.sh
+
+test: services build
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+bench: build
+	./$(BIN) bench log --records 1000000 --size 128 --partitions 3 --json
+	./$(BIN) bench pipeline --records 1000000 --size 256 --json
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,104 @@
+package sdk
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/braidhq/braid/schema"
+)
+
+// Source reads records from an external system.
+//
+// The worker calls Open once, then Read in a loop; it calls Ack, in order, with
+// the Position of the last record of each batch the log has acknowledged, and
+// Close when the task stops. Read blocks until it has at least one record, the
+// context ends, or it returns ErrEndOfInput (a finite source is done) or
+// ErrBackoff (nothing now, ask again later).
+type Source interface {
+	Open(ctx context.Context, pos Position) error
+	Read(ctx context.Context) ([]Record, error)
+	Ack(ctx context.Context, pos Position) error
+	Close(ctx context.Context) error
+}
+
+// Sink writes records to an external system.
+//
+// Write may buffer; Flush makes everything written so far durable. The worker
+// commits log offsets only after Flush returned nil, so a sink that loses
+// buffered records on a crash loses nothing. Write returns a *BatchError to
+// reject single records (they go to the dead-letter topic) and keep the rest.
+type Sink interface {
+	Open(ctx context.Context) error
+	Write(ctx context.Context, records []Record) error
+	Flush(ctx context.Context) error
+	Close(ctx context.Context) error
+}
+
+// TopicPartition names one partition of a topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// OffsetTracker is implemented by sinks that can tell, after a crash, which
+// offsets they have already written durably (for example from file names).
+// The worker resumes each partition after the larger of its committed offset
+// and the one the sink reports, so a replay never writes a record twice.
+type OffsetTracker interface {
+	// WrittenOffsets returns the last offset durably written per partition;
+	// partitions the sink knows nothing of are left out.
+	WrittenOffsets(ctx context.Context, parts []TopicPartition) (map[TopicPartition]int64, error)
+}
+
+// SchemaProvider is implemented by sources that know their records' schemas
+// before reading (databases, CSV with typed headers).
+type SchemaProvider interface {
+	Schemas(ctx context.Context) ([]SchemaInfo, error)
+}
+
+// SchemaInfo ties a schema to the topic it is published on.
+type SchemaInfo struct {
+	Topic  string
+	Schema *schema.Schema
+}
+
+// Snapshotter is implemented by sources that start with a full read of existing
+// data; Progress reports it for the API and logs.
+type Snapshotter interface {
+	Progress() Progress
+}
+
+// Progress of a long read: Done of Total units (Total 0 when unknown).
+type Progress struct {
+	Phase string `json:"phase"`
+	Done  int64  `json:"done"`
+	Total int64  `json:"total"`
+}
+
+// Store is a small key-value store a connector may use for its own state
+// (deduplication keys, cursors). Braid backs it with a JetStream KV bucket, so
+// it survives restarts and is shared by every worker of a cluster.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, error) // ErrNotFound when absent
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Env is what the worker gives a connector when it creates one.
+type Env struct {
+	Logger    *slog.Logger
+	Pipeline  string
+	Connector string // the connector's name in the pipeline
+	Task      int
+	Topic     string   // a source's target topic
+	Topics    []string // a sink's input topics
+	Store     Store
+	DataDir   string // a directory private to this connector, for scratch files
+}
+
+// Plugin describes one connector type and how to build it.
+type Plugin struct {
+	Spec      Spec
+	NewSource func(cfg Config, env Env) (Source, error) // set for sources
+	NewSink   func(cfg Config, env Env) (Sink, error)   // set for sinks
+}
