@@ -12,10 +12,12 @@ import (
 // Kind says whether a connector reads or writes.
 type Kind string
 
-// The two connector kinds.
+// The connector kinds; KindTransform marks the spec of a single-record
+// transform (runtime/transform), which is validated like a connector's.
 const (
-	KindSource Kind = "source"
-	KindSink   Kind = "sink"
+	KindSource    Kind = "source"
+	KindSink      Kind = "sink"
+	KindTransform Kind = "transform"
 )
 
 // FieldType is the type of one setting.
@@ -380,8 +382,8 @@ func CheckSpec(s Spec) error {
 	if s.Name == "" {
 		errs = append(errs, errors.New("spec has no name"))
 	}
-	if s.Kind != KindSource && s.Kind != KindSink {
-		errs = append(errs, fmt.Errorf("spec %s: kind must be source or sink", s.Name))
+	if s.Kind != KindSource && s.Kind != KindSink && s.Kind != KindTransform {
+		errs = append(errs, fmt.Errorf("spec %s: kind must be source, sink or transform", s.Name))
 	}
 	if s.Summary == "" {
 		errs = append(errs, fmt.Errorf("spec %s: no summary", s.Name))
