@@ -14,6 +14,10 @@ import (
 // Close when the task stops. Read blocks until it has at least one record, the
 // context ends, or it returns ErrEndOfInput (a finite source is done) or
 // ErrBackoff (nothing now, ask again later).
+//
+// Ack is called from another goroutine than Read and may run while Read blocks
+// (a webhook answers its client on Ack), so a source must allow the two
+// concurrently. ErrEndOfInput may come with a last batch of records.
 type Source interface {
 	Open(ctx context.Context, pos Position) error
 	Read(ctx context.Context) ([]Record, error)
