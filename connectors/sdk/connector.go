@@ -106,3 +106,28 @@ type Plugin struct {
 	NewSource func(cfg Config, env Env) (Source, error) // set for sources
 	NewSink   func(cfg Config, env Env) (Sink, error)   // set for sinks
 }
+
+// Plugins is a set of connector types. A source and a sink may share a name
+// (`connector: file` reads files under sources and writes them under sinks).
+type Plugins []Plugin
+
+// Lookup returns the plugin of the given kind and name.
+func (ps Plugins) Lookup(kind Kind, name string) (Plugin, bool) {
+	for _, p := range ps {
+		if p.Spec.Kind == kind && p.Spec.Name == name {
+			return p, true
+		}
+	}
+	return Plugin{}, false
+}
+
+// Specs returns the specs of one kind by name.
+func (ps Plugins) Specs(kind Kind) map[string]Spec {
+	out := map[string]Spec{}
+	for _, p := range ps {
+		if p.Spec.Kind == kind {
+			out[p.Spec.Name] = p.Spec
+		}
+	}
+	return out
+}
