@@ -140,15 +140,15 @@ type Webhook struct {
 }
 
 type webhookConfig struct {
-	listen, path            string
-	batch                   bool
-	maxBody                 int64
-	token, hmacKey          []byte
-	hmacHeader              string
-	keyHeader, keyField     string
-	headers                 []string
-	queueSize, maxBatch     int
-	ackTimeout, retryAfter  time.Duration
+	listen, path           string
+	batch                  bool
+	maxBody                int64
+	token, hmacKey         []byte
+	hmacHeader             string
+	keyHeader, keyField    string
+	headers                []string
+	queueSize, maxBatch    int
+	ackTimeout, retryAfter time.Duration
 }
 
 // NewWebhook builds the source from validated settings; Open starts listening.
