@@ -13,7 +13,11 @@ build:
 
 # The quick-start demo: a pipeline on the embedded log.
 run: build
-	./$(BIN) run -f examples/quickstart/pipeline.yaml --data-dir ./data/quickstart --once
+	./$(BIN) run -f examples/quickstart/pipeline.yaml --data-dir ./data/quickstart --once --timeout 2m
+	@echo
+	@echo "== data/quickstart/out/all: $$(cat data/quickstart/out/all/*.jsonl | wc -l) orders in $$(ls data/quickstart/out/all | wc -l) files"
+	@echo "== data/quickstart/out/big (amount > 100), first 5:"
+	@head -q -n 5 data/quickstart/out/big/*.jsonl
 
 services:
 	./scripts/services.sh
