@@ -179,7 +179,7 @@ func TestSinkSpecErrorsNameTheField(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "url:") || !strings.Contains(err.Error(), "mode:") {
 		t.Fatalf("err = %v", err)
 	}
-	for _, p := range []sdk.Plugin{WebhookPlugin(), SinkPlugin()} {
+	for _, p := range []sdk.Plugin{WebhookPlugin(), PollPlugin(), SinkPlugin()} {
 		if err := sdk.CheckSpec(p.Spec); err != nil {
 			t.Error(err)
 		}
