@@ -1,0 +1,53 @@
+package file
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/braidhq/braid/connectors/sdk"
+)
+
+// span is one finished file: a topic partition and the offsets it holds.
+type span struct {
+	name        string
+	first, last int64
+}
+
+var finalName = regexp.MustCompile(`^(.+)-p(\d+)-(\d+)-(\d+)\.(jsonl|csv|txt)$`)
+
+func fileName(tp sdk.TopicPartition, first, last int64, ext string) string {
+	return fmt.Sprintf("%s-p%d-%015d-%015d.%s", tp.Topic, tp.Partition, first, last, ext)
+}
+
+func tempName(tp sdk.TopicPartition, first int64, ext string) string {
+	return fmt.Sprintf(".%s-p%d-%015d.%s.tmp", tp.Topic, tp.Partition, first, ext)
+}
+
+// parseName reads topic, partition and offset range from a finished file's name.
+func parseName(name string) (sdk.TopicPartition, span, bool) {
+	m := finalName.FindStringSubmatch(name)
+	if m == nil {
+		return sdk.TopicPartition{}, span{}, false
+	}
+	p, err1 := strconv.ParseInt(m[2], 10, 32)
+	first, err2 := strconv.ParseInt(m[3], 10, 64)
+	last, err3 := strconv.ParseInt(m[4], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return sdk.TopicPartition{}, span{}, false
+	}
+	return sdk.TopicPartition{Topic: m[1], Partition: int32(p)}, span{name: name, first: first, last: last}, true
+}
+
+// checkTopic refuses topic names that would not stay one plain file name.
+func checkTopic(topic string) error {
+	switch {
+	case topic == "":
+		return errors.New("record has no topic")
+	case strings.ContainsAny(topic, `/\`+"\x00"), strings.HasPrefix(topic, "."), strings.Contains(topic, ".."):
+		return fmt.Errorf("topic %q cannot be used in a file name (path separators or dots would leave the directory)", topic)
+	}
+	return nil
+}

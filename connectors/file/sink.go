@@ -1,0 +1,411 @@
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/braidhq/braid/connectors/sdk"
+)
+
+// Sink writes records into files; see the package documentation.
+type Sink struct {
+	dir          string
+	format       string
+	ext          string
+	rollSize     int64
+	rollInterval time.Duration
+	columns      []string
+	delim        rune
+	log          *slog.Logger
+
+	root  *os.Root
+	open  map[sdk.TopicPartition]*outFile
+	spans map[sdk.TopicPartition][]span // finished files by partition
+	dirty bool                          // a rename since the last directory fsync
+}
+
+// outFile is the file being written for one topic partition.
+type outFile struct {
+	tp          sdk.TopicPartition
+	tmp         string
+	f           *os.File
+	cw          countWriter
+	w           *bufio.Writer
+	csv         *csv.Writer
+	columns     []string
+	first, last int64
+	opened      time.Time
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// NewSink builds a file sink from validated settings.
+func NewSink(cfg sdk.Config, env sdk.Env) (sdk.Sink, error) {
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	format := cfg.String("format")
+	ext := map[string]string{formatJSONL: "jsonl", formatCSV: "csv", formatRaw: "txt"}[format]
+	return &Sink{
+		dir:          filepath.Clean(cfg.String("path")),
+		format:       format,
+		ext:          ext,
+		rollSize:     cfg.Int("roll.size"),
+		rollInterval: cfg.Duration("roll.interval"),
+		columns:      cfg.Strings("csv.columns"),
+		delim:        rune(cfg.String("csv.delimiter")[0]),
+		log:          logger,
+	}, nil
+}
+
+// Open creates the directory, removes temporary files a crash left behind
+// (their records were never committed, so they will be written again) and
+// indexes the finished files.
+func (s *Sink) Open(ctx context.Context) error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return sdk.Fatal(fmt.Errorf("file sink: path: create %s: %w", s.dir, err))
+	}
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return sdk.Fatal(fmt.Errorf("file sink: path: open %s: %w", s.dir, err))
+	}
+	s.root = root
+	s.open = map[sdk.TopicPartition]*outFile{}
+	s.spans = map[sdk.TopicPartition][]span{}
+	names, err := s.list()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") {
+			if err := s.root.Remove(name); err != nil {
+				return fmt.Errorf("file sink: remove stale %s: %w", name, err)
+			}
+			s.log.Info("removed unfinished file", "file", name)
+			continue
+		}
+		if tp, sp, ok := parseName(name); ok {
+			s.spans[tp] = append(s.spans[tp], sp)
+		}
+	}
+	return ctx.Err()
+}
+
+func (s *Sink) list() ([]string, error) {
+	d, err := s.root.Open(".")
+	if err != nil {
+		return nil, fmt.Errorf("file sink: list %s: %w", s.dir, err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("file sink: list %s: %w", s.dir, err)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Write appends records to their partitions' files, rolling by size and age.
+// Records that cannot be encoded are reported in a *sdk.BatchError.
+func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
+	var bad []sdk.RecordError
+	now := time.Now()
+	for i := range records {
+		r := &records[i]
+		tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		of := s.open[tp]
+		if of != nil && s.rollInterval > 0 && now.Sub(of.opened) >= s.rollInterval {
+			if err := s.finish(of); err != nil {
+				return err
+			}
+			of = nil
+		}
+		if of == nil {
+			if err := checkTopic(r.Topic); err != nil {
+				bad = append(bad, sdk.RecordError{Index: i, Err: err})
+				continue
+			}
+			var err error
+			if of, err = s.create(tp, r, now); err != nil {
+				return err
+			}
+		}
+		if err := s.encode(of, r); err != nil {
+			bad = append(bad, sdk.RecordError{Index: i, Err: fmt.Errorf("%s: %w", r.Where(), err)})
+			continue
+		}
+		of.last = r.Offset
+		if of.cw.n+int64(of.w.Buffered()) >= s.rollSize {
+			if err := s.finish(of); err != nil {
+				return err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return &sdk.BatchError{Records: bad}
+	}
+	return nil
+}
+
+func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*outFile, error) {
+	of := &outFile{tp: tp, tmp: tempName(tp, r.Offset, s.ext), first: r.Offset, last: r.Offset, opened: now}
+	f, err := s.root.OpenFile(of.tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, sdk.Retryable(fmt.Errorf("file sink: create %s in %s: %w", of.tmp, s.dir, err))
+	}
+	of.f = f
+	of.cw.w = f
+	of.w = bufio.NewWriterSize(&of.cw, 1<<20)
+	if s.format == formatCSV {
+		of.csv = csv.NewWriter(of.w)
+		of.csv.Comma = s.delim
+		of.columns = s.csvColumns(r)
+		if err := of.csv.Write(of.columns); err != nil {
+			return nil, err
+		}
+		of.csv.Flush()
+	}
+	s.open[tp] = of
+	return of, nil
+}
+
+func (s *Sink) csvColumns(r *sdk.Record) []string {
+	if len(s.columns) > 0 {
+		return s.columns
+	}
+	if r.Schema != nil && len(r.Schema.Fields) > 0 {
+		cols := make([]string, len(r.Schema.Fields))
+		for i, f := range r.Schema.Fields {
+			cols[i] = f.Name
+		}
+		return cols
+	}
+	m, _ := r.Structured()
+	cols := make([]string, 0, len(m))
+	for k := range m {
+		cols = append(cols, k)
+	}
+	sort.Strings(cols)
+	return cols
+}
+
+var errNoValue = errors.New("record has neither a value nor fields")
+
+func (s *Sink) encode(of *outFile, r *sdk.Record) error {
+	switch s.format {
+	case formatRaw:
+		v := r.Value
+		if v == nil && r.Fields != nil {
+			var err error
+			if v, err = json.Marshal(r.Fields); err != nil {
+				return err
+			}
+		}
+		of.w.Write(v)
+		return of.w.WriteByte('\n')
+	case formatJSONL:
+		return s.encodeJSON(of, r)
+	default:
+		return s.encodeCSV(of, r)
+	}
+}
+
+func (s *Sink) encodeJSON(of *outFile, r *sdk.Record) error {
+	v := bytes.TrimSpace(r.Value)
+	switch {
+	case len(v) > 0 && v[0] == '{' && bytes.IndexByte(v, '\n') < 0:
+		of.w.Write(v) // already one line of JSON
+	case len(v) > 0 && v[0] == '{':
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, v); err != nil {
+			return fmt.Errorf("value is not valid JSON: %w", err)
+		}
+		of.w.Write(buf.Bytes())
+	default:
+		m, err := r.Structured()
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			return errNoValue
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode fields as JSON: %w", err)
+		}
+		of.w.Write(b)
+	}
+	return of.w.WriteByte('\n')
+}
+
+func (s *Sink) encodeCSV(of *outFile, r *sdk.Record) error {
+	m, err := r.Structured()
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		return errNoValue
+	}
+	row := make([]string, len(of.columns))
+	for i, c := range of.columns {
+		row[i] = csvValue(m[c])
+	}
+	if err := of.csv.Write(row); err != nil {
+		return err
+	}
+	of.csv.Flush() // into of.w: a copy, not a syscall
+	return of.csv.Error()
+}
+
+func csvValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case time.Time:
+		return x.Format(time.RFC3339Nano)
+	case fmt.Stringer:
+		return x.String()
+	case map[string]any, []any:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}
+
+// finish makes one file durable and gives it its final name.
+func (s *Sink) finish(of *outFile) error {
+	delete(s.open, of.tp)
+	err := of.w.Flush()
+	if err == nil {
+		err = of.f.Sync()
+	}
+	if cerr := of.f.Close(); err == nil {
+		err = cerr
+	}
+	name := fileName(of.tp, of.first, of.last, s.ext)
+	if err == nil {
+		err = s.root.Rename(of.tmp, name)
+	}
+	if err != nil {
+		s.root.Remove(of.tmp)
+		return sdk.Retryable(fmt.Errorf("file sink: write %s in %s: %w", name, s.dir, err))
+	}
+	s.dirty = true
+	s.replaced(of.tp, span{name: name, first: of.first, last: of.last})
+	return nil
+}
+
+// replaced removes older files whose offsets the new file covers: a replay
+// rewrites them instead of leaving duplicates.
+func (s *Sink) replaced(tp sdk.TopicPartition, sp span) {
+	kept := s.spans[tp][:0]
+	for _, old := range s.spans[tp] {
+		if old.name != sp.name && old.first >= sp.first && old.last <= sp.last {
+			if err := s.root.Remove(old.name); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("cannot remove replaced file", "file", old.name, "error", err)
+				kept = append(kept, old)
+			}
+			continue
+		}
+		if old.name != sp.name {
+			kept = append(kept, old)
+		}
+	}
+	s.spans[tp] = append(kept, sp)
+}
+
+// Flush finishes every open file and syncs the directory.
+func (s *Sink) Flush(ctx context.Context) error {
+	for _, of := range s.open {
+		if err := s.finish(of); err != nil {
+			return err
+		}
+	}
+	if s.dirty {
+		if err := s.syncDir(); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func (s *Sink) syncDir() error {
+	d, err := s.root.Open(".")
+	if err != nil {
+		return sdk.Retryable(fmt.Errorf("file sink: sync %s: %w", s.dir, err))
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return sdk.Retryable(fmt.Errorf("file sink: sync %s: %w", s.dir, err))
+	}
+	s.dirty = false
+	return nil
+}
+
+// Close finishes open files, like Flush, and releases the directory.
+func (s *Sink) Close(ctx context.Context) error {
+	if s.root == nil {
+		return nil
+	}
+	err := s.Flush(context.WithoutCancel(ctx))
+	s.root.Close()
+	s.root = nil
+	return err
+}
+
+// WrittenOffsets reports, from the finished files' names, the last offset
+// durably written for each asked partition.
+func (s *Sink) WrittenOffsets(ctx context.Context, parts []sdk.TopicPartition) (map[sdk.TopicPartition]int64, error) {
+	out := map[sdk.TopicPartition]int64{}
+	if s.spans == nil { // not opened: read the names directly
+		entries, err := os.ReadDir(s.dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("file sink: list %s: %w", s.dir, err)
+		}
+		s.spans = map[sdk.TopicPartition][]span{}
+		for _, e := range entries {
+			if tp, sp, ok := parseName(e.Name()); ok {
+				s.spans[tp] = append(s.spans[tp], sp)
+			}
+		}
+	}
+	for _, tp := range parts {
+		for _, sp := range s.spans[tp] {
+			if cur, ok := out[tp]; !ok || sp.last > cur {
+				out[tp] = sp.last
+			}
+		}
+	}
+	return out, ctx.Err()
+}
+
+var _ sdk.OffsetTracker = (*Sink)(nil)
