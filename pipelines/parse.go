@@ -1,0 +1,227 @@
+package pipelines
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/braidhq/braid/connectors/sdk"
+)
+
+// Catalog is what a pipeline may use: connector and transform specs by their
+// names in pipeline files, and the converter names. An empty Converters list
+// leaves converter names unchecked.
+type Catalog struct {
+	Connectors map[string]sdk.Spec
+	Transforms map[string]sdk.Spec
+	Converters []string
+}
+
+// Options tune ParseWith.
+type Options struct {
+	// Env looks up ${VAR}; nil means an empty environment.
+	Env func(string) (string, bool)
+	// ReadFile reads ${file:...} secrets; nil forbids them. See ReadFilesNear
+	// and ReadFilesIn.
+	ReadFile func(string) ([]byte, error)
+}
+
+// MaxFileSize bounds a pipeline file.
+const MaxFileSize = 4 << 20
+
+// Parse reads a pipeline file named name (used in lints and for the default
+// pipeline name). Secret files named by relative paths are read from name's
+// folder. It returns the pipeline, or nil and every lint found, sorted by
+// position.
+func Parse(name string, data []byte, cat Catalog, env func(string) (string, bool)) (*Pipeline, []Lint) {
+	return ParseWith(name, data, cat, Options{Env: env, ReadFile: ReadFilesNear(filepath.Dir(name))})
+}
+
+// Load reads and parses the pipeline file at path with the process
+// environment.
+func Load(path string, cat Catalog) (*Pipeline, []Lint) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, []Lint{{File: path, Line: 1, Column: 1, Msg: fmt.Sprintf("cannot read the pipeline file: %v", errReason(err))}}
+	}
+	return Parse(path, data, cat, os.LookupEnv)
+}
+
+// ParseWith is Parse with explicit options; the API uses it to confine or
+// forbid secret files in uploaded pipelines.
+func ParseWith(name string, data []byte, cat Catalog, opts Options) (*Pipeline, []Lint) {
+	p := &parser_{file: name, interp: &interpolator{env: opts.Env, readFile: opts.ReadFile}}
+	if len(data) > MaxFileSize {
+		p.lintAt(1, 1, "the file is larger than %d bytes", MaxFileSize)
+		return nil, p.lints
+	}
+	root := p.parseYAML(data)
+	var pl *Pipeline
+	if root != nil {
+		c := &compiler{parser_: p, cat: cat}
+		pl = c.pipeline(root)
+	}
+	if len(p.lints) > 0 {
+		sortLints(p.lints)
+		return nil, p.lints
+	}
+	pl.File = name
+	return pl, nil
+}
+
+// compiler turns the node tree into a Pipeline.
+type compiler struct {
+	*parser_
+	cat    Catalog
+	pl     *Pipeline
+	topics []string // declared topic names, for references and hints
+}
+
+var topKeys = []string{"version", "name", "nats", "topics", "sources", "sinks"}
+
+func (c *compiler) pipeline(root *node) *Pipeline {
+	if root.kind != kindMap {
+		c.lint(root, "a pipeline file is a map with the keys %s, not %s", strings.Join(topKeys, ", "), root.show())
+		return nil
+	}
+	c.checkKeys(root, "", topKeys)
+	c.pl = &Pipeline{}
+	c.version(root)
+	c.pl.Name = defaultName(c.file)
+	if n, ok := c.name(root.get("name"), "name", "pipeline name"); ok {
+		c.pl.Name = n
+	}
+	c.pl.NATS = c.nats(root.get("nats"))
+	c.topicsSection(root.get("topics"))
+	c.pl.Sources = c.connectors(root.get("sources"), sdk.KindSource)
+	c.pl.Sinks = c.connectors(root.get("sinks"), sdk.KindSink)
+	c.uniqueNames(root)
+	return c.pl
+}
+
+func (c *compiler) version(root *node) {
+	v := root.get("version")
+	if !given(v) {
+		c.lint(root, "version: missing; start the file with version: %d", Version)
+		return
+	}
+	if n, ok := c.integer(v, "version", 0, 1<<31); ok && n != Version {
+		c.lint(v, "version: this braid reads version %d pipeline files, not version %d", Version, n)
+	}
+}
+
+// defaultName derives a pipeline name from its file: shop.yaml → shop, and
+// shop/pipeline.yaml → shop.
+func defaultName(file string) string {
+	base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	if base == "pipeline" || strings.HasPrefix(base, "pipeline.") {
+		if dir := filepath.Base(filepath.Dir(file)); dir != "." && dir != string(filepath.Separator) {
+			base = dir
+		}
+	}
+	var b strings.Builder
+	for _, r := range base {
+		if validName(string(r)) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	name := b.String()
+	if !validName(name) {
+		return "pipeline"
+	}
+	return name
+}
+
+var natsKeys = []string{"url", "creds", "token", "tls"}
+var tlsKeys = []string{"ca", "cert", "key"}
+
+func (c *compiler) nats(n *node) *NATS {
+	if !c.isMap(n, "nats") {
+		return nil
+	}
+	c.checkKeys(n, "nats", natsKeys)
+	out := &NATS{}
+	if u, ok := c.str(n.get("url"), "nats.url"); ok {
+		out.URL = strings.TrimSpace(u)
+		c.checkNATSURL(n.get("url"), out.URL)
+	}
+	out.Creds, _ = c.str(n.get("creds"), "nats.creds")
+	out.Token, _ = c.str(n.get("token"), "nats.token")
+	if t := n.get("tls"); c.isMap(t, "nats.tls") {
+		c.checkKeys(t, "nats.tls", tlsKeys)
+		out.TLS.CA, _ = c.str(t.get("ca"), "nats.tls.ca")
+		out.TLS.Cert, _ = c.str(t.get("cert"), "nats.tls.cert")
+		out.TLS.Key, _ = c.str(t.get("key"), "nats.tls.key")
+		if (out.TLS.Cert == "") != (out.TLS.Key == "") {
+			c.lint(t, "nats.tls: cert and key go together; give both or neither")
+		}
+	}
+	if out.URL == "" {
+		if out.Creds != "" || out.Token != "" || out.TLS != (TLS{}) {
+			c.lint(n, "nats: credentials and TLS settings need a url; without one braid runs its embedded server")
+		}
+		return nil // "${NATS_URL:-}" left empty: the embedded server
+	}
+	return out
+}
+
+func (c *compiler) checkNATSURL(n *node, list string) {
+	for _, u := range strings.Split(list, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		scheme, _, ok := strings.Cut(u, "://")
+		if !ok {
+			continue // host:port, which nats.go accepts
+		}
+		if !contains([]string{"nats", "tls", "ws", "wss"}, scheme) {
+			c.lint(n, "nats.url: scheme %q is not one of nats, tls, ws, wss", scheme)
+		}
+	}
+}
+
+// uniqueNames lints a name used by both a source and a sink: connectors share
+// one namespace in the API and in the state buckets.
+func (c *compiler) uniqueNames(root *node) {
+	seen := map[string]bool{}
+	for _, s := range c.pl.Sources {
+		seen[s.Name] = true
+	}
+	sinks := root.get("sinks")
+	for _, s := range c.pl.Sinks {
+		if seen[s.Name] {
+			c.lint(sinks.keyNode(s.Name), "sinks.%s: a source already has this name; connector names must be unique in a pipeline", s.Name)
+		}
+	}
+}
+
+// topicRef checks a reference to a topic, with a hint for a typo.
+func (c *compiler) topicRef(n *node, path string) (string, bool) {
+	name, ok := c.str(n, path)
+	if !ok {
+		return "", false
+	}
+	if contains(c.topics, name) {
+		return name, true
+	}
+	msg := fmt.Sprintf("%s: topic %s is not declared under topics:", path, n.show())
+	if hint := sdk.Suggest(name, c.topics); hint != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", hint)
+	}
+	c.lint(n, "%s", msg)
+	return "", false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

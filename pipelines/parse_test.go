@@ -1,0 +1,69 @@
+package pipelines
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the .golden files")
+
+// render is what a golden file holds: the lints, or the compiled pipeline.
+func render(t *testing.T, p *Pipeline, lints []Lint) string {
+	t.Helper()
+	if len(lints) > 0 {
+		var b strings.Builder
+		for _, l := range lints {
+			b.WriteString(l.String() + "\n")
+		}
+		return b.String()
+	}
+	if p == nil {
+		t.Fatal("Parse returned neither a pipeline nor lints")
+	}
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		t.Fatalf("marshal pipeline: %v", err)
+	}
+	return string(data) + "\n"
+}
+
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, lints := Parse(filepath.ToSlash(file), data, testCatalog(), testEnv)
+			got := render(t, p, lints)
+			for _, s := range testSecrets {
+				if strings.Contains(got, s) {
+					t.Errorf("secret %q leaked into the output:\n%s", s, got)
+				}
+			}
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("output differs from %s (run go test -update after checking):\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,141 @@
+package pipelines
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/braidhq/braid/connectors/sdk"
+)
+
+// transforms compiles a transform chain: a list whose entries are one-key
+// maps {type: settings}; a bare name stands for a transform without settings.
+func (c *compiler) transforms(n *node, path string) []TransformSpec {
+	if !given(n) {
+		return nil
+	}
+	if n.kind != kindSeq {
+		c.lint(n, "%s: must be a list, like - filter: \"value.amount > 100\"", path)
+		return nil
+	}
+	var out []TransformSpec
+	for i, it := range n.items {
+		if t, ok := c.transform(it, fmt.Sprintf("%s[%d]", path, i)); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (c *compiler) transform(n *node, path string) (TransformSpec, bool) {
+	var typeNode, settings *node
+	switch {
+	case n.kind == kindScalar:
+		typeNode = n
+	case n.kind == kindMap && len(n.keys) == 1:
+		typeNode, settings = n.keys[0], n.vals[0]
+	default:
+		c.lint(n, "%s: a transform is a one-key map {type: settings}, like - filter: \"value.amount > 100\"", path)
+		return TransformSpec{}, false
+	}
+	typ := typeNode.str()
+	spec, ok := c.transformSpec(typeNode, typ, path)
+	if !ok {
+		return TransformSpec{}, false
+	}
+	path += "." + typ
+	raw, cfgNode, shorthand := map[string]any{}, (*node)(nil), (*node)(nil)
+	switch {
+	case !given(settings):
+	case settings.kind == kindMap:
+		raw, cfgNode = rawMap(settings), settings
+	default:
+		field := shorthandField(spec)
+		if field == "" {
+			c.lint(settings, "%s: takes no settings", path)
+			return TransformSpec{}, false
+		}
+		raw[field], shorthand = value(settings), settings
+	}
+	cfg := c.validate(spec, raw, cfgNode, typeNode, typeNode, path, shorthand)
+	return TransformSpec{Type: typ, Config: cfg, Raw: raw, spec: spec}, true
+}
+
+func (c *compiler) transformSpec(at *node, typ, path string) (sdk.Spec, bool) {
+	if spec, ok := c.cat.Transforms[typ]; ok {
+		spec.Name = typ
+		return spec, true
+	}
+	if _, isConn := c.cat.Connectors[typ]; isConn {
+		c.lint(at, "%s: %s is a connector, not a transform", path, typ)
+		return sdk.Spec{}, false
+	}
+	names := sortedKeys(c.cat.Transforms)
+	msg := fmt.Sprintf("%s: unknown transform %q", path, typ)
+	if hint := suggest(typ, names); hint != "" {
+		msg += hint
+	} else if len(names) > 0 {
+		msg += fmt.Sprintf(" (known: %s)", strings.Join(names, ", "))
+	}
+	c.lint(at, "%s", msg)
+	return sdk.Spec{}, false
+}
+
+// shorthandField is the setting a bare value stands for: the spec's first
+// required field, else its first field.
+func shorthandField(spec sdk.Spec) string {
+	for _, f := range spec.Fields {
+		if f.Required {
+			return f.Name
+		}
+	}
+	if len(spec.Fields) > 0 {
+		return spec.Fields[0].Name
+	}
+	return ""
+}
+
+var (
+	errorKeys  = []string{"tolerance", "dead_letter_topic", "retries", "retry_backoff", "retry_max_backoff"}
+	tolerances = []string{ToleranceNone, ToleranceAll}
+	maxRetries = int64(1_000_000)
+)
+
+// errorPolicy compiles a connector's errors: block, defaults applied.
+func (c *compiler) errorPolicy(n *node, path string, conn *Connector) ErrorPolicy {
+	ep := ErrorPolicy{Tolerance: ToleranceNone, Retries: DefaultRetries,
+		RetryBackoff: DefaultRetryBackoff, RetryMaxBackoff: DefaultRetryMaxBackoff}
+	if !c.isMap(n, path) {
+		return ep
+	}
+	c.checkKeys(n, path, errorKeys)
+	if v, ok := c.enum(n.get("tolerance"), path+".tolerance", tolerances); ok {
+		ep.Tolerance = v
+	}
+	if v, ok := c.integer(n.get("retries"), path+".retries", 0, maxRetries); ok {
+		ep.Retries = int(v)
+	}
+	if d, ok := c.duration(n.get("retry_backoff"), path+".retry_backoff"); ok {
+		ep.RetryBackoff = d
+	}
+	if d, ok := c.duration(n.get("retry_max_backoff"), path+".retry_max_backoff"); ok {
+		ep.RetryMaxBackoff = d
+	}
+	if ep.RetryMaxBackoff < ep.RetryBackoff {
+		at := n.get("retry_max_backoff")
+		if at == nil {
+			at = n.get("retry_backoff")
+		}
+		c.lint(at, "%s.retry_max_backoff: %s is less than retry_backoff %s", path, ep.RetryMaxBackoff, ep.RetryBackoff)
+	}
+	dn := n.get("dead_letter_topic")
+	if dlq, ok := c.topicRef(dn, path+".dead_letter_topic"); ok {
+		ep.DeadLetterTopic = dlq
+		switch {
+		case ep.Tolerance == ToleranceNone:
+			c.lint(dn, "%s.dead_letter_topic: unused with tolerance: none, which stops at the first bad record; set tolerance: all", path)
+		case dlq == conn.Topic || contains(conn.Topics, dlq):
+			c.lint(dn, "%s.dead_letter_topic: %q is the connector's own topic; failed records would loop", path, dlq)
+		}
+	}
+	return ep
+}
