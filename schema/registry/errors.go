@@ -8,26 +8,26 @@ import (
 
 // Confluent Schema Registry error codes; the HTTP status is code/100.
 const (
-	CodeSubjectNotFound             = 40401
-	CodeVersionNotFound             = 40402
-	CodeSchemaNotFound              = 40403
-	CodeSubjectSoftDeleted          = 40404
-	CodeSubjectNotSoftDeleted       = 40405
-	CodeVersionSoftDeleted          = 40406
-	CodeVersionNotSoftDeleted       = 40407
-	CodeSubjectCompatNotConfigured  = 40408
-	CodeSubjectModeNotConfigured    = 40409
-	CodeIncompatibleSchema          = 40901
-	CodeInvalidSchema               = 42201
-	CodeInvalidVersion              = 42202
-	CodeInvalidCompatibilityLevel   = 42203
-	CodeInvalidMode                 = 42204
-	CodeOperationNotPermitted       = 42205
-	CodeReferenceExists             = 42206
-	CodeIDDoesNotMatch              = 42207
-	CodeInvalidSubject              = 42208
-	CodeStoreError                  = 50001
-	CodeOperationTimeout            = 50002
+	CodeSubjectNotFound            = 40401
+	CodeVersionNotFound            = 40402
+	CodeSchemaNotFound             = 40403
+	CodeSubjectSoftDeleted         = 40404
+	CodeSubjectNotSoftDeleted      = 40405
+	CodeVersionSoftDeleted         = 40406
+	CodeVersionNotSoftDeleted      = 40407
+	CodeSubjectCompatNotConfigured = 40408
+	CodeSubjectModeNotConfigured   = 40409
+	CodeIncompatibleSchema         = 40901
+	CodeInvalidSchema              = 42201
+	CodeInvalidVersion             = 42202
+	CodeInvalidCompatibilityLevel  = 42203
+	CodeInvalidMode                = 42204
+	CodeOperationNotPermitted      = 42205
+	CodeReferenceExists            = 42206
+	CodeIDDoesNotMatch             = 42207
+	CodeInvalidSubject             = 42208
+	CodeStoreError                 = 50001
+	CodeOperationTimeout           = 50002
 )
 
 // Error is a registry error carrying Confluent's error code. Messages name the

@@ -427,4 +427,3 @@ func (h *handler) deleteMode(w http.ResponseWriter, r *http.Request) {
 	}
 	h.reply(w, modeDoc{Mode: mode})
 }
-
