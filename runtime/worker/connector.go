@@ -1,0 +1,337 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/runtime/log"
+)
+
+// State is a connector's or task's state, as Kafka Connect names them.
+type State string
+
+// The states.
+const (
+	StateRunning    State = "RUNNING"
+	StatePaused     State = "PAUSED"
+	StateStopped    State = "STOPPED"
+	StateFailed     State = "FAILED"
+	StateUnassigned State = "UNASSIGNED"
+)
+
+// TaskStatus is one task's status.
+type TaskStatus struct {
+	ID       int    `json:"id"`
+	State    State  `json:"state"`
+	WorkerID string `json:"worker_id"`
+	Trace    string `json:"trace,omitempty"`
+}
+
+// ConnectorStatus is a connector's status.
+type ConnectorStatus struct {
+	Name      string        `json:"name"`
+	Connector TaskStatus    `json:"connector"`
+	Tasks     []TaskStatus  `json:"tasks"`
+	Type      sdk.Kind      `json:"type"`
+	Progress  *sdk.Progress `json:"progress,omitempty"`
+}
+
+type connector struct {
+	w      *Worker
+	cfg    ConnectorConfig
+	plugin sdk.Plugin
+
+	mu      sync.Mutex
+	tasks   []*task
+	state   State
+	paused  bool
+	pauseCh chan struct{} // closed while not paused
+}
+
+func (w *Worker) newConnector(cfg ConnectorConfig, plugin sdk.Plugin) (*connector, error) {
+	c := &connector{w: w, cfg: cfg, plugin: plugin, state: StateUnassigned, pauseCh: make(chan struct{})}
+	close(c.pauseCh)
+	return c, nil
+}
+
+type task struct {
+	c        *connector
+	id       int
+	cancel   context.CancelFunc
+	done     chan struct{}
+	finished atomic.Bool // a source reached the end of its input
+
+	mu       sync.Mutex
+	state    State
+	trace    string
+	progress func() sdk.Progress
+}
+
+func (t *task) status() TaskStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return TaskStatus{ID: t.id, State: t.state, WorkerID: t.c.w.opts.WorkerID, Trace: t.trace}
+}
+
+func (t *task) set(state State, trace string) {
+	t.mu.Lock()
+	prev := t.state
+	t.state, t.trace = state, trace
+	t.mu.Unlock()
+	m := t.c.w.metrics.TaskState
+	id := strconv.Itoa(t.id)
+	if prev != "" {
+		m.WithLabelValues(t.c.cfg.Name, id, string(prev)).Set(0)
+	}
+	m.WithLabelValues(t.c.cfg.Name, id, string(state)).Set(1)
+	t.c.saveStatus()
+}
+
+func (c *connector) taskList() []*task {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*task(nil), c.tasks...)
+}
+
+func (c *connector) setState(s State) {
+	c.mu.Lock()
+	c.state = s
+	c.mu.Unlock()
+	c.saveStatus()
+}
+
+func (c *connector) isStopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == StateStopped
+}
+
+func (c *connector) startTasks(parent context.Context) {
+	c.mu.Lock()
+	c.tasks = nil
+	for i := 0; i < c.cfg.Tasks; i++ {
+		t := &task{c: c, id: i, state: StateUnassigned}
+		c.tasks = append(c.tasks, t)
+	}
+	tasks := append([]*task(nil), c.tasks...)
+	c.state = StateRunning
+	c.mu.Unlock()
+	for _, t := range tasks {
+		c.launch(parent, t)
+	}
+}
+
+func (c *connector) launch(parent context.Context, t *task) {
+	ctx, cancel := context.WithCancel(parent)
+	t.cancel = cancel
+	t.done = make(chan struct{})
+	t.finished.Store(false)
+	go c.supervise(ctx, t)
+}
+
+// supervise runs a task, restarting it with backoff when it fails.
+func (c *connector) supervise(ctx context.Context, t *task) {
+	defer close(t.done)
+	log := c.w.logger.With("connector", c.cfg.Name, "task", t.id)
+	failures := 0
+	for {
+		t.set(StateRunning, "")
+		started := time.Now()
+		err := c.runTask(ctx, t)
+		if ctx.Err() != nil {
+			t.set(StateStopped, "")
+			return
+		}
+		if err == nil {
+			// A finite source is done; keep RUNNING, as Kafka Connect shows it.
+			<-ctx.Done()
+			t.set(StateStopped, "")
+			return
+		}
+		if time.Since(started) > time.Minute {
+			failures = 0
+		}
+		wait := backoff(c.w.opts.RestartBackoff, c.w.opts.RestartMaxBackoff, failures)
+		failures++
+		t.set(StateFailed, err.Error())
+		c.w.metrics.Errors.WithLabelValues(c.cfg.Name, "task").Inc()
+		log.Error("task failed; restarting", "err", err, "retry_in", wait)
+		if sdk.IsFatal(err) {
+			log.Error("task failed with a fatal error; not restarting until asked", "err", err)
+			<-ctx.Done()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		c.w.metrics.Restarts.WithLabelValues(c.cfg.Name).Inc()
+	}
+}
+
+func (c *connector) runTask(ctx context.Context, t *task) error {
+	if c.cfg.Kind == sdk.KindSource {
+		return c.runSource(ctx, t)
+	}
+	return c.runSink(ctx, t)
+}
+
+func (c *connector) stopTasks(ctx context.Context) {
+	for _, t := range c.taskList() {
+		if t.cancel != nil {
+			t.cancel()
+		}
+	}
+	for _, t := range c.taskList() {
+		if t.done == nil {
+			continue
+		}
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			c.w.logger.Warn("task did not stop in time", "connector", c.cfg.Name, "task", t.id)
+		}
+	}
+}
+
+func (c *connector) restartTask(ctx, parent context.Context, id int) error {
+	var t *task
+	for _, x := range c.taskList() {
+		if x.id == id {
+			t = x
+		}
+	}
+	if t == nil {
+		return fmt.Errorf("%w: %s task %d", ErrNotFound, c.cfg.Name, id)
+	}
+	if t.cancel != nil {
+		t.cancel()
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.mu.Lock()
+	c.state = StateRunning
+	c.mu.Unlock()
+	c.launch(parent, t)
+	return nil
+}
+
+func (c *connector) setPaused(p bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.paused == p {
+		return
+	}
+	c.paused = p
+	if p {
+		c.pauseCh = make(chan struct{})
+		c.state = StatePaused
+	} else {
+		close(c.pauseCh)
+		c.state = StateRunning
+	}
+	go c.saveStatus()
+}
+
+// waitUnpaused blocks while the connector is paused.
+func (c *connector) waitUnpaused(ctx context.Context) error {
+	c.mu.Lock()
+	ch := c.pauseCh
+	c.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *connector) isPaused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paused
+}
+
+func (c *connector) status() ConnectorStatus {
+	c.mu.Lock()
+	state := c.state
+	c.mu.Unlock()
+	st := ConnectorStatus{Name: c.cfg.Name, Type: c.cfg.Kind,
+		Connector: TaskStatus{State: state, WorkerID: c.w.opts.WorkerID}, Tasks: []TaskStatus{}}
+	for _, t := range c.taskList() {
+		ts := t.status()
+		if state == StatePaused && ts.State == StateRunning {
+			ts.State = StatePaused
+		}
+		st.Tasks = append(st.Tasks, ts)
+		t.mu.Lock()
+		if t.progress != nil {
+			p := t.progress()
+			st.Progress = &p
+		}
+		t.mu.Unlock()
+	}
+	return st
+}
+
+func (c *connector) saveStatus() {
+	raw, err := json.Marshal(c.status())
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := c.w.status.Put(ctx, c.cfg.Name, raw); err != nil && !errors.Is(err, context.Canceled) {
+		c.w.logger.Debug("store status", "connector", c.cfg.Name, "err", err)
+	}
+}
+
+// store is the connector's sdk.Store, a key prefix in the state bucket.
+type store struct {
+	w      *Worker
+	prefix string
+}
+
+func (s store) Get(ctx context.Context, key string) ([]byte, error) {
+	e, err := s.w.state.Get(ctx, s.prefix+key)
+	if err != nil {
+		if errors.Is(err, log.ErrKeyNotFound) {
+			return nil, sdk.ErrNotFound
+		}
+		return nil, err
+	}
+	return e.Value, nil
+}
+
+func (s store) Put(ctx context.Context, key string, value []byte) error {
+	_, err := s.w.state.Put(ctx, s.prefix+key, value)
+	return err
+}
+
+func (s store) Delete(ctx context.Context, key string) error {
+	return s.w.state.Delete(ctx, s.prefix+key)
+}
+
+func (c *connector) env(t *task) sdk.Env {
+	return sdk.Env{
+		Logger:    c.w.logger.With("connector", c.cfg.Name, "task", t.id),
+		Pipeline:  c.cfg.Pipeline,
+		Connector: c.cfg.Name,
+		Task:      t.id,
+		Topic:     c.cfg.Topic,
+		Topics:    c.cfg.Topics,
+		Store:     store{w: c.w, prefix: c.cfg.Name + "/"},
+		DataDir:   c.w.scratchDir(c.cfg.Name, t.id),
+	}
+}

@@ -1,0 +1,331 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/runtime/log"
+)
+
+// fetched is one batch read from a partition.
+type fetched struct {
+	tp   sdk.TopicPartition
+	recs []log.Record
+}
+
+// Sink tuning: how much to buffer before a flush and how long at most.
+const (
+	fetchMaxBytes   = 4 << 20
+	fetchWait       = 500 * time.Millisecond
+	flushMaxRecords = 65536
+	flushMaxAge     = time.Second
+)
+
+// assignments returns the partitions task id of n reads.
+func (c *connector) assignments(ctx context.Context, id int) ([]sdk.TopicPartition, error) {
+	var all []sdk.TopicPartition
+	for _, topic := range c.cfg.Topics {
+		if err := c.ensureTopic(ctx, topic, 1); err != nil {
+			return nil, fmt.Errorf("topic %s: %w", topic, err)
+		}
+		info, err := c.w.log.Topic(ctx, topic)
+		if err != nil {
+			return nil, fmt.Errorf("topic %s: %w", topic, err)
+		}
+		for _, p := range info.Partitions {
+			all = append(all, sdk.TopicPartition{Topic: topic, Partition: p.Partition})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Topic != all[j].Topic {
+			return all[i].Topic < all[j].Topic
+		}
+		return all[i].Partition < all[j].Partition
+	})
+	var mine []sdk.TopicPartition
+	for i, tp := range all {
+		if i%c.cfg.Tasks == id {
+			mine = append(mine, tp)
+		}
+	}
+	return mine, nil
+}
+
+// startOffsets returns where each partition resumes: after the larger of the
+// group's committed offset and what the sink reports it already wrote.
+func (c *connector) startOffsets(ctx context.Context, sink sdk.Sink, parts []sdk.TopicPartition) (map[sdk.TopicPartition]int64, error) {
+	start := map[sdk.TopicPartition]int64{}
+	committed := map[string]map[int32]int64{}
+	for _, tp := range parts {
+		if _, ok := committed[tp.Topic]; !ok {
+			m, err := c.w.log.CommittedOffsets(ctx, c.cfg.Group, tp.Topic)
+			if err != nil {
+				return nil, fmt.Errorf("committed offsets of %s: %w", tp.Topic, err)
+			}
+			committed[tp.Topic] = m
+		}
+		if off, ok := committed[tp.Topic][tp.Partition]; ok {
+			start[tp] = off + 1
+		} else if c.cfg.Start == "latest" {
+			start[tp] = log.Latest
+		} else {
+			start[tp] = log.Earliest
+		}
+	}
+	if tr, ok := sink.(sdk.OffsetTracker); ok {
+		written, err := tr.WrittenOffsets(ctx, parts)
+		if err != nil {
+			return nil, fmt.Errorf("offsets written by the sink: %w", err)
+		}
+		for tp, off := range written {
+			if cur, ok := start[tp]; ok && (cur < 0 || off+1 > cur) {
+				start[tp] = off + 1
+			}
+		}
+	}
+	return start, nil
+}
+
+func (c *connector) runSink(ctx context.Context, t *task) error {
+	proc, err := c.newProcessor(t.id)
+	if err != nil {
+		return err
+	}
+	cfg, err := c.plugin.Spec.Validate(c.cfg.Config)
+	if err != nil {
+		return sdk.Fatal(err)
+	}
+	sink, err := c.plugin.NewSink(cfg, c.env(t))
+	if err != nil {
+		return sdk.Fatal(fmt.Errorf("create sink: %w", err))
+	}
+	if err := sink.Open(ctx); err != nil {
+		return fmt.Errorf("open sink: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sink.Close(cctx); err != nil {
+			c.w.logger.Warn("close sink", "connector", c.cfg.Name, "task", t.id, "err", err)
+		}
+	}()
+	parts, err := c.assignments(ctx, t.id)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		c.w.logger.Info("sink task has no partitions to read", "connector", c.cfg.Name, "task", t.id)
+		<-ctx.Done()
+		return nil
+	}
+	start, err := c.startOffsets(ctx, sink, parts)
+	if err != nil {
+		return err
+	}
+	rctx, cancelReaders := context.WithCancel(ctx)
+	defer cancelReaders()
+	ch := make(chan fetched, 2*len(parts))
+	errCh := make(chan error, len(parts))
+	var wg sync.WaitGroup
+	for _, tp := range parts {
+		r, err := c.w.log.NewReader(rctx, tp.Topic, tp.Partition, start[tp])
+		if err != nil {
+			return fmt.Errorf("read %s/%d: %w", tp.Topic, tp.Partition, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			c.fetchLoop(rctx, tp, r, ch, errCh)
+		}()
+	}
+	defer wg.Wait()
+	defer cancelReaders()
+	s := &sinkState{c: c, t: t, sink: sink, proc: proc, offsets: map[sdk.TopicPartition]int64{}}
+	return s.loop(ctx, ch, errCh)
+}
+
+func (c *connector) fetchLoop(ctx context.Context, tp sdk.TopicPartition, r *log.Reader, ch chan<- fetched, errCh chan<- error) {
+	for {
+		if err := c.waitUnpaused(ctx); err != nil {
+			return
+		}
+		recs, err := r.Fetch(ctx, c.cfg.BatchSize, fetchMaxBytes, fetchWait)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			errCh <- fmt.Errorf("read %s/%d: %w", tp.Topic, tp.Partition, err)
+			return
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		select {
+		case ch <- fetched{tp: tp, recs: recs}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sinkState is the write side of a sink task.
+type sinkState struct {
+	c       *connector
+	t       *task
+	sink    sdk.Sink
+	proc    *processor
+	offsets map[sdk.TopicPartition]int64 // last offset written, not yet committed
+	pending int                          // records written since the last flush
+	since   time.Time                    // first unflushed write
+	stamps  []time.Time                  // timestamps of a sample of unflushed records
+}
+
+func (s *sinkState) loop(ctx context.Context, ch <-chan fetched, errCh <-chan error) error {
+	tick := time.NewTicker(flushMaxAge / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return s.flush(context.Background())
+		case err := <-errCh:
+			return err
+		case <-tick.C:
+			if s.pending > 0 && time.Since(s.since) >= flushMaxAge {
+				if err := s.flush(ctx); err != nil {
+					return err
+				}
+			}
+		case f := <-ch:
+			if err := s.write(ctx, f); err != nil {
+				return err
+			}
+			// Flush when nothing more is waiting (low latency when idle) or
+			// when enough is buffered (throughput under load).
+			if len(ch) == 0 || s.pending >= flushMaxRecords || time.Since(s.since) >= flushMaxAge {
+				if err := s.flush(ctx); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+func (s *sinkState) write(ctx context.Context, f fetched) error {
+	c := s.c
+	recs := make([]sdk.Record, 0, len(f.recs))
+	size := 0
+	for _, lr := range f.recs {
+		rec := fromLog(f.tp.Topic, lr)
+		size += len(rec.Value)
+		if err := s.proc.decode(ctx, &rec); err != nil {
+			if derr := c.deadLetter(ctx, s.t, &rec, StageConvert, err); derr != nil {
+				return derr
+			}
+			continue
+		}
+		keep, err := s.proc.apply(ctx, &rec)
+		if err != nil {
+			if derr := c.deadLetter(ctx, s.t, &rec, StageTransform, err); derr != nil {
+				return derr
+			}
+			continue
+		}
+		if keep {
+			recs = append(recs, rec)
+		}
+	}
+	c.w.metrics.RecordsIn.WithLabelValues(c.cfg.Name).Add(float64(len(f.recs)))
+	c.w.metrics.BytesIn.WithLabelValues(c.cfg.Name).Add(float64(size))
+	if len(recs) > 0 {
+		if err := s.writeWithRetry(ctx, recs); err != nil {
+			return err
+		}
+	}
+	if s.pending == 0 {
+		s.since = time.Now()
+	}
+	s.pending += len(f.recs)
+	s.offsets[f.tp] = f.recs[len(f.recs)-1].Offset
+	step := max(1, len(recs)/16)
+	for i := 0; i < len(recs); i += step {
+		s.stamps = append(s.stamps, recs[i].Timestamp)
+	}
+	return nil
+}
+
+func (s *sinkState) writeWithRetry(ctx context.Context, recs []sdk.Record) error {
+	c := s.c
+	for attempt := 0; ; attempt++ {
+		err := s.sink.Write(ctx, recs)
+		var be *sdk.BatchError
+		switch {
+		case err == nil:
+			c.w.metrics.RecordsOut.WithLabelValues(c.cfg.Name).Add(float64(len(recs)))
+			return nil
+		case errors.As(err, &be):
+			for _, re := range be.Records {
+				if re.Index < 0 || re.Index >= len(recs) {
+					return fmt.Errorf("sink reported a failed record at index %d of %d: %w", re.Index, len(recs), re.Err)
+				}
+				if derr := c.deadLetter(ctx, s.t, &recs[re.Index], StageWrite, re.Err); derr != nil {
+					return derr
+				}
+			}
+			c.w.metrics.RecordsOut.WithLabelValues(c.cfg.Name).Add(float64(len(recs) - len(be.Records)))
+			return nil
+		case sdk.IsRetryable(err) && attempt < c.cfg.Errors.Retries:
+			wait := backoff(c.cfg.Errors.RetryBackoff, c.cfg.Errors.RetryMaxBackoff, attempt)
+			c.w.metrics.Errors.WithLabelValues(c.cfg.Name, StageWrite).Inc()
+			c.w.logger.Warn("sink write failed; retrying", "connector", c.cfg.Name, "task", s.t.id,
+				"topic", recs[0].Topic, "partition", recs[0].Partition, "offset", recs[0].Offset, "err", err, "retry_in", wait)
+			if err := sleep(ctx, wait); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("write %s..%d: %w", recs[0].Where(), recs[len(recs)-1].Offset, err)
+		}
+	}
+}
+
+// flush makes the sink durable, then commits the offsets it covered.
+func (s *sinkState) flush(ctx context.Context) error {
+	if s.pending == 0 {
+		return nil
+	}
+	c := s.c
+	for attempt := 0; ; attempt++ {
+		err := s.sink.Flush(ctx)
+		if err == nil {
+			break
+		}
+		c.w.metrics.Errors.WithLabelValues(c.cfg.Name, "flush").Inc()
+		if !sdk.IsRetryable(err) || attempt >= c.cfg.Errors.Retries {
+			return fmt.Errorf("flush: %w", err)
+		}
+		if err := sleep(ctx, backoff(c.cfg.Errors.RetryBackoff, c.cfg.Errors.RetryMaxBackoff, attempt)); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	lat := c.w.metrics.Latency.WithLabelValues(c.cfg.Name)
+	for _, ts := range s.stamps {
+		if !ts.IsZero() {
+			lat.Observe(now.Sub(ts).Seconds())
+		}
+	}
+	s.stamps = s.stamps[:0]
+	for tp, off := range s.offsets {
+		if err := c.w.log.CommitOffset(ctx, c.cfg.Group, tp.Topic, tp.Partition, off); err != nil {
+			return fmt.Errorf("commit offset %s/%d@%d: %w", tp.Topic, tp.Partition, off, err)
+		}
+		delete(s.offsets, tp)
+	}
+	s.pending = 0
+	return nil
+}

@@ -1,0 +1,346 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/runtime/log"
+	"github.com/braidhq/braid/schema/convert"
+)
+
+// KV buckets holding the worker's state.
+const (
+	BucketConnectors = "braid-connectors"
+	BucketPositions  = "braid-positions"
+	BucketStatus     = "braid-status"
+	BucketState      = "braid-connector-state"
+)
+
+// ErrNotFound is returned for an unknown connector or task.
+var ErrNotFound = errors.New("connector not found")
+
+// Options configures a Worker.
+type Options struct {
+	Log      *log.Log
+	Plugins  sdk.Plugins
+	Logger   *slog.Logger
+	WorkerID string
+	// DataDir holds connectors' scratch directories (never state).
+	DataDir string
+	Metrics *Metrics
+	// ConverterEnv is handed to converter factories (the schema registry).
+	ConverterEnv convert.Env
+	// RestartBackoff is the first wait before restarting a failed task (default 1s).
+	RestartBackoff    time.Duration
+	RestartMaxBackoff time.Duration
+}
+
+// Worker runs connectors.
+type Worker struct {
+	opts      Options
+	log       *log.Log
+	logger    *slog.Logger
+	metrics   *Metrics
+	positions *log.KV
+	configs   *log.KV
+	status    *log.KV
+	state     *log.KV
+
+	mu    sync.Mutex
+	conns map[string]*connector
+	ctx   context.Context // lives as long as the worker
+	stop  context.CancelFunc
+}
+
+// New returns a worker; it opens its KV buckets.
+func New(ctx context.Context, opts Options) (*Worker, error) {
+	if opts.Log == nil {
+		return nil, errors.New("worker: no log")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.WorkerID == "" {
+		host, _ := os.Hostname()
+		opts.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.RestartBackoff <= 0 {
+		opts.RestartBackoff = time.Second
+	}
+	if opts.RestartMaxBackoff <= 0 {
+		opts.RestartMaxBackoff = time.Minute
+	}
+	w := &Worker{opts: opts, log: opts.Log, logger: opts.Logger, metrics: opts.Metrics, conns: map[string]*connector{}}
+	var err error
+	for _, b := range []struct {
+		name string
+		kv   **log.KV
+	}{{BucketPositions, &w.positions}, {BucketConnectors, &w.configs}, {BucketStatus, &w.status}, {BucketState, &w.state}} {
+		if *b.kv, err = opts.Log.KV(ctx, b.name); err != nil {
+			return nil, fmt.Errorf("worker: open bucket %s: %w", b.name, err)
+		}
+	}
+	w.ctx, w.stop = context.WithCancel(context.Background())
+	return w, nil
+}
+
+// Plugins returns the connector types the worker knows.
+func (w *Worker) Plugins() sdk.Plugins { return w.opts.Plugins }
+
+// Log returns the log the worker runs on.
+func (w *Worker) Log() *log.Log { return w.log }
+
+// ID returns the worker's id.
+func (w *Worker) ID() string { return w.opts.WorkerID }
+
+// Put starts a connector, or restarts it with a new config when it runs.
+func (w *Worker) Put(ctx context.Context, cfg ConnectorConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	plugin, ok := w.opts.Plugins.Lookup(cfg.Kind, cfg.Plugin)
+	if !ok {
+		return fmt.Errorf("%w: connector %s: connector: no %s connector named %q", sdk.ErrInvalidConfig, cfg.Name, cfg.Kind, cfg.Plugin)
+	}
+	if _, err := plugin.Spec.Validate(cfg.Config); err != nil {
+		return err
+	}
+	c, err := w.newConnector(cfg, plugin)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("connector %s: encode config: %w", cfg.Name, err)
+	}
+	if _, err := w.configs.Put(ctx, cfg.Name, raw); err != nil {
+		return fmt.Errorf("connector %s: store config: %w", cfg.Name, err)
+	}
+	w.mu.Lock()
+	old := w.conns[cfg.Name]
+	w.conns[cfg.Name] = c
+	w.mu.Unlock()
+	if old != nil {
+		old.stopTasks(ctx)
+	}
+	c.startTasks(w.ctx)
+	w.logger.Info("connector started", "connector", cfg.Name, "type", cfg.Plugin, "tasks", cfg.Tasks)
+	return nil
+}
+
+// Delete stops a connector and forgets its config (not its offsets).
+func (w *Worker) Delete(ctx context.Context, name string) error {
+	w.mu.Lock()
+	c := w.conns[name]
+	delete(w.conns, name)
+	w.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	c.stopTasks(ctx)
+	_ = w.configs.Delete(ctx, name)
+	_ = w.status.Delete(ctx, name)
+	w.logger.Info("connector deleted", "connector", name)
+	return nil
+}
+
+func (w *Worker) get(name string) (*connector, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.conns[name]
+	if c == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return c, nil
+}
+
+// Names lists running connectors, sorted.
+func (w *Worker) Names() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.conns))
+	for n := range w.conns {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Config returns a connector's config.
+func (w *Worker) Config(name string) (ConnectorConfig, error) {
+	c, err := w.get(name)
+	if err != nil {
+		return ConnectorConfig{}, err
+	}
+	return c.cfg, nil
+}
+
+// Pause pauses every task of a connector; they keep their resources.
+func (w *Worker) Pause(name string) error {
+	c, err := w.get(name)
+	if err != nil {
+		return err
+	}
+	c.setPaused(true)
+	return nil
+}
+
+// Resume resumes a paused or stopped connector.
+func (w *Worker) Resume(name string) error {
+	c, err := w.get(name)
+	if err != nil {
+		return err
+	}
+	if c.isStopped() {
+		c.startTasks(w.ctx)
+	}
+	c.setPaused(false)
+	return nil
+}
+
+// Stop shuts a connector's tasks down, keeping its config (KIP-875's STOPPED).
+func (w *Worker) Stop(ctx context.Context, name string) error {
+	c, err := w.get(name)
+	if err != nil {
+		return err
+	}
+	c.stopTasks(ctx)
+	c.setState(StateStopped)
+	return nil
+}
+
+// Restart restarts a connector's tasks (all, or only the failed ones).
+func (w *Worker) Restart(ctx context.Context, name string, onlyFailed bool) error {
+	c, err := w.get(name)
+	if err != nil {
+		return err
+	}
+	for _, t := range c.taskList() {
+		if !onlyFailed || t.status().State == StateFailed {
+			if err := c.restartTask(ctx, w.ctx, t.id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RestartTask restarts one task.
+func (w *Worker) RestartTask(ctx context.Context, name string, id int) error {
+	c, err := w.get(name)
+	if err != nil {
+		return err
+	}
+	return c.restartTask(ctx, w.ctx, id)
+}
+
+// Status returns a connector's status in Kafka Connect's shape.
+func (w *Worker) Status(name string) (ConnectorStatus, error) {
+	c, err := w.get(name)
+	if err != nil {
+		return ConnectorStatus{}, err
+	}
+	return c.status(), nil
+}
+
+// Close stops every connector within ctx, draining in-flight work.
+func (w *Worker) Close(ctx context.Context) error {
+	w.mu.Lock()
+	conns := make([]*connector, 0, len(w.conns))
+	for _, c := range w.conns {
+		conns = append(conns, c)
+	}
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.stopTasks(ctx) }()
+	}
+	wg.Wait()
+	w.stop()
+	return ctx.Err()
+}
+
+// WaitIdle blocks until every source has reached the end of its input and
+// every sink has durably written everything in its topics, or ctx ends.
+func (w *Worker) WaitIdle(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		idle, err := w.idle(ctx)
+		if err != nil {
+			return err
+		}
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (w *Worker) idle(ctx context.Context) (bool, error) {
+	w.mu.Lock()
+	conns := make([]*connector, 0, len(w.conns))
+	for _, c := range w.conns {
+		conns = append(conns, c)
+	}
+	w.mu.Unlock()
+	for _, c := range conns {
+		for _, t := range c.taskList() {
+			st := t.status()
+			if st.State == StateFailed {
+				return false, fmt.Errorf("connector %s task %d failed: %s", c.cfg.Name, t.id, st.Trace)
+			}
+			if c.cfg.Kind == sdk.KindSource && !t.finished.Load() {
+				return false, nil
+			}
+		}
+	}
+	for _, c := range conns {
+		if c.cfg.Kind != sdk.KindSink {
+			continue
+		}
+		for _, topic := range c.cfg.Topics {
+			info, err := w.log.Topic(ctx, topic)
+			if err != nil {
+				return false, err
+			}
+			committed, err := w.log.CommittedOffsets(ctx, c.cfg.Group, topic)
+			if err != nil {
+				return false, err
+			}
+			for _, p := range info.Partitions {
+				if p.LastOffset >= 0 && committed[p.Partition] < p.LastOffset {
+					return false, nil
+				}
+			}
+		}
+	}
+	return true, nil
+}
+
+func (w *Worker) scratchDir(name string, task int) string {
+	if w.opts.DataDir == "" {
+		return ""
+	}
+	dir := filepath.Join(w.opts.DataDir, "connectors", name, fmt.Sprint(task))
+	_ = os.MkdirAll(dir, 0o750)
+	return dir
+}
