@@ -2,6 +2,8 @@ package registry
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -91,7 +93,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	_ = enc.Encode(errorBody{Code: e.Code, Message: e.Message})
 }
 
-func flag(r *http.Request, name string) bool {
+func queryFlag(r *http.Request, name string) bool {
 	v, _ := strconv.ParseBool(r.URL.Query().Get(name))
 	return v
 }
@@ -99,7 +101,15 @@ func flag(r *http.Request, name string) bool {
 func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
 	if err := dec.Decode(v); err != nil {
-		return &Error{Code: http.StatusBadRequest, Message: "Invalid request body: " + err.Error()}
+		msg := err.Error()
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			msg = "expected a JSON object"
+			if te.Field != "" {
+				msg = fmt.Sprintf("field %q: expected %s, got %s", te.Field, te.Type.Kind(), te.Value)
+			}
+		}
+		return &Error{Code: http.StatusBadRequest, Message: "Invalid request body: " + msg}
 	}
 	return nil
 }
@@ -126,7 +136,7 @@ func parseID(s string) (int, error) {
 }
 
 func (h *handler) subjects(w http.ResponseWriter, r *http.Request) {
-	out, err := h.reg.Subjects(r.Context(), r.URL.Query().Get("subjectPrefix"), flag(r, "deleted"))
+	out, err := h.reg.Subjects(r.Context(), r.URL.Query().Get("subjectPrefix"), queryFlag(r, "deleted"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -135,7 +145,7 @@ func (h *handler) subjects(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) versions(w http.ResponseWriter, r *http.Request) {
-	out, err := h.reg.Versions(r.Context(), r.PathValue("subject"), flag(r, "deleted"))
+	out, err := h.reg.Versions(r.Context(), r.PathValue("subject"), queryFlag(r, "deleted"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -195,7 +205,7 @@ func (h *handler) loadVersion(r *http.Request) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.reg.Version(r.Context(), r.PathValue("subject"), ver, flag(r, "deleted"))
+	return h.reg.Version(r.Context(), r.PathValue("subject"), ver, queryFlag(r, "deleted"))
 }
 
 func (h *handler) versionSchema(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +238,7 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	v, err := h.reg.DeleteVersion(r.Context(), r.PathValue("subject"), ver, flag(r, "permanent"))
+	v, err := h.reg.DeleteVersion(r.Context(), r.PathValue("subject"), ver, queryFlag(r, "permanent"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -246,7 +256,7 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	v, err := h.reg.Lookup(r.Context(), r.PathValue("subject"), req, flag(r, "deleted"))
+	v, err := h.reg.Lookup(r.Context(), r.PathValue("subject"), req, queryFlag(r, "deleted"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -255,7 +265,7 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteSubject(w http.ResponseWriter, r *http.Request) {
-	out, err := h.reg.DeleteSubject(r.Context(), r.PathValue("subject"), flag(r, "permanent"))
+	out, err := h.reg.DeleteSubject(r.Context(), r.PathValue("subject"), queryFlag(r, "permanent"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -318,8 +328,10 @@ func (h *handler) idSubjects(w http.ResponseWriter, r *http.Request) {
 
 // compatibilityResponse is Confluent's answer to a compatibility check.
 type compatibilityResponse struct {
-	Compatible bool     `json:"is_compatible"`
-	Messages   []string `json:"messages,omitempty"`
+	Compatible bool `json:"is_compatible"`
+	// Messages is set only for ?verbose=true; an interface so that an
+	// empty list still shows as [] there.
+	Messages any `json:"messages,omitempty"`
 }
 
 func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
@@ -346,17 +358,17 @@ func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := compatibilityResponse{Compatible: len(reasons) == 0}
-	if flag(r, "verbose") {
-		resp.Messages = reasons
-		if resp.Messages == nil {
-			resp.Messages = []string{}
+	if queryFlag(r, "verbose") {
+		if reasons == nil {
+			reasons = []string{}
 		}
+		resp.Messages = reasons
 	}
 	h.reply(w, resp)
 }
 
 func (h *handler) getConfig(w http.ResponseWriter, r *http.Request) {
-	level, err := h.reg.Compatibility(r.Context(), r.PathValue("subject"), flag(r, "defaultToGlobal"))
+	level, err := h.reg.Compatibility(r.Context(), r.PathValue("subject"), queryFlag(r, "defaultToGlobal"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -394,7 +406,7 @@ func (h *handler) deleteConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getMode(w http.ResponseWriter, r *http.Request) {
-	mode, err := h.reg.Mode(r.Context(), r.PathValue("subject"), flag(r, "defaultToGlobal"))
+	mode, err := h.reg.Mode(r.Context(), r.PathValue("subject"), queryFlag(r, "defaultToGlobal"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -410,7 +422,7 @@ func (h *handler) putMode(w http.ResponseWriter, r *http.Request) {
 	}
 	mode, err := ParseMode(string(req.Mode))
 	if err == nil {
-		err = h.reg.SetMode(r.Context(), r.PathValue("subject"), mode, flag(r, "force"))
+		err = h.reg.SetMode(r.Context(), r.PathValue("subject"), mode, queryFlag(r, "force"))
 	}
 	if err != nil {
 		h.fail(w, r, err)
