@@ -209,6 +209,8 @@ func TestExpressions(t *testing.T) {
 					t.Fatal("decoded although the expression does not use value")
 				}
 			}},
+		{name: "docs examples", typ: "filter", raw: `now() - timestamp > duration("1h") && headers["origin"] == 'web' && value.amount != nil && value.amount > 1000`,
+			value: `{"amount":1001}`, keep: true},
 		{name: "missing field defaults", typ: "filter", raw: "(value.amount ?? 0) > 1000", value: `{}`, keep: false},
 		{name: "runtime error", typ: "filter", raw: "value.amount > 1000", value: `{"amount":"x"}`, errLike: `expression "value.amount > 1000"`},
 		{name: "non-bool result", typ: "filter", raw: "value.flag", value: `{"flag":"x"}`, errLike: `expression "value.flag": invalid operation: bool(string) (column`},
