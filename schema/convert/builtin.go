@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -38,7 +39,7 @@ func checkOptions(conv string, opts map[string]any, known ...string) error {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if !contains(known, k) {
+		if !slices.Contains(known, k) {
 			msg := "unknown option"
 			if len(known) > 0 {
 				msg += " (known: " + strings.Join(known, ", ") + ")"
@@ -47,15 +48,6 @@ func checkOptions(conv string, opts map[string]any, known ...string) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func boolOption(conv string, opts map[string]any, name string) (bool, error) {
