@@ -38,6 +38,9 @@ func testCatalog() Catalog {
 				{Name: "port", Type: sdk.TypeInt, Default: 25, Secret: true, Doc: "Port (secret to test redaction of typed values)."},
 			}},
 		},
+		// file is both a source and a sink, as in Braid.
+		Sources: sdk.Plugins{{Spec: fileSpec(sdk.KindSource)}}.Specs(sdk.KindSource),
+		Sinks:   sdk.Plugins{{Spec: fileSpec(sdk.KindSink)}}.Specs(sdk.KindSink),
 		Transforms: map[string]sdk.Spec{
 			"filter": {Kind: sdk.KindTransform, Summary: "Keeps matching records.", Fields: []sdk.Field{
 				{Name: "expr", Type: sdk.TypeString, Required: true, Doc: "Expression."},
@@ -67,4 +70,11 @@ func testEnv(name string) (string, bool) {
 		"EMPTY":      "",
 	}[name]
 	return v, ok
+}
+
+func fileSpec(kind sdk.Kind) sdk.Spec {
+	return sdk.Spec{Name: "file", Kind: kind, Summary: "Files.", Fields: []sdk.Field{
+		{Name: "path", Type: sdk.TypeString, Required: true, Doc: "File path."},
+		{Name: "format", Type: sdk.TypeString, Default: "jsonl", Enum: []string{"jsonl", "csv"}, Doc: "Format."},
+	}}
 }

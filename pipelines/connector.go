@@ -93,31 +93,30 @@ func rawMap(n *node) map[string]any {
 func (c *compiler) plugin(n, key *node, path string, kind sdk.Kind) (sdk.Spec, bool) {
 	pn := n.get("connector")
 	if !given(pn) {
-		c.lint(key, "%s.connector: missing; name the connector type, like connector: %s", path, exampleOf(c.cat.Connectors, kind))
+		c.lint(key, "%s.connector: missing; name the connector type, like connector: %s", path, exampleOf(c.cat, kind))
 		return sdk.Spec{}, false
 	}
 	plugin, ok := c.str(pn, path+".connector")
 	if !ok {
 		return sdk.Spec{}, false
 	}
-	spec, found := c.cat.Connectors[plugin]
-	switch {
-	case found && spec.Kind != kind:
-		other := "sinks"
-		if spec.Kind == sdk.KindSource {
-			other = "sources"
-		}
-		c.lint(pn, "%s.connector: %s is a %s connector; it cannot be used as a %s (declare it under %s:)", path, plugin, spec.Kind, kind, other)
-		return sdk.Spec{Name: plugin}, false
-	case found:
+	if spec, ok := c.cat.lookup(kind, plugin); ok {
 		spec.Name = plugin
 		return spec, true
+	}
+	other := sdk.KindSink
+	if kind == sdk.KindSink {
+		other = sdk.KindSource
+	}
+	if _, ok := c.cat.lookup(other, plugin); ok {
+		c.lint(pn, "%s.connector: %s is a %s connector; it cannot be used as a %s (declare it under %ss:)", path, plugin, other, kind, other)
+		return sdk.Spec{Name: plugin}, false
 	}
 	if _, isTransform := c.cat.Transforms[plugin]; isTransform {
 		c.lint(pn, "%s.connector: %s is a transform, not a connector; list it under transforms:", path, plugin)
 		return sdk.Spec{Name: plugin}, false
 	}
-	names := namesOfKind(c.cat.Connectors, kind)
+	names := c.cat.names(kind)
 	msg := fmt.Sprintf("%s.connector: unknown %s connector %s", path, kind, pn.show())
 	if hint := suggest(plugin, names); hint != "" {
 		msg += hint
@@ -128,18 +127,8 @@ func (c *compiler) plugin(n, key *node, path string, kind sdk.Kind) (sdk.Spec, b
 	return sdk.Spec{Name: plugin}, false
 }
 
-func namesOfKind(specs map[string]sdk.Spec, kind sdk.Kind) []string {
-	var out []string
-	for _, name := range sortedKeys(specs) {
-		if specs[name].Kind == kind {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-func exampleOf(specs map[string]sdk.Spec, kind sdk.Kind) string {
-	if names := namesOfKind(specs, kind); len(names) > 0 {
+func exampleOf(cat Catalog, kind sdk.Kind) string {
+	if names := cat.names(kind); len(names) > 0 {
 		return names[0]
 	}
 	return "<type>"

@@ -13,10 +13,57 @@ import (
 // Catalog is what a pipeline may use: connector and transform specs by their
 // names in pipeline files, and the converter names. An empty Converters list
 // leaves converter names unchecked.
+//
+// Connectors holds specs of either kind; since a source and a sink may share
+// a name (connector: file), Sources and Sinks hold them by kind and are
+// looked up first. NewCatalog fills them from sdk.Plugins.
 type Catalog struct {
 	Connectors map[string]sdk.Spec
+	Sources    map[string]sdk.Spec
+	Sinks      map[string]sdk.Spec
 	Transforms map[string]sdk.Spec
 	Converters []string
+}
+
+// NewCatalog builds a catalog from the registered connector plugins.
+func NewCatalog(plugins sdk.Plugins, transforms map[string]sdk.Spec, converters []string) Catalog {
+	return Catalog{Sources: plugins.Specs(sdk.KindSource), Sinks: plugins.Specs(sdk.KindSink),
+		Transforms: transforms, Converters: converters}
+}
+
+// lookup returns the spec of a connector type of the given kind.
+func (c Catalog) lookup(kind sdk.Kind, name string) (sdk.Spec, bool) {
+	byKind := c.Sources
+	if kind == sdk.KindSink {
+		byKind = c.Sinks
+	}
+	if s, ok := byKind[name]; ok {
+		return s, true
+	}
+	if s, ok := c.Connectors[name]; ok && s.Kind == kind {
+		return s, true
+	}
+	return sdk.Spec{}, false
+}
+
+// names lists the connector types of a kind, sorted.
+func (c Catalog) names(kind sdk.Kind) []string {
+	set := map[string]bool{}
+	for _, m := range []map[string]sdk.Spec{c.Connectors, c.Sources, c.Sinks} {
+		for name, s := range m {
+			if s.Kind == kind {
+				set[name] = true
+			}
+		}
+	}
+	return sortedKeys(set)
+}
+
+// isConnector reports whether name is a connector type of any kind.
+func (c Catalog) isConnector(name string) bool {
+	_, a := c.lookup(sdk.KindSource, name)
+	_, b := c.lookup(sdk.KindSink, name)
+	return a || b
 }
 
 // Options tune ParseWith.

@@ -65,7 +65,7 @@ func (c *compiler) transformSpec(at *node, typ, path string) (sdk.Spec, bool) {
 		spec.Name = typ
 		return spec, true
 	}
-	if _, isConn := c.cat.Connectors[typ]; isConn {
+	if c.cat.isConnector(typ) {
 		c.lint(at, "%s: %s is a connector, not a transform", path, typ)
 		return sdk.Spec{}, false
 	}
