@@ -87,13 +87,33 @@ type Record struct {
 	Fields map[string]any
 	// Schema describes Fields when it is known.
 	Schema *schema.Schema
+
+	decode func([]byte) (map[string]any, *schema.Schema, error)
 }
 
-// Structured returns the structured value, decoding Value as JSON when no
-// converter has set Fields. A tombstone (nil Value) returns nil, nil.
+// SetDecoder sets how Structured decodes Value; the worker sets the topic's
+// converter so numbers keep their exact types (int64, Decimal) on demand.
+func (r *Record) SetDecoder(decode func([]byte) (map[string]any, *schema.Schema, error)) {
+	r.decode = decode
+}
+
+// Structured returns the structured value, decoding Value on first use with
+// the decoder the worker set (the topic's converter), or as JSON. A tombstone
+// (nil Value) returns nil, nil.
 func (r *Record) Structured() (map[string]any, error) {
 	if r.Fields != nil || r.Value == nil {
 		return r.Fields, nil
+	}
+	if r.decode != nil {
+		m, s, err := r.decode(r.Value)
+		if err != nil {
+			return nil, err
+		}
+		r.Fields = m
+		if r.Schema == nil {
+			r.Schema = s
+		}
+		return m, nil
 	}
 	var m map[string]any
 	if err := json.Unmarshal(r.Value, &m); err != nil {

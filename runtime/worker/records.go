@@ -11,6 +11,7 @@ import (
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/runtime/log"
 	"github.com/braidhq/braid/runtime/transform"
+	"github.com/braidhq/braid/schema"
 	"github.com/braidhq/braid/schema/convert"
 )
 
@@ -81,9 +82,15 @@ type stageError struct {
 func (e *stageError) Error() string { return e.stage + ": " + e.err.Error() }
 func (e *stageError) Unwrap() error { return e.err }
 
-// decode fills Fields from Value with a schema-aware converter (json stays lazy).
+// decode fills Fields from Value with a schema-aware converter; JSON stays
+// lazy: the record decodes itself with the converter when someone asks.
 func (p *processor) decode(ctx context.Context, rec *sdk.Record) error {
-	if p.lazy || rec.Value == nil || rec.Fields != nil {
+	if p.lazy {
+		topic := rec.Topic
+		rec.SetDecoder(func(b []byte) (map[string]any, *schema.Schema, error) { return p.conv.Decode(ctx, topic, b) })
+		return nil
+	}
+	if rec.Value == nil || rec.Fields != nil {
 		return nil
 	}
 	fields, sch, err := p.conv.Decode(ctx, rec.Topic, rec.Value)

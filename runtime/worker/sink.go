@@ -231,6 +231,8 @@ func (s *sinkState) write(ctx context.Context, f fetched) error {
 		}
 		keep, err := s.proc.apply(ctx, &rec)
 		if err != nil {
+			// A route may have renamed the topic before the failing step.
+			rec.Topic, rec.Partition, rec.Offset = f.tp.Topic, lr.Partition, lr.Offset
 			if derr := c.deadLetter(ctx, s.t, &rec, StageTransform, err); derr != nil {
 				return derr
 			}
