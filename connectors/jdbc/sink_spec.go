@@ -1,0 +1,128 @@
+package jdbc
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/braidhq/braid/connectors/sdk"
+)
+
+// InsertMode is how the sink writes a record that is not a delete.
+type InsertMode string
+
+// The insert modes.
+const (
+	InsertPlain InsertMode = "insert"
+	Upsert      InsertMode = "upsert"
+	Update      InsertMode = "update"
+)
+
+// PKMode is where the sink finds a record's primary-key values.
+type PKMode string
+
+// The primary-key modes.
+const (
+	PKNone        PKMode = "none"
+	PKRecordKey   PKMode = "record_key"
+	PKRecordValue PKMode = "record_value"
+)
+
+var sinkSpec = sdk.Spec{
+	Name:    "jdbc-sink",
+	Kind:    sdk.KindSink,
+	Summary: "Writes records into MySQL/MariaDB or PostgreSQL tables as batched inserts, upserts, updates and deletes.",
+	Doc: "Write runs each batch as large multi-row statements inside one open transaction per table; Flush commits them. " +
+		"A record whose values the database refuses is retried alone (inside a savepoint on PostgreSQL) and reported in an " +
+		"sdk.BatchError so the worker dead-letters it while the others are written. Deadlocks and lost connections are retried " +
+		"by replaying the uncommitted records in a new transaction.",
+	Fields: []sdk.Field{
+		{Name: "dsn", Type: sdk.TypeString, Required: true, Secret: true,
+			Doc:     "Database to write: a go-sql-driver/mysql DSN or a PostgreSQL URL.",
+			Example: "postgres://app:secret@127.0.0.1:5432/warehouse"},
+		dialectField,
+		{Name: "insert.mode", Type: sdk.TypeString, Default: string(Upsert),
+			Enum: []string{string(InsertPlain), string(Upsert), string(Update)},
+			Doc: "insert fails on an existing key; upsert inserts or replaces by key (MySQL ON DUPLICATE KEY UPDATE, " +
+				"PostgreSQL ON CONFLICT DO UPDATE), so replays are idempotent; update only changes existing rows."},
+		{Name: "delete.enabled", Type: sdk.TypeBool, Default: false,
+			Doc: "Delete the row of a tombstone (key without value) or an Op delete record; needs a pk.mode other than none. Off, such records are skipped."},
+		{Name: "pk.mode", Type: sdk.TypeString, Default: string(PKRecordKey),
+			Enum: []string{string(PKNone), string(PKRecordKey), string(PKRecordValue)},
+			Doc: "record_key takes the key columns from the record key (a JSON object, or a plain value for a single pk.fields column); " +
+				"record_value takes them from the value's pk.fields (default: the record schema's key); none writes without a key (insert only)."},
+		{Name: "pk.fields", Type: sdk.TypeList,
+			Doc: "Primary-key column names. record_key: the members of the key object to use (default all); a non-object key needs exactly one. record_value: the value fields (default the schema's key)."},
+		{Name: "auto.create", Type: sdk.TypeBool, Default: false,
+			Doc: "Create a missing table from the record schema (or from the value's Go types when there is none), with the primary key."},
+		{Name: "auto.evolve", Type: sdk.TypeBool, Default: false,
+			Doc: "Add a nullable column for each record field the table lacks (ALTER TABLE ADD COLUMN). Off, such records are rejected."},
+		{Name: "table.name.format", Type: sdk.TypeString, Default: "${topic}",
+			Doc: "Target table; ${topic} is replaced by the record's topic. The result is one identifier, quoted (a dot is part of the name)."},
+		{Name: "batch.size", Type: sdk.TypeInt, Default: int64(4000), Check: positive,
+			Doc: "Most rows per multi-row statement (statements are also cut at about 8 MiB)."},
+		{Name: "max.retries", Type: sdk.TypeInt, Default: int64(3),
+			Doc: "Retries of a transaction hit by a deadlock or a lost connection before the error goes to the worker."},
+		{Name: "retry.backoff", Type: sdk.TypeDuration, Default: "200ms",
+			Doc: "Wait before the first retry; doubles with each further retry."},
+	},
+}
+
+// SinkPlugin returns the jdbc-sink connector.
+func SinkPlugin() sdk.Plugin {
+	return sdk.Plugin{Spec: sinkSpec, NewSink: func(cfg sdk.Config, env sdk.Env) (sdk.Sink, error) {
+		return newSink(cfg, env)
+	}}
+}
+
+type sinkConfig struct {
+	dsn        string
+	dialect    Dialect
+	mode       InsertMode
+	deletes    bool
+	pkMode     PKMode
+	pkFields   []string
+	autoCreate bool
+	autoEvolve bool
+	tableFmt   string
+	batchSize  int
+	retries    int
+	backoff    time.Duration
+}
+
+func parseSinkConfig(cfg sdk.Config) (sinkConfig, error) {
+	c := sinkConfig{
+		dsn: cfg.String("dsn"), mode: InsertMode(cfg.String("insert.mode")),
+		deletes: cfg.Bool("delete.enabled"), pkMode: PKMode(cfg.String("pk.mode")),
+		pkFields: cfg.Strings("pk.fields"), autoCreate: cfg.Bool("auto.create"),
+		autoEvolve: cfg.Bool("auto.evolve"), tableFmt: cfg.String("table.name.format"),
+		batchSize: int(cfg.Int("batch.size")), retries: int(cfg.Int("max.retries")),
+		backoff: cfg.Duration("retry.backoff"),
+	}
+	var errs []sdk.FieldError
+	d, err := DetectDialect(cfg.String("dialect"), c.dsn)
+	if err != nil {
+		errs = append(errs, sdk.FieldError{Field: "dialect", Message: err.Error()})
+	}
+	c.dialect = d
+	if c.pkMode == PKNone && c.mode != InsertPlain {
+		errs = append(errs, sdk.FieldError{Field: "pk.mode", Message: fmt.Sprintf("none cannot be used with insert.mode %s, which needs a key", c.mode)})
+	}
+	if c.pkMode == PKNone && c.deletes {
+		errs = append(errs, sdk.FieldError{Field: "delete.enabled", Message: "deletes need a key; set pk.mode to record_key or record_value"})
+	}
+	for _, f := range c.pkFields {
+		if err := d.CheckIdent(f); d != "" && err != nil {
+			errs = append(errs, sdk.FieldError{Field: "pk.fields", Message: err.Error()})
+		}
+	}
+	if c.tableFmt == "" {
+		errs = append(errs, sdk.FieldError{Field: "table.name.format", Message: "must not be empty"})
+	}
+	if c.retries < 0 {
+		errs = append(errs, sdk.FieldError{Field: "max.retries", Message: "must not be negative"})
+	}
+	if len(errs) > 0 {
+		return c, &sdk.ConfigError{Connector: sinkSpec.Name, Errors: errs}
+	}
+	return c, nil
+}
