@@ -78,3 +78,10 @@ func fileSpec(kind sdk.Kind) sdk.Spec {
 		{Name: "format", Type: sdk.TypeString, Default: "jsonl", Enum: []string{"jsonl", "csv"}, Doc: "Format."},
 	}}
 }
+
+// shorthandCatalog names shorthands explicitly, as runtime/transform does.
+func shorthandCatalog() Catalog {
+	c := testCatalog()
+	c.Shorthands = map[string]string{"filter": "expr"}
+	return c
+}

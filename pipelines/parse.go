@@ -22,6 +22,11 @@ type Catalog struct {
 	Sources    map[string]sdk.Spec
 	Sinks      map[string]sdk.Spec
 	Transforms map[string]sdk.Spec
+	// Shorthands names the setting a bare value stands for, per transform
+	// (filter: "x > 1" is filter: {expression: "x > 1"}). When nil, it is the
+	// transform's first required setting; when set, a transform missing from
+	// it takes settings only as a map.
+	Shorthands map[string]string
 	Converters []string
 }
 

@@ -67,3 +67,19 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+func TestShorthands(t *testing.T) {
+	t.Parallel()
+	src := "version: 1\ntopics: { t: }\nsinks:\n  s: { connector: parquet, topics: [t], config: { path: x }, transforms: [%s] }\n"
+	ok := strings.Replace(src, "%s", `{ filter: "a > 1" }`, 1)
+	p, lints := Parse("s.yaml", []byte(ok), shorthandCatalog(), nil)
+	if len(lints) > 0 || p.Sinks[0].Transforms[0].Config.String("expr") != "a > 1" {
+		t.Fatalf("filter shorthand: %v", lints)
+	}
+	bad := strings.Replace(src, "%s", `{ insert_field: x }`, 1)
+	_, lints = Parse("s.yaml", []byte(bad), shorthandCatalog(), nil)
+	want := `s.yaml:4:91: sinks.s.transforms[0].insert_field: settings must be a map (field, value), not "x"`
+	if len(lints) != 1 || lints[0].String() != want {
+		t.Errorf("lints: %v\nwant %s", lints, want)
+	}
+}

@@ -49,9 +49,13 @@ func (c *compiler) transform(n *node, path string) (TransformSpec, bool) {
 	case settings.kind == kindMap:
 		raw, cfgNode = rawMap(settings), settings
 	default:
-		field := shorthandField(spec)
+		field := c.shorthand(typ, spec)
 		if field == "" {
-			c.lint(settings, "%s: takes no settings", path)
+			if names := fieldNames(spec); len(names) > 0 {
+				c.lint(settings, "%s: settings must be a map (%s), not %s", path, strings.Join(names, ", "), settings.show())
+			} else {
+				c.lint(settings, "%s: takes no settings", path)
+			}
 			return TransformSpec{}, false
 		}
 		raw[field], shorthand = value(settings), settings
@@ -80,9 +84,12 @@ func (c *compiler) transformSpec(at *node, typ, path string) (sdk.Spec, bool) {
 	return sdk.Spec{}, false
 }
 
-// shorthandField is the setting a bare value stands for: the spec's first
-// required field, else its first field.
-func shorthandField(spec sdk.Spec) string {
+// shorthand is the setting a bare value stands for: the catalog's choice, or
+// the spec's first required field, else its first field.
+func (c *compiler) shorthand(typ string, spec sdk.Spec) string {
+	if c.cat.Shorthands != nil {
+		return c.cat.Shorthands[typ]
+	}
 	for _, f := range spec.Fields {
 		if f.Required {
 			return f.Name
@@ -138,4 +145,12 @@ func (c *compiler) errorPolicy(n *node, path string, conn *Connector) ErrorPolic
 		}
 	}
 	return ep
+}
+
+func fieldNames(spec sdk.Spec) []string {
+	out := make([]string, len(spec.Fields))
+	for i, f := range spec.Fields {
+		out[i] = f.Name
+	}
+	return out
 }
