@@ -1,0 +1,260 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// KV is a key-value bucket for Braid's state. Any non-empty string is a valid
+// key: characters NATS KV does not allow are escaped on the way in and
+// unescaped on the way out.
+type KV struct {
+	kv     jetstream.KeyValue
+	bucket string
+}
+
+// Entry is one KV value.
+type Entry struct {
+	Key      string
+	Value    []byte
+	Revision uint64
+	Deleted  bool
+}
+
+// ValidateBucketName accepts 1–64 letters, digits, '_' and '-'.
+func ValidateBucketName(bucket string) error {
+	if bucket == "" || len(bucket) > 64 {
+		return fmt.Errorf("kv bucket %q: name must be 1 to 64 characters", bucket)
+	}
+	for _, c := range bucket {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("kv bucket %q: character %q not allowed; use letters, digits, '_' and '-'", bucket, c)
+		}
+	}
+	return nil
+}
+
+// KV opens (creating when missing) a bucket.
+func (l *Log) KV(ctx context.Context, bucket string) (*KV, error) {
+	if err := ValidateBucketName(bucket); err != nil {
+		return nil, err
+	}
+	kv, err := l.js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = l.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: bucket, History: 1, Storage: jetstream.FileStorage, Replicas: l.opts.Replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			kv, err = l.js.KeyValue(ctx, bucket) // created concurrently
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kv bucket %q: %w", bucket, err)
+	}
+	return &KV{kv: kv, bucket: bucket}, nil
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+// EscapeKey maps any string to a valid NATS KV key: letters, digits, '_',
+// '-' and '/' stay; every other byte becomes =XX. The mapping keeps string
+// prefixes and contains no '.', so an escaped key is one subject token.
+func EscapeKey(key string) string {
+	var sb strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '/' {
+			sb.WriteByte(c)
+			continue
+		}
+		sb.WriteByte('=')
+		sb.WriteByte(hexDigits[c>>4])
+		sb.WriteByte(hexDigits[c&15])
+	}
+	return sb.String()
+}
+
+// UnescapeKey reverses EscapeKey.
+func UnescapeKey(s string) (string, error) {
+	if !strings.Contains(s, "=") {
+		return s, nil
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' {
+			sb.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", fmt.Errorf("bad escaped key %q", s)
+		}
+		hi, lo := strings.IndexByte(hexDigits, s[i+1]), strings.IndexByte(hexDigits, s[i+2])
+		if hi < 0 || lo < 0 {
+			return "", fmt.Errorf("bad escaped key %q", s)
+		}
+		sb.WriteByte(byte(hi<<4 | lo))
+		i += 2
+	}
+	return sb.String(), nil
+}
+
+func (kv *KV) esc(key string) (string, error) {
+	if key == "" {
+		return "", fmt.Errorf("kv bucket %q: empty key", kv.bucket)
+	}
+	return EscapeKey(key), nil
+}
+
+func (kv *KV) wrap(op, key string, err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		err = ErrKeyNotFound
+	case errors.Is(err, jetstream.ErrKeyExists):
+		err = ErrKeyExists
+	case apiCode(err) == jetstream.JSErrCodeStreamWrongLastSequence,
+		apiCode(err) == jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+		err = ErrWrongRevision
+	}
+	return fmt.Errorf("kv %s %s/%q: %w", op, kv.bucket, key, err)
+}
+
+// Get returns a key; ErrKeyNotFound when absent.
+func (kv *KV) Get(ctx context.Context, key string) (Entry, error) {
+	k, err := kv.esc(key)
+	if err != nil {
+		return Entry{}, err
+	}
+	e, err := kv.kv.Get(ctx, k)
+	if err != nil {
+		return Entry{}, kv.wrap("get", key, err)
+	}
+	return Entry{Key: key, Value: e.Value(), Revision: e.Revision()}, nil
+}
+
+// Put sets a key and returns its revision.
+func (kv *KV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	k, err := kv.esc(key)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := kv.kv.Put(ctx, k, value)
+	if err != nil {
+		return 0, kv.wrap("put", key, err)
+	}
+	return rev, nil
+}
+
+// Create sets a key only when absent; ErrKeyExists otherwise.
+func (kv *KV) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	k, err := kv.esc(key)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := kv.kv.Create(ctx, k, value)
+	if err != nil {
+		return 0, kv.wrap("create", key, err)
+	}
+	return rev, nil
+}
+
+// Update sets a key only at the given revision; ErrWrongRevision otherwise.
+func (kv *KV) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	k, err := kv.esc(key)
+	if err != nil {
+		return 0, err
+	}
+	nrev, err := kv.kv.Update(ctx, k, value, rev)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		// nats.go reports a revision mismatch as "key exists".
+		return 0, fmt.Errorf("kv update %s/%q at revision %d: %w", kv.bucket, key, rev, ErrWrongRevision)
+	}
+	if err != nil {
+		return 0, kv.wrap("update", key, err)
+	}
+	return nrev, nil
+}
+
+// Delete removes a key.
+func (kv *KV) Delete(ctx context.Context, key string) error {
+	k, err := kv.esc(key)
+	if err != nil {
+		return err
+	}
+	if err := kv.kv.Delete(ctx, k); err != nil {
+		return kv.wrap("delete", key, err)
+	}
+	return nil
+}
+
+// Keys lists keys with the prefix, in bucket order.
+func (kv *KV) Keys(ctx context.Context, prefix string) ([]string, error) {
+	return kv.keys(ctx, ">", prefix)
+}
+
+func (kv *KV) keys(ctx context.Context, filter, prefix string) ([]string, error) {
+	lister, err := kv.kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, kv.wrap("keys", prefix, err)
+	}
+	defer func() { _ = lister.Stop() }()
+	esc := EscapeKey(prefix)
+	var out []string
+	for k := range lister.Keys() {
+		if !strings.HasPrefix(k, esc) {
+			continue
+		}
+		u, err := UnescapeKey(k)
+		if err != nil {
+			continue // a key written by something other than Braid
+		}
+		out = append(out, u)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Watch streams changes to keys with the prefix (current values first) until
+// ctx ends; then the channel closes.
+func (kv *KV) Watch(ctx context.Context, prefix string) (<-chan Entry, error) {
+	w, err := kv.kv.WatchAll(ctx)
+	if err != nil {
+		return nil, kv.wrap("watch", prefix, err)
+	}
+	esc := EscapeKey(prefix)
+	out := make(chan Entry, 64)
+	go func() {
+		defer close(out)
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil || !strings.HasPrefix(e.Key(), esc) {
+					continue // nil marks the end of current values
+				}
+				key, err := UnescapeKey(e.Key())
+				if err != nil {
+					continue
+				}
+				ent := Entry{Key: key, Value: e.Value(), Revision: e.Revision(),
+					Deleted: e.Operation() != jetstream.KeyValuePut}
+				select {
+				case out <- ent:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}

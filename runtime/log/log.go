@@ -1,0 +1,188 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/braidhq/braid/runtime/natsd"
+)
+
+// Options configures a Log.
+type Options struct {
+	Logger *slog.Logger
+	// Replicas is the default replica count for new topics and buckets (1 embedded, 3 on a cluster).
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers message ids for
+	// deduplication (default 2 minutes).
+	DuplicateWindow time.Duration
+}
+
+// Log is the handle on the partitioned log.
+type Log struct {
+	js   jetstream.JetStream
+	conn *natsd.Conn
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	closed  bool
+	closers map[closer]struct{}
+
+	metaCache metaCache
+
+	offsetsMu sync.Mutex
+	offsets   *KV
+}
+
+// closer is anything the Log closes on Close: producers and readers.
+type closer interface{ closeFromLog() }
+
+// Open returns the log over a NATS connection.
+func Open(ctx context.Context, conn *natsd.Conn, opts Options) (*Log, error) {
+	if conn == nil || conn.NC == nil {
+		return nil, errors.New("open log: nil nats connection")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.DuplicateWindow <= 0 {
+		opts.DuplicateWindow = 2 * time.Minute
+	}
+	js, err := jetstream.New(conn.NC,
+		// Producers bound their own window; this only must not be smaller.
+		jetstream.WithPublishAsyncMaxPending(1<<16),
+		jetstream.WithPublishAsyncTimeout(30*time.Second),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return nil, fmt.Errorf("open log: jetstream unavailable: %w", err)
+	}
+	return &Log{js: js, conn: conn, opts: opts, log: opts.Logger, closers: map[closer]struct{}{}}, nil
+}
+
+// Close stops producers and readers opened from the log (not the connection).
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	cs := make([]closer, 0, len(l.closers))
+	for c := range l.closers {
+		cs = append(cs, c)
+	}
+	l.closers = nil
+	l.mu.Unlock()
+	for _, c := range cs {
+		c.closeFromLog()
+	}
+	return nil
+}
+
+func (l *Log) track(c closer) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.closers[c] = struct{}{}
+	return nil
+}
+
+func (l *Log) untrack(c closer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closers != nil {
+		delete(l.closers, c)
+	}
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// apiCode returns the JetStream API error code of err, or 0.
+func apiCode(err error) jetstream.ErrorCode {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode
+	}
+	return 0
+}
+
+// jsStoreFailed is JetStream's "storing the message failed" code, returned
+// with "maximum bytes/messages exceeded" when a DiscardNew stream is full.
+const jsStoreFailed jetstream.ErrorCode = 10077
+
+// isFull reports whether a publish error means the stream is full.
+func isFull(err error) bool {
+	if apiCode(err) == jsStoreFailed {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.Description {
+		case "maximum bytes exceeded", "maximum messages exceeded", "maximum messages per subject exceeded":
+			return true
+		}
+	}
+	return false
+}
+
+// topicMeta is what producers and readers need to know about a topic.
+type topicMeta struct {
+	partitions int
+	batching   bool
+	compress   bool
+}
+
+type cachedMeta struct {
+	m       topicMeta
+	expires time.Time
+}
+
+// metaCache remembers topic metadata briefly; partitions only grow and
+// batching never changes, so a stale entry is harmless for a few seconds.
+type metaCache struct {
+	mu sync.Mutex
+	m  map[string]cachedMeta
+}
+
+func (c *metaCache) get(topic string) (topicMeta, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[topic]
+	if !ok || time.Now().After(e.expires) {
+		return topicMeta{}, false
+	}
+	return e.m, true
+}
+
+func (c *metaCache) put(topic string, m topicMeta, expires time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedMeta{}
+	}
+	c.m[topic] = cachedMeta{m: m, expires: expires}
+}
+
+func (c *metaCache) forget(topic string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, topic)
+}
