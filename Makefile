@@ -17,7 +17,7 @@ run: build
 	@echo
 	@echo "== data/quickstart/out/all: $$(cat data/quickstart/out/all/*.jsonl | wc -l) orders in $$(ls data/quickstart/out/all | wc -l) files"
 	@echo "== data/quickstart/out/big (amount > 100), first 5:"
-	@head -q -n 5 data/quickstart/out/big/*.jsonl
+	@cat data/quickstart/out/big/*.jsonl | head -n 5
 
 services:
 	./scripts/services.sh

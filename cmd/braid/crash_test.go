@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBraid compiles the binary once per test run.
+func buildBraid(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "braid")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestCrashSafety kills `braid run` with SIGKILL at random moments during a
+// 200,000-line file → log → file copy, restarts it each time, and checks that
+// every input line reached the sink exactly once.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test runs the binary for about a minute; skipped with -short")
+	}
+	const lines = 200_000
+	bin := buildBraid(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "input.txt")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	for i := 0; i < lines; i++ {
+		fmt.Fprintf(w, "line-%07d %s\n", i, strings.Repeat("x", 40))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out := filepath.Join(dir, "out")
+	pipeline := filepath.Join(dir, "pipeline.yaml")
+	yaml := fmt.Sprintf(`version: 1
+name: crash
+topics:
+  lines: { partitions: 3 }
+sources:
+  in: { connector: file, topic: lines, converter: { type: bytes }, config: { path: %q, format: lines, batch.size: 500 } }
+sinks:
+  out: { connector: file, topics: [lines], converter: { type: bytes }, config: { path: %q, format: raw } }
+`, in, out)
+	if err := os.WriteFile(pipeline, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--watch=false", "--log-level", "warn"}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for kill := 0; kill < 5; kill++ {
+		cmd := exec.Command(bin, args...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		wait := time.Duration(300+rng.IntN(1200)) * time.Millisecond
+		time.Sleep(wait) // the random moment of the crash, not synchronisation
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		t.Logf("killed run %d after %s; %d lines in the sink so far", kill+1, wait, len(readSinkLines(t, out)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append(args, "--once")...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("final run: %v", err)
+	}
+	got := readSinkLines(t, out)
+	seen := make(map[string]int, len(got))
+	for _, l := range got {
+		seen[l]++
+	}
+	var missing, dup int
+	for i := 0; i < lines; i++ {
+		n := seen[fmt.Sprintf("line-%07d %s", i, strings.Repeat("x", 40))]
+		if n == 0 {
+			missing++
+		}
+		if n > 1 {
+			dup++
+		}
+	}
+	if missing > 0 || dup > 0 || len(got) != lines {
+		t.Fatalf("sink has %d lines for %d input lines: %d missing, %d duplicated", len(got), lines, missing, dup)
+	}
+}
+
+// readSinkLines reads every finished (not hidden, not temporary) sink file.
+func readSinkLines(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if l != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}

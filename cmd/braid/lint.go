@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/braidhq/braid/connectors/builtin"
+	"github.com/braidhq/braid/pipelines"
+	"github.com/braidhq/braid/runtime/engine"
+	"github.com/spf13/cobra"
+)
+
+func newLintCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "lint FILE...",
+		Short: "Check pipeline files and print every mistake with file:line:col",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			builtin.RegisterConverters()
+			cat := engine.Catalog(builtin.Plugins())
+			bad := 0
+			for _, path := range args {
+				_, lints := pipelines.Load(path, cat)
+				for _, l := range lints {
+					fmt.Fprintln(cmd.OutOrStdout(), l.String())
+				}
+				bad += len(lints)
+			}
+			if bad > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d problem(s) found\n", bad)
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/braidhq/braid/connectors/builtin"
+	"github.com/braidhq/braid/pipelines"
+	"github.com/braidhq/braid/runtime/api"
+	"github.com/braidhq/braid/runtime/engine"
+	"github.com/braidhq/braid/runtime/natsd"
+	"github.com/spf13/cobra"
+)
+
+type runFlags struct {
+	file       string
+	dataDir    string
+	httpAddr   string
+	once       bool
+	timeout    time.Duration
+	natsURL    string
+	natsListen string
+	watch      bool
+	workerID   string
+	// REST API security and the log levels it changes (serve.go).
+	tokenFile, tlsCert, tlsKey string
+	levels                     *api.Levels
+}
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [-f pipeline.yaml]",
+		Short: "Run pipelines on the embedded log (or an external NATS cluster) until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := g.logger()
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), f, logger)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.file, "file", "f", "", "pipeline file to run (and watch for changes)")
+	fl.StringVar(&f.dataDir, "data-dir", "./data", "directory for the embedded log's files")
+	fl.StringVar(&f.httpAddr, "http", "127.0.0.1:8083", "REST API listen address; empty disables it")
+	fl.BoolVar(&f.once, "once", false, "exit once every source reached the end of its input and every sink caught up")
+	fl.DurationVar(&f.timeout, "timeout", 0, "with --once: give up after this long (0: no limit)")
+	fl.StringVar(&f.natsURL, "nats-url", "", "external NATS cluster URL (overrides the pipeline file's nats.url)")
+	fl.StringVar(&f.natsListen, "nats-listen", "", "open a client port on the embedded NATS server (e.g. 127.0.0.1:4333)")
+	fl.BoolVar(&f.watch, "watch", true, "reload the pipeline file when it changes")
+	fl.StringVar(&f.workerID, "worker-id", "", "this worker's id (default host-pid)")
+	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the REST API bearer token (default: env BRAID_TOKEN); required beyond loopback")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "REST API TLS certificate file (PEM)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "REST API TLS key file (PEM)")
+	return cmd
+}
+
+func run(ctx context.Context, f *runFlags, logger *slog.Logger) error {
+	logger, f.levels = api.Leveled(logger) // levels /admin/loggers can change
+	builtin.RegisterConverters()
+	plugins := builtin.Plugins()
+	var p *pipelines.Pipeline
+	if f.file != "" {
+		var lints []pipelines.Lint
+		p, lints = pipelines.Load(f.file, engine.Catalog(plugins))
+		if len(lints) > 0 {
+			for _, l := range lints {
+				fmt.Println(l.String())
+			}
+			return fmt.Errorf("%s: %d problem(s); nothing started", f.file, len(lints))
+		}
+	}
+	nc := natsd.Config{DataDir: f.dataDir, Listen: f.natsListen, URL: f.natsURL}
+	if nc.URL == "" && p != nil && p.NATS != nil {
+		nc.URL, nc.CredsFile, nc.Token = p.NATS.URL, p.NATS.Creds, p.NATS.Token
+		nc.TLSCA, nc.TLSCert, nc.TLSKey = p.NATS.TLS.CA, p.NATS.TLS.Cert, p.NATS.TLS.Key
+	}
+	eng, err := engine.Start(ctx, engine.Options{NATS: nc, Plugins: plugins, Logger: logger, DataDir: f.dataDir, WorkerID: f.workerID})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := eng.Close(cctx); err != nil {
+			logger.Warn("shutdown", "err", err)
+		}
+		logger.Info("stopped")
+	}()
+	if p != nil {
+		changes, err := eng.Apply(ctx, p, false)
+		if err != nil {
+			return err
+		}
+		logger.Info("pipeline applied", "pipeline", p.Name, "file", f.file, "changes", changes.String())
+	}
+	stopServe, err := serve(ctx, f, eng, logger)
+	if err != nil {
+		return err
+	}
+	defer stopServe()
+	if f.once {
+		wctx := ctx
+		if f.timeout > 0 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, f.timeout)
+			defer cancel()
+		}
+		if err := eng.Worker.WaitIdle(wctx); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		logger.Info("all sources finished and all sinks caught up")
+		return nil
+	}
+	<-ctx.Done()
+	logger.Info("interrupted; stopping gracefully")
+	return nil
+}

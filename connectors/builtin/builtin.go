@@ -1,0 +1,22 @@
+// Package builtin is the one place that lists Braid's built-in connectors and
+// converters. Registration is explicit: nothing registers itself in init().
+package builtin
+
+import (
+	"github.com/braidhq/braid/connectors/file"
+	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/schema/convert"
+)
+
+// Plugins returns every built-in connector.
+func Plugins() sdk.Plugins {
+	return sdk.Plugins{
+		file.SourcePlugin(),
+		file.SinkPlugin(),
+	}
+}
+
+// RegisterConverters registers the built-in converters.
+func RegisterConverters() {
+	convert.Builtin()
+}
