@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	nethttp "net/http"
 	"slices"
 	"sync"
@@ -38,6 +39,10 @@ type Result struct {
 	RPS       float64 `json:"rps"` // records per second
 	P50Millis float64 `json:"p50_ms"`
 	P99Millis float64 `json:"p99_ms"`
+	// BaselineRPS is the same load against a bare net/http handler in the
+	// same process; Ratio = RPS / BaselineRPS.
+	BaselineRPS float64 `json:"baseline_rps"`
+	Ratio       float64 `json:"ratio"`
 }
 
 // Webhook runs the benchmark.
@@ -61,19 +66,57 @@ func Webhook(ctx context.Context, o Options) (Result, error) {
 		_ = src.Close(cctx)
 	}()
 
-	ctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var read atomic.Int64
 	readErr := make(chan error, 1)
-	go func() { readErr <- drain(ctx, src, o.Deliver, &read) }()
+	go func() { readErr <- drain(rctx, src, o.Deliver, &read) }()
 
 	body := batchBody(o.BatchSize)
+	run, err := load(rctx, "http://"+src.Addr()+"/", o, body)
+	cancel()
+	if rerr := <-readErr; rerr != nil && !errors.Is(rerr, context.Canceled) {
+		return Result{}, rerr
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	base, err := baseline(ctx, o, body)
+	if err != nil {
+		return Result{}, fmt.Errorf("baseline: %w", err)
+	}
+	n := read.Load()
+	res := Result{
+		Records:     n,
+		Requests:    int64(len(run.lat)),
+		Rejected:    run.rejected,
+		Seconds:     run.elapsed.Seconds(),
+		RPS:         float64(n) / run.elapsed.Seconds(),
+		P50Millis:   ms(run.lat[len(run.lat)/2]),
+		P99Millis:   ms(run.lat[(len(run.lat)*99)/100]),
+		BaselineRPS: float64(o.Records) / base.elapsed.Seconds(),
+	}
+	res.Ratio = res.RPS / res.BaselineRPS
+	return res, nil
+}
+
+type loadRun struct {
+	lat      []time.Duration // sorted
+	rejected int64
+	elapsed  time.Duration
+}
+
+// load posts ceil(Records/BatchSize) requests from Concurrency clients.
+func load(ctx context.Context, url string, o Options, body []byte) (loadRun, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	requests := (o.Records + o.BatchSize - 1) / o.BatchSize
 	var next, rejected atomic.Int64
 	lat := make([][]time.Duration, o.Concurrency)
 	errs := make([]error, o.Concurrency)
-	client := &nethttp.Client{Transport: &nethttp.Transport{MaxIdleConnsPerHost: o.Concurrency}}
-	url := "http://" + src.Addr() + "/"
+	tr := &nethttp.Transport{MaxIdleConnsPerHost: o.Concurrency}
+	defer tr.CloseIdleConnections()
+	client := &nethttp.Client{Transport: tr}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := range o.Concurrency {
@@ -92,26 +135,29 @@ func Webhook(ctx context.Context, o Options) (Result, error) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	cancel()
-	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
-		return Result{}, err
-	}
+	run := loadRun{elapsed: time.Since(start), rejected: rejected.Load()}
 	if err := errors.Join(errs...); err != nil {
-		return Result{}, err
+		return run, err
 	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	n := read.Load()
-	return Result{
-		Records:   n,
-		Requests:  int64(len(all)),
-		Rejected:  rejected.Load(),
-		Seconds:   elapsed.Seconds(),
-		RPS:       float64(n) / elapsed.Seconds(),
-		P50Millis: ms(all[len(all)/2]),
-		P99Millis: ms(all[(len(all)*99)/100]),
-	}, nil
+	run.lat = slices.Concat(lat...)
+	slices.Sort(run.lat)
+	return run, nil
+}
+
+// baseline runs the same load against a bare handler that reads the body and
+// answers 200: what HTTP alone costs on this machine, for the ratio.
+func baseline(ctx context.Context, o Options, body []byte) (loadRun, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return loadRun{}, err
+	}
+	srv := &nethttp.Server{Handler: nethttp.HandlerFunc(func(rw nethttp.ResponseWriter, r *nethttp.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		rw.WriteHeader(200)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	return load(ctx, "http://"+ln.Addr().String()+"/", o, body)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
