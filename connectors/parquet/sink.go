@@ -1,0 +1,455 @@
+package parquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/compress/snappy"
+	"github.com/parquet-go/parquet-go/compress/uncompressed"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/schema"
+)
+
+// Sink writes Parquet files; see the package documentation.
+type Sink struct {
+	dir          string
+	timeField    string
+	by           string
+	codec        compress.Codec
+	rollSize     int64
+	rollRecords  int64
+	rollInterval time.Duration
+	rowGroup     int64
+	log          *slog.Logger
+
+	root  *os.Root
+	open  map[sdk.TopicPartition]map[string]*outFile // by time directory
+	spans map[sdk.TopicPartition][]span
+	dirty map[string]bool // directories with new entries since the last sync
+	vals  []pq.Value      // backing of the rows of one Write
+}
+
+// outFile is one Parquet file being written.
+type outFile struct {
+	tp          sdk.TopicPartition
+	dir, tmp    string
+	f           *os.File
+	w           *pq.Writer
+	lay         *layout
+	rows        []pq.Row // rows of the current Write, written at its end
+	first, last int64
+	n, size     int64
+	opened      time.Time
+}
+
+// NewSink builds a parquet sink from validated settings.
+func NewSink(cfg sdk.Config, env sdk.Env) (sdk.Sink, error) {
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var codec compress.Codec = &snappy.Codec{}
+	switch cfg.String("compression") {
+	case "zstd":
+		codec = &zstd.Codec{Level: zstd.SpeedDefault}
+	case "none":
+		codec = &uncompressed.Codec{}
+	}
+	return &Sink{
+		dir:          filepath.Clean(cfg.String("path")),
+		timeField:    cfg.String("time.field"),
+		by:           cfg.String("partition.by"),
+		codec:        codec,
+		rollSize:     cfg.Int("roll.size"),
+		rollRecords:  cfg.Int("roll.records"),
+		rollInterval: cfg.Duration("roll.interval"),
+		rowGroup:     cfg.Int("row.group.size"),
+		log:          logger,
+	}, nil
+}
+
+// Open creates the dataset directory, deletes temporary files a crash left
+// (their offsets were never committed) and indexes the finished files.
+func (s *Sink) Open(ctx context.Context) error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return sdk.Fatal(fmt.Errorf("parquet sink: path: create %s: %w", s.dir, err))
+	}
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return sdk.Fatal(fmt.Errorf("parquet sink: path: open %s: %w", s.dir, err))
+	}
+	s.root = root
+	s.open = map[sdk.TopicPartition]map[string]*outFile{}
+	s.dirty = map[string]bool{}
+	spans, err := scan(root.FS(), func(name string) error {
+		s.log.Info("removing unfinished file", "file", name)
+		return root.Remove(name)
+	})
+	if err != nil {
+		return fmt.Errorf("parquet sink: scan %s: %w", s.dir, err)
+	}
+	s.spans = spans
+	return ctx.Err()
+}
+
+// scan indexes finished files; stale temporary files are passed to drop.
+func scan(fsys fs.FS, drop func(string) error) (map[sdk.TopicPartition][]span, error) {
+	spans := map[sdk.TopicPartition][]span{}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if base := path.Base(p); strings.HasPrefix(base, ".part-") && strings.HasSuffix(base, ".tmp") {
+			if drop != nil {
+				return drop(p)
+			}
+			return nil
+		}
+		if tp, sp, ok := parseName(p); ok {
+			spans[tp] = append(spans[tp], sp)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	return spans, err
+}
+
+// bucket names the time directory of a record.
+func (s *Sink) bucket(r *sdk.Record, m map[string]any) (string, error) {
+	top := "topic=" + r.Topic
+	if s.by == "none" {
+		return top, nil
+	}
+	t := r.Timestamp
+	if s.timeField != "" {
+		v, ok := m[s.timeField]
+		if !ok || v == nil {
+			return "", fmt.Errorf("time field %q is missing", s.timeField)
+		}
+		var err error
+		if t, err = toTime(v); err != nil {
+			return "", fmt.Errorf("time field %q: %w", s.timeField, err)
+		}
+	} else if t.IsZero() {
+		t = time.Now()
+	}
+	t = t.UTC()
+	if s.by == "day" {
+		return top + "/date=" + t.Format("2006-01-02"), nil
+	}
+	return top + "/date=" + t.Format("2006-01-02") + "/hour=" + t.Format("15"), nil
+}
+
+// Write adds records to their files. Records that cannot be written (no
+// fields, a value that does not fit its column, a bad topic or time) are
+// reported in a *sdk.BatchError; the others are written.
+func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
+	var bad []sdk.RecordError
+	s.vals = s.vals[:0]
+	now := time.Now()
+	for i := range records {
+		r := &records[i]
+		if err := s.add(r, now); err != nil {
+			if sdk.IsRetryable(err) || sdk.IsFatal(err) {
+				return err
+			}
+			bad = append(bad, sdk.RecordError{Index: i, Err: fmt.Errorf("%s: %w", r.Where(), err)})
+		}
+	}
+	if err := s.writePending(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return &sdk.BatchError{Records: bad}
+	}
+	return nil
+}
+
+func (s *Sink) add(r *sdk.Record, now time.Time) error {
+	if err := checkTopic(r.Topic); err != nil {
+		return err
+	}
+	m, err := r.Structured()
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		return nil // a tombstone has no row
+	}
+	dir, err := s.bucket(r, m)
+	if err != nil {
+		return err
+	}
+	tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+	of := s.open[tp][dir]
+	if of != nil && s.rollInterval > 0 && now.Sub(of.opened) >= s.rollInterval {
+		if err := s.finishPartition(tp); err != nil {
+			return err
+		}
+		of = nil
+	}
+	lay, err := s.layoutFor(of, r, m)
+	if err != nil {
+		return err
+	}
+	if of != nil && lay != of.lay { // the columns changed: start new files
+		if err := s.finishPartition(tp); err != nil {
+			return err
+		}
+		of = nil
+	}
+	if of == nil {
+		if of, err = s.create(tp, dir, lay, r.Offset, now); err != nil {
+			return err
+		}
+	}
+	start := len(s.vals)
+	s.vals, err = lay.appendRow(s.vals, m)
+	if err != nil {
+		s.vals = s.vals[:start]
+		return err
+	}
+	row := s.vals[start:len(s.vals):len(s.vals)]
+	of.rows = append(of.rows, row)
+	of.last = r.Offset
+	of.n++
+	of.size += rowSize(row)
+	if of.n >= s.rollRecords || of.size >= s.rollSize {
+		return s.finishPartition(tp)
+	}
+	return nil
+}
+
+func rowSize(row pq.Row) int64 {
+	n := int64(0)
+	for _, v := range row {
+		if k := v.Kind(); k == pq.ByteArray || k == pq.FixedLenByteArray {
+			n += int64(len(v.ByteArray())) + 4
+		} else {
+			n += 8
+		}
+	}
+	return n
+}
+
+// layoutFor returns the layout a record needs: the open file's when it fits,
+// else a new one (from the record's schema, or inferred and widened).
+func (s *Sink) layoutFor(of *outFile, r *sdk.Record, m map[string]any) (*layout, error) {
+	if r.Schema != nil {
+		if of != nil && (of.lay.source == r.Schema || sameFields(of.lay.source, r.Schema.Fields)) {
+			return of.lay, nil
+		}
+		return newLayout(r.Schema.Fields, r.Schema)
+	}
+	if of != nil && of.lay.source == nil {
+		fits := true
+		for k := range m {
+			if _, ok := of.lay.index[k]; !ok {
+				fits = false
+				break
+			}
+		}
+		if fits {
+			return of.lay, nil
+		}
+		fields := infer(m)
+		for _, c := range of.lay.cols {
+			if _, ok := m[c.field.Name]; !ok {
+				fields = append(fields, c.field)
+			}
+		}
+		return newLayout(fields, nil)
+	}
+	return newLayout(infer(m), nil)
+}
+
+func sameFields(src *schema.Schema, fields []schema.Field) bool {
+	return src != nil && reflect.DeepEqual(src.Fields, fields)
+}
+
+func (s *Sink) create(tp sdk.TopicPartition, dir string, lay *layout, first int64, now time.Time) (*outFile, error) {
+	if err := s.root.MkdirAll(dir, 0o755); err != nil {
+		return nil, sdk.Retryable(fmt.Errorf("parquet sink: create %s in %s: %w", dir, s.dir, err))
+	}
+	of := &outFile{tp: tp, dir: dir, tmp: tempName(dir, tp.Partition, first), lay: lay, first: first, last: first, opened: now}
+	f, err := s.root.OpenFile(of.tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, sdk.Retryable(fmt.Errorf("parquet sink: create %s in %s: %w", of.tmp, s.dir, err))
+	}
+	of.f = f
+	of.w = pq.NewWriter(f, lay.schema, pq.Compression(s.codec), pq.MaxRowsPerRowGroup(s.rowGroup),
+		pq.CreatedBy("braid", "", ""))
+	if s.open[tp] == nil {
+		s.open[tp] = map[string]*outFile{}
+	}
+	s.open[tp][dir] = of
+	for d := dir; d != "."; d = path.Dir(d) {
+		s.dirty[d] = true
+	}
+	s.dirty["."] = true
+	return of, nil
+}
+
+// writePending hands each file the rows of the current Write.
+func (s *Sink) writePending() error {
+	for _, files := range s.open {
+		for _, of := range files {
+			if err := of.flushRows(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (of *outFile) flushRows() error {
+	if len(of.rows) == 0 {
+		return nil
+	}
+	_, err := of.w.WriteRows(of.rows)
+	clear(of.rows)
+	of.rows = of.rows[:0]
+	if err != nil {
+		return sdk.Retryable(fmt.Errorf("parquet sink: write %s: %w", of.tmp, err))
+	}
+	return nil
+}
+
+// finishPartition finishes every open file of a partition together, so the
+// largest offset in the finished names is durable with all before it.
+func (s *Sink) finishPartition(tp sdk.TopicPartition) error {
+	files := s.open[tp]
+	delete(s.open, tp)
+	var errs []error
+	for _, of := range files {
+		errs = append(errs, s.finish(of))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Sink) finish(of *outFile) error {
+	err := of.flushRows()
+	if err == nil {
+		err = of.w.Close()
+	}
+	if err == nil {
+		err = of.f.Sync()
+	}
+	if cerr := of.f.Close(); err == nil {
+		err = cerr
+	}
+	name := fileName(of.dir, of.tp.Partition, of.first, of.last)
+	if err == nil {
+		err = s.root.Rename(of.tmp, name)
+	}
+	if err != nil {
+		s.root.Remove(of.tmp)
+		return sdk.Retryable(fmt.Errorf("parquet sink: finish %s in %s: %w", name, s.dir, err))
+	}
+	s.dirty[of.dir] = true
+	s.replaced(of.tp, span{name: name, first: of.first, last: of.last})
+	return nil
+}
+
+// replaced removes older files of the same directory whose offsets the new
+// file covers: a replay rewrites instead of duplicating.
+func (s *Sink) replaced(tp sdk.TopicPartition, sp span) {
+	dir := path.Dir(sp.name)
+	kept := s.spans[tp][:0]
+	for _, old := range s.spans[tp] {
+		if old.name == sp.name {
+			continue
+		}
+		if path.Dir(old.name) == dir && old.first >= sp.first && old.last <= sp.last {
+			if err := s.root.Remove(old.name); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("cannot remove replaced file", "file", old.name, "error", err)
+				kept = append(kept, old)
+			}
+			continue
+		}
+		kept = append(kept, old)
+	}
+	s.spans[tp] = append(kept, sp)
+}
+
+// Flush finishes every open file and syncs the directories that changed.
+func (s *Sink) Flush(ctx context.Context) error {
+	var errs []error
+	for tp := range s.open {
+		errs = append(errs, s.finishPartition(tp))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for d := range s.dirty {
+		if err := s.syncDir(d); err != nil {
+			return err
+		}
+		delete(s.dirty, d)
+	}
+	return ctx.Err()
+}
+
+func (s *Sink) syncDir(d string) error {
+	f, err := s.root.Open(d)
+	if err != nil {
+		return sdk.Retryable(fmt.Errorf("parquet sink: sync %s: %w", d, err))
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return sdk.Retryable(fmt.Errorf("parquet sink: sync %s: %w", d, err))
+	}
+	return nil
+}
+
+// Close finishes open files, like Flush, and releases the directory.
+func (s *Sink) Close(ctx context.Context) error {
+	if s.root == nil {
+		return nil
+	}
+	err := s.Flush(context.WithoutCancel(ctx))
+	s.root.Close()
+	s.root = nil
+	return err
+}
+
+// WrittenOffsets reports, from the finished files' names, the last offset
+// durably written for each asked partition.
+func (s *Sink) WrittenOffsets(ctx context.Context, parts []sdk.TopicPartition) (map[sdk.TopicPartition]int64, error) {
+	if s.spans == nil {
+		spans, err := scan(os.DirFS(s.dir), nil)
+		if err != nil {
+			return nil, fmt.Errorf("parquet sink: scan %s: %w", s.dir, err)
+		}
+		s.spans = spans
+	}
+	out := map[sdk.TopicPartition]int64{}
+	for _, tp := range parts {
+		for _, sp := range s.spans[tp] {
+			if cur, ok := out[tp]; !ok || sp.last > cur {
+				out[tp] = sp.last
+			}
+		}
+	}
+	return out, ctx.Err()
+}
+
+var _ sdk.OffsetTracker = (*Sink)(nil)
