@@ -3,6 +3,7 @@ package pipelines
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,20 @@ func TestShorthands(t *testing.T) {
 	want := `s.yaml:4:91: sinks.s.transforms[0].insert_field: settings must be a map (field, value), not "x"`
 	if len(lints) != 1 || lints[0].String() != want {
 		t.Errorf("lints: %v\nwant %s", lints, want)
+	}
+}
+
+// Aliases that expand exponentially are stopped with a lint, quickly.
+func TestAliasBomb(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("version: 1\nx-a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n")
+	for i := 1; i < 10; i++ { // 10^10 values once expanded
+		ref := fmt.Sprintf("*a%d", i-1)
+		fmt.Fprintf(&b, "x-a%d: &a%d [%s%s]\n", i, i, strings.Repeat(ref+", ", 9), ref)
+	}
+	_, lints := Parse("bomb.yaml", []byte(b.String()), testCatalog(), nil)
+	if len(lints) == 0 || !strings.Contains(LintError(lints).Error(), "expands to more than") {
+		t.Fatalf("lints: %v", lints)
 	}
 }
