@@ -64,3 +64,68 @@ func checkPath(v any) error {
 	}
 	return nil
 }
+
+// splitArray returns the elements of a JSON array as slices of body, without
+// copying or decoding them. It validates the whole body first, so the scan
+// below can trust the syntax.
+func splitArray(body []byte) ([][]byte, error) {
+	if !json.Valid(body) {
+		var v any
+		err := json.Unmarshal(body, &v) // for its precise message
+		return nil, fmt.Errorf("body is not a valid JSON array: %v", err)
+	}
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '[' {
+		return nil, fmt.Errorf("body is not a JSON array")
+	}
+	var out [][]byte
+	i = skipSpace(body, i+1)
+	if body[i] == ']' {
+		return out, nil
+	}
+	for {
+		start := i
+		depth, inStr := 0, false
+	scan:
+		for ; i < len(body); i++ {
+			c := body[i]
+			switch {
+			case inStr:
+				if c == '\\' {
+					i++
+				} else if c == '"' {
+					inStr = false
+				}
+			case c == '"':
+				inStr = true
+			case c == '[' || c == '{':
+				depth++
+			case c == ']' || c == '}':
+				if depth == 0 {
+					break scan
+				}
+				depth--
+			case c == ',' && depth == 0:
+				break scan
+			}
+		}
+		end := i
+		for end > start && isSpace(body[end-1]) {
+			end--
+		}
+		out = append(out, body[start:end])
+		if body[i] == ']' {
+			return out, nil
+		}
+		i = skipSpace(body, i+1)
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}

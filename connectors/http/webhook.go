@@ -263,8 +263,11 @@ fill:
 	for _, r := range taken {
 		w.nextSeq++
 		r.seq = w.nextSeq
+		buf := make([]byte, 0, len(r.records)*(len(w.boot)+16))
 		for i := range r.records {
-			r.records[i].Position = w.position(r.seq, i)
+			start := len(buf)
+			buf = w.appendPosition(buf, r.seq, i)
+			r.records[i].Position = buf[start:len(buf):len(buf)]
 			out = append(out, r.records[i])
 		}
 		r.records = r.records[:len(r.records):len(r.records)]
@@ -274,16 +277,14 @@ fill:
 	return out, nil
 }
 
-// position is "<boot>.<seq>.<index>": unique across restarts, so the log's
-// duplicate window never mistakes a new record for a replay.
-func (w *Webhook) position(seq uint64, idx int) sdk.Position {
-	b := make([]byte, 0, len(w.boot)+24)
+// appendPosition appends "<boot>.<seq>.<index>": unique across restarts, so
+// the log's duplicate window never mistakes a new record for a replay.
+func (w *Webhook) appendPosition(b []byte, seq uint64, idx int) []byte {
 	b = append(b, w.boot...)
 	b = append(b, '.')
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, '.')
-	b = strconv.AppendInt(b, int64(idx), 10)
-	return b
+	return strconv.AppendInt(b, int64(idx), 10)
 }
 
 func (w *Webhook) parsePosition(pos sdk.Position) (seq uint64, idx int, ok bool) {

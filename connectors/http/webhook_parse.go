@@ -25,13 +25,9 @@ func (w *Webhook) parse(req *nethttp.Request, body []byte) ([]sdk.Record, error)
 	case w.cfg.batch || params["batch"] == "true":
 		trimmed := bytes.TrimSpace(body)
 		if len(trimmed) > 0 && trimmed[0] == '[' {
-			var elems []json.RawMessage
-			if err := json.Unmarshal(trimmed, &elems); err != nil {
-				return nil, fmt.Errorf("body is not a valid JSON array: %v", err)
-			}
-			values = make([][]byte, len(elems))
-			for i, e := range elems {
-				values[i] = e
+			var err error
+			if values, err = splitArray(trimmed); err != nil {
+				return nil, err
 			}
 			break
 		}

@@ -24,3 +24,17 @@ func TestWebhook(t *testing.T) {
 	b, _ := json.Marshal(res)
 	t.Logf("%s", b)
 }
+
+// BenchmarkWebhook reports records/s through the webhook and the bare baseline.
+func BenchmarkWebhook(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := Webhook(b.Context(), Options{Records: 200000, BatchSize: 100, Concurrency: 8})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(res.RPS, "records/s")
+		b.ReportMetric(res.Ratio, "ratio")
+		b.ReportMetric(res.P99Millis, "p99_ms")
+	}
+}
