@@ -1,6 +1,7 @@
 package http
 
 import (
+	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -8,16 +9,33 @@ import (
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
-// TestDocsMatchSpec keeps docs/connectors/http.md in step with the specs.
+var update = flag.Bool("update", false, "rewrite the generated part of docs/connectors/http.md")
+
+const docsFile, docsMarker = "../../docs/connectors/http.md", "<!-- generated from the specs below this line: go test -run TestDocsMatchSpec -update -->\n"
+
+// TestDocsMatchSpec keeps the settings tables of docs/connectors/http.md in
+// step with the specs.
 func TestDocsMatchSpec(t *testing.T) {
-	t.Parallel()
-	b, err := os.ReadFile("../../docs/connectors/http.md")
+	b, err := os.ReadFile(docsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
+	head, _, ok := strings.Cut(string(b), docsMarker)
+	if !ok {
+		t.Fatalf("%s lacks the marker %q", docsFile, docsMarker)
+	}
+	var gen strings.Builder
 	for _, p := range []sdk.Plugin{WebhookPlugin(), PollPlugin(), SinkPlugin()} {
-		if !strings.Contains(string(b), p.Spec.Markdown()) {
-			t.Errorf("docs/connectors/http.md does not hold the current settings of %s; paste its Spec.Markdown()", p.Spec.Name)
+		gen.WriteString("\n" + p.Spec.Markdown())
+	}
+	want := head + docsMarker + gen.String()
+	if *update {
+		if err := os.WriteFile(docsFile, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
 		}
+		return
+	}
+	if string(b) != want {
+		t.Errorf("%s is out of date with the specs; run go test -run TestDocsMatchSpec -update", docsFile)
 	}
 }

@@ -33,8 +33,8 @@ func pollSpec() sdk.Spec {
 			"of an array, or one for an object). With `pagination: cursor` the next page is the same URL with " +
 			"`cursor_param` set to the value at `cursor_path`; with `pagination: link` it is the `rel=\"next\"` URL " +
 			"of the Link header (RFC 5988). Pages are fetched back to back; when no next page is left the source " +
-			"waits `interval` and starts again (`on_end`). The URL of the next page is the source position, so a " +
-			"restart resumes there. Next-page URLs must stay on the host of `url` (the auth header is never sent elsewhere).",
+			"waits `interval` and starts again (`on_end`). Each record's position is its page URL and its index there " +
+			"(the last record of a page points at the next page), so a restart resumes right after the last stored record. Next-page URLs must stay on the host of `url` (the auth header is never sent elsewhere).",
 		Fields: []sdk.Field{
 			{Name: "url", Type: sdk.TypeString, Required: true, Check: checkHTTPURL,
 				Doc: "First page to fetch (http or https).", Example: "https://api.example.com/v1/events?limit=100"},
@@ -88,12 +88,16 @@ type Poll struct {
 	maxBody                 int64
 
 	next     string    // URL of the next fetch; "" means base
+	skip     int       // records of that page delivered before a restart
 	notUntil time.Time // next pass starts no earlier than this
 }
 
-// pollPosition is what the worker stores for a poll source.
+// pollPosition is a record's place: the page to fetch next and how many of
+// its records were already delivered. The last record of a page points at
+// the next page.
 type pollPosition struct {
-	URL string `json:"url"`
+	URL  string `json:"url"`
+	Skip int    `json:"skip,omitempty"`
 }
 
 // NewPoll builds the source from validated settings.
@@ -153,7 +157,7 @@ func (p *Poll) Open(_ context.Context, pos sdk.Position) error {
 			return sdk.Fatal(fmt.Errorf("http-poll: stored position: %w", err))
 		}
 	}
-	p.next = sp.URL
+	p.next, p.skip = sp.URL, max(sp.Skip, 0)
 	return nil
 }
 
@@ -194,30 +198,38 @@ func (p *Poll) Read(ctx context.Context) ([]sdk.Record, error) {
 			}
 		}
 		p.next = next
-		if len(values) == 0 {
+		skip := min(p.skip, len(values))
+		p.skip = 0
+		if len(values) == skip {
 			continue
 		}
-		pos, _ := json.Marshal(pollPosition{URL: next})
-		return p.records(values, pos)
+		return p.records(values, skip, current, next)
 	}
 }
 
-func (p *Poll) records(values []any, pos sdk.Position) ([]sdk.Record, error) {
+func (p *Poll) records(page []any, skip int, current, next string) ([]sdk.Record, error) {
 	now := time.Now()
-	out := make([]sdk.Record, len(values))
-	for i, v := range values {
+	out := make([]sdk.Record, 0, len(page)-skip)
+	for i := skip; i < len(page); i++ {
+		v := page[i]
 		b, err := json.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("http-poll: encode record %d: %w", i, err)
+			return nil, fmt.Errorf("http-poll: encode record %d of %s: %w", i, redact(current), err)
 		}
-		out[i] = sdk.Record{Value: b, Timestamp: now, Position: pos}
+		pos := pollPosition{URL: current, Skip: i + 1}
+		if i == len(page)-1 {
+			pos = pollPosition{URL: next}
+		}
+		pb, _ := json.Marshal(pos)
+		rec := sdk.Record{Value: b, Timestamp: now, Position: pb}
 		if p.keyField != "" {
 			if k, ok := lookup(v, p.keyField); ok {
 				if s, ok := scalarString(k); ok {
-					out[i].Key = []byte(s)
+					rec.Key = []byte(s)
 				}
 			}
 		}
+		out = append(out, rec)
 	}
 	return out, nil
 }

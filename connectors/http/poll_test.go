@@ -94,6 +94,12 @@ func TestPollCursorPaginationAndResume(t *testing.T) {
 		t.Fatalf("next pass = %s", got)
 	}
 
+	// A source opened at the first record's position resumes with the second.
+	mid := newPollSource(t, raw, first[0].Position)
+	if got := values(readPoll(t, mid)); got != `2={"id":2,"v":1.5e300}` {
+		t.Fatalf("resumed mid-page at %s", got)
+	}
+
 	// A new source opened at page 1's position resumes with page 2.
 	q := newPollSource(t, raw, first[1].Position)
 	if got := values(readPoll(t, q)); got != `3={"id":"3"}` {
