@@ -112,6 +112,16 @@ func NewSink(cfg sdk.Config, env sdk.Env) (*Sink, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	// Secret headers must not follow a redirect to another host.
+	s.client.CheckRedirect = func(req *nethttp.Request, via []*nethttp.Request) error {
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		if req.URL.Host != via[0].URL.Host {
+			return fmt.Errorf("redirect from %s to another host %s refused", via[0].URL.Host, req.URL.Host)
+		}
+		return nil
+	}
 	for k, v := range cfg.Map("headers") {
 		s.headers.Set(k, v)
 	}

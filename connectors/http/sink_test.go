@@ -185,3 +185,20 @@ func TestSinkSpecErrorsNameTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestSinkDoesNotFollowRedirectsToOtherHosts(t *testing.T) {
+	t.Parallel()
+	other := newEndpoint(t)
+	redirector := httptest.NewServer(nethttp.HandlerFunc(func(rw nethttp.ResponseWriter, r *nethttp.Request) {
+		nethttp.Redirect(rw, r, strings.Replace(other.URL, "127.0.0.1", "localhost", 1)+"/steal", nethttp.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirector.Close)
+	s := newTestSink(t, map[string]any{"url": redirector.URL, "secret_headers": map[string]any{"X-Api-Key": "k"},
+		"backoff": "1ms", "max_retries": 1})
+	if err := s.Write(t.Context(), recs("t", "x")); err == nil || !strings.Contains(err.Error(), "another host") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(other.got()); n != 0 {
+		t.Fatalf("the secret header followed the redirect: %d requests", n)
+	}
+}
