@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -10,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	nethttp "net/http"
@@ -109,11 +109,11 @@ const (
 )
 
 type webhookRequest struct {
-	seq     uint64
-	records []sdk.Record
-	state   atomic.Int32
-	done    chan struct{} // closed once acked (err nil) or failed
-	err     error
+	seq   uint64
+	batch *batch
+	state atomic.Int32
+	done  chan struct{} // closed once acked (err nil) or failed
+	err   error
 }
 
 func (r *webhookRequest) take() bool   { return r.state.CompareAndSwap(reqQueued, reqTaken) }
@@ -240,7 +240,7 @@ func (w *Webhook) Read(ctx context.Context) ([]sdk.Record, error) {
 		}
 	}
 	taken := []*webhookRequest{first}
-	n := len(first.records)
+	n := first.batch.len()
 fill:
 	for n < w.cfg.maxBatch {
 		select {
@@ -248,12 +248,12 @@ fill:
 			if !r.take() {
 				continue
 			}
-			if n+len(r.records) > w.cfg.maxBatch {
+			if n+r.batch.len() > w.cfg.maxBatch {
 				w.carry = r
 				break fill
 			}
 			taken = append(taken, r)
-			n += len(r.records)
+			n += r.batch.len()
 		default:
 			break fill
 		}
@@ -263,14 +263,13 @@ fill:
 	for _, r := range taken {
 		w.nextSeq++
 		r.seq = w.nextSeq
-		buf := make([]byte, 0, len(r.records)*(len(w.boot)+16))
-		for i := range r.records {
+		size := r.batch.len()
+		buf := make([]byte, 0, size*(len(w.boot)+16))
+		for i := range size {
 			start := len(buf)
 			buf = w.appendPosition(buf, r.seq, i)
-			r.records[i].Position = buf[start:len(buf):len(buf)]
-			out = append(out, r.records[i])
+			out = append(out, r.batch.record(i, buf[start:len(buf):len(buf)]))
 		}
-		r.records = r.records[:len(r.records):len(r.records)]
 	}
 	w.inflight = append(w.inflight, taken...)
 	w.mu.Unlock()
@@ -310,7 +309,7 @@ func (w *Webhook) Ack(_ context.Context, pos sdk.Position) error {
 	n := 0
 	for ; n < len(w.inflight); n++ {
 		r := w.inflight[n]
-		if r.seq > seq || (r.seq == seq && idx < len(r.records)-1) {
+		if r.seq > seq || (r.seq == seq && idx < r.batch.len()-1) {
 			break
 		}
 		close(r.done)
@@ -362,20 +361,20 @@ func (w *Webhook) ServeHTTP(rw nethttp.ResponseWriter, req *nethttp.Request) {
 		reply(rw, status, msg)
 		return
 	}
-	records, err := w.parse(req, body)
+	b, err := w.parse(req, body)
 	if err != nil {
 		reply(rw, nethttp.StatusBadRequest, err.Error())
 		return
 	}
-	if len(records) == 0 {
+	if b.len() == 0 {
 		replyAccepted(rw, 0)
 		return
 	}
-	w.deliver(rw, req, records)
+	w.deliver(rw, req, b)
 }
 
-func (w *Webhook) deliver(rw nethttp.ResponseWriter, req *nethttp.Request, records []sdk.Record) {
-	r := &webhookRequest{records: records, done: make(chan struct{})}
+func (w *Webhook) deliver(rw nethttp.ResponseWriter, req *nethttp.Request, b *batch) {
+	r := &webhookRequest{batch: b, done: make(chan struct{})}
 	select {
 	case <-w.closed:
 		w.retryLater(rw, nethttp.StatusServiceUnavailable, "source is shutting down")
@@ -396,7 +395,7 @@ func (w *Webhook) deliver(rw nethttp.ResponseWriter, req *nethttp.Request, recor
 			w.retryLater(rw, nethttp.StatusServiceUnavailable, "records were not stored; retry")
 			return
 		}
-		replyAccepted(rw, len(records))
+		replyAccepted(rw, b.len())
 	case <-w.closed:
 		r.cancel()
 		w.retryLater(rw, nethttp.StatusServiceUnavailable, "source is shutting down")
@@ -412,20 +411,23 @@ func (w *Webhook) readBody(rw nethttp.ResponseWriter, req *nethttp.Request) ([]b
 	if req.ContentLength > w.cfg.maxBody {
 		return nil, nethttp.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than max_body (%d bytes)", w.cfg.maxBody)
 	}
-	size := req.ContentLength
-	if size < 0 || size > w.cfg.maxBody {
-		size = 512
+	rd := nethttp.MaxBytesReader(rw, req.Body, w.cfg.maxBody)
+	var body []byte
+	var err error
+	if n := req.ContentLength; n >= 0 {
+		body = make([]byte, n)
+		_, err = io.ReadFull(rd, body)
+	} else {
+		body, err = io.ReadAll(rd)
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(size) + bytes.MinRead)
-	if _, err := buf.ReadFrom(nethttp.MaxBytesReader(rw, req.Body, w.cfg.maxBody)); err != nil {
+	if err != nil {
 		var tooBig *nethttp.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, nethttp.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than max_body (%d bytes)", w.cfg.maxBody)
 		}
 		return nil, nethttp.StatusBadRequest, "reading body: " + err.Error()
 	}
-	return buf.Bytes(), 0, ""
+	return body, 0, ""
 }
 
 func (w *Webhook) authorize(req *nethttp.Request, body []byte) (int, string) {

@@ -13,7 +13,7 @@ import (
 
 // parse turns a request body into records: one per body, per array element
 // or per NDJSON line.
-func (w *Webhook) parse(req *nethttp.Request, body []byte) ([]sdk.Record, error) {
+func (w *Webhook) parse(req *nethttp.Request, body []byte) (*batch, error) {
 	media, params, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	var values [][]byte
 	switch {
@@ -58,36 +58,52 @@ func splitNDJSON(body []byte) ([][]byte, error) {
 	return values, nil
 }
 
-func (w *Webhook) records(req *nethttp.Request, values [][]byte) ([]sdk.Record, error) {
-	now := time.Now()
-	var hdrs sdk.Headers
+// batch is one request's records, kept compact until Read hands them over.
+type batch struct {
+	values  [][]byte
+	keys    [][]byte // per record, with key_field
+	key     []byte   // shared, with key_header
+	headers sdk.Headers
+	at      time.Time
+}
+
+func (b *batch) len() int { return len(b.values) }
+
+// record builds record i; every record gets its own copy of the headers.
+func (b *batch) record(i int, pos sdk.Position) sdk.Record {
+	r := sdk.Record{Value: b.values[i], Key: b.key, Timestamp: b.at, Position: pos}
+	if b.keys != nil {
+		r.Key = b.keys[i]
+	}
+	if len(b.headers) > 0 {
+		r.Headers = append(sdk.Headers(nil), b.headers...)
+	}
+	return r
+}
+
+func (w *Webhook) records(req *nethttp.Request, values [][]byte) (*batch, error) {
+	b := &batch{values: values, at: time.Now()}
 	for _, name := range w.cfg.headers {
 		for _, v := range req.Header.Values(name) {
-			hdrs = append(hdrs, sdk.Header{Key: name, Value: v})
+			b.headers = append(b.headers, sdk.Header{Key: name, Value: v})
 		}
 	}
-	var key []byte
 	if w.cfg.keyHeader != "" {
 		if k := req.Header.Get(w.cfg.keyHeader); k != "" {
-			key = []byte(k)
+			b.key = []byte(k)
 		}
 	}
-	out := make([]sdk.Record, len(values))
-	for i, v := range values {
-		rec := &out[i]
-		rec.Value, rec.Key, rec.Timestamp = v, key, now
-		if len(hdrs) > 0 {
-			rec.Headers = append(sdk.Headers(nil), hdrs...)
-		}
-		if w.cfg.keyField != "" {
+	if w.cfg.keyField != "" {
+		b.keys = make([][]byte, len(values))
+		for i, v := range values {
 			k, err := keyFromField(v, w.cfg.keyField)
 			if err != nil {
 				return nil, fmt.Errorf("record %d: %v", i, err)
 			}
-			rec.Key = k
+			b.keys[i] = k
 		}
 	}
-	return out, nil
+	return b, nil
 }
 
 // keyFromField reads the key from a JSON field; a missing field leaves the
