@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/braidhq/braid/pipelines"
+	"github.com/braidhq/braid/runtime/api"
+	"github.com/braidhq/braid/runtime/engine"
+	"github.com/fsnotify/fsnotify"
+)
+
+// reloadDebounce lets an editor finish writing (or renaming) before a reload.
+const reloadDebounce = 200 * time.Millisecond
+
+// serve starts the REST API and the pipeline file watcher; it returns a stop function.
+func serve(ctx context.Context, f *runFlags, eng *engine.Engine, logger *slog.Logger) (func(), error) {
+	var stops []func()
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if f.levels == nil {
+		f.levels = api.NewLevels(slog.LevelInfo)
+	}
+	if p := eng.Current(); p != nil {
+		f.levels.AddSecrets(api.PipelineSecrets(p)...)
+	}
+	if f.httpAddr != "" {
+		token, err := readToken(f.tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		srv := api.New(eng, api.Options{Addr: f.httpAddr, Token: token, TLSCert: f.tlsCert, TLSKey: f.tlsKey,
+			Logger: logger, Levels: f.levels, PipelineEnv: pipelineEnv, Version: version})
+		if err := srv.Start(ctx); err != nil {
+			return nil, err
+		}
+		stops = append(stops, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		})
+	}
+	if f.file != "" && f.watch {
+		stop, err := watchPipeline(ctx, f.file, eng, f.levels, logger)
+		if err != nil {
+			stopAll()
+			return nil, err
+		}
+		stops = append(stops, stop)
+	}
+	return stopAll, nil
+}
+
+// readToken reads the API token from a file (first line) or BRAID_TOKEN.
+func readToken(file string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(os.Getenv("BRAID_TOKEN")), nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	token, _, _ := strings.Cut(string(data), "\n")
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", fmt.Errorf("--token-file: %s is empty", file)
+	}
+	return token, nil
+}
+
+// pipelineEnv is the environment uploaded pipelines see: the process's,
+// without Braid's own token.
+func pipelineEnv(name string) (string, bool) {
+	if name == "BRAID_TOKEN" {
+		return "", false
+	}
+	return os.LookupEnv(name)
+}
+
+// watchPipeline reloads file when it changes. It watches the folder, since
+// editors and config managers replace files by renaming.
+func watchPipeline(ctx context.Context, file string, eng *engine.Engine, levels *api.Levels, logger *slog.Logger) (func(), error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", file, err)
+	}
+	if err := w.Add(filepath.Dir(abs)); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("watch %s: %w", file, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watchLoop(ctx, w, abs, func() { reload(ctx, file, eng, levels, logger) }, logger)
+	}()
+	logger.Info("watching the pipeline file for changes", "file", file)
+	return func() {
+		cancel()
+		_ = w.Close()
+		wg.Wait()
+	}, nil
+}
+
+// watchLoop calls onChange once events about file have been quiet for
+// reloadDebounce.
+func watchLoop(ctx context.Context, w *fsnotify.Watcher, file string, onChange func(), logger *slog.Logger) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			if filepath.Clean(ev.Name) == file && ev.Op != fsnotify.Chmod {
+				timer.Reset(reloadDebounce)
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			logger.Warn("pipeline file watcher", "err", err)
+		case <-timer.C:
+			onChange()
+		}
+	}
+}
+
+// reload applies the file again; a file with mistakes is rejected and the
+// running pipeline stays as it is.
+func reload(ctx context.Context, file string, eng *engine.Engine, levels *api.Levels, logger *slog.Logger) {
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		return // mid-rename; the create event follows
+	}
+	p, lints := pipelines.Load(file, eng.Catalog())
+	if len(lints) > 0 {
+		eng.Reject(file, lints)
+		return
+	}
+	levels.AddSecrets(api.PipelineSecrets(p)...)
+	changes, err := eng.Apply(ctx, p, false)
+	if err != nil {
+		logger.Error("pipeline reload failed", "pipeline", p.Name, "file", file, "err", err)
+		return
+	}
+	if changes.Empty() {
+		logger.Debug("pipeline file changed; nothing to do", "file", file)
+		return
+	}
+	logger.Info("pipeline reloaded", "pipeline", p.Name, "file", file, "changes", strings.TrimSpace(changes.String()))
+}

@@ -1,0 +1,451 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/pipelines"
+	"github.com/braidhq/braid/runtime/transform"
+	"github.com/braidhq/braid/runtime/worker"
+)
+
+// Kafka Connect configures a connector with one flat map. These keys of that
+// map set the worker's fields; every other key is a connector setting (a key
+// may be prefixed "config." to force that, e.g. a setting named "topic").
+const (
+	keyName          = "name"
+	keyConnector     = "connector" // the connector type; "connector.class" is accepted too
+	keyClass         = "connector.class"
+	keyKind          = "kind" // source or sink; inferred when the type has only one
+	keyTopic         = "topic"
+	keyTopics        = "topics" // comma list or JSON array
+	keyTasks         = "tasks.max"
+	keyGroup         = "group"
+	keyStart         = "start"
+	keyTolerance     = "errors.tolerance"
+	keyDLQ           = "errors.deadletterqueue.topic.name"
+	keyRetries       = "errors.retries"
+	keyBackoff       = "errors.retry.backoff"
+	keyMaxBackoff    = "errors.retry.max.backoff"
+	keyTransforms    = "transforms" // JSON array of {type, config}, or Kafka's "a,b" + transforms.a.type
+	keyConverter     = "converter"  // "value.converter" is accepted too
+	keyConverterOpt  = "converter." // converter.<option>
+	keyBatchSize     = "batch.size"
+	keyConfigPrefix  = "config." // config.<setting> is always a connector setting
+	keyTransformsDot = "transforms."
+)
+
+// flatError is a mistake in a flat config, naming its key.
+type flatError struct{ Key, Msg string }
+
+func (e flatError) Error() string { return e.Key + ": " + e.Msg }
+
+// fromFlat maps a Kafka Connect style config to the worker's config.
+func fromFlat(name string, flat map[string]any, plugins sdk.Plugins) (worker.ConnectorConfig, error) {
+	c := worker.ConnectorConfig{Name: name, Config: map[string]any{}}
+	first := func(keys ...string) string {
+		for _, k := range keys {
+			if v := scalar(flat[k]); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	c.Plugin = first(keyConnector, keyClass, braidPrefix+keyConnector)
+	if c.Plugin == "" {
+		return c, flatError{keyConnector, "missing; name the connector type, e.g. \"file\""}
+	}
+	c.Topic = first(braidPrefix+keyTopic, keyTopic)
+	c.Topics = list(flat[keyTopics])
+	if t, ok := flat[braidPrefix+keyTopics]; ok {
+		c.Topics = list(t)
+	}
+	kind, err := inferKind(sdk.Kind(first(keyKind, braidPrefix+keyKind)), c, plugins)
+	if err != nil {
+		return c, err
+	}
+	c.Kind = kind
+	plugin, _ := plugins.Lookup(kind, c.Plugin)
+	wk, settings := split(flat, plugin.Spec)
+	for k, v := range settings {
+		c.Config[k] = settingValue(plugin.Spec.Field(k), v)
+	}
+	c.Topic, c.Topics = scalar(wk[keyTopic]), list(wk[keyTopics])
+	if err := setPolicy(&c, wk); err != nil {
+		return c, err
+	}
+	if c.Transforms, err = transformsFromFlat(wk); err != nil {
+		return c, err
+	}
+	c.Converter.Type = scalar(wk[keyConverter])
+	if c.Converter.Type == "" {
+		c.Converter.Type = scalar(wk["value.converter"])
+	}
+	for k, v := range wk {
+		if opt, ok := strings.CutPrefix(k, keyConverterOpt); ok {
+			if c.Converter.Options == nil {
+				c.Converter.Options = map[string]any{}
+			}
+			c.Converter.Options[opt] = plain(v)
+		}
+	}
+	return c, nil
+}
+
+// braidPrefix forces a key to mean the worker's field when the connector
+// has a setting of the same name ("braid.batch.size" beside a file source's
+// own "batch.size").
+const braidPrefix = "braid."
+
+// hard keys always belong to the worker.
+func hard(k string) bool {
+	return k == keyName || k == keyConnector || k == keyClass || k == keyKind
+}
+
+// split sorts flat keys into worker keys and connector settings. A key the
+// connector's spec declares is a setting unless prefixed "braid.".
+func split(flat map[string]any, spec sdk.Spec) (wk, settings map[string]any) {
+	wk, settings = map[string]any{}, map[string]any{}
+	for k, v := range flat {
+		switch {
+		case strings.HasPrefix(k, keyConfigPrefix):
+			settings[strings.TrimPrefix(k, keyConfigPrefix)] = v
+		case strings.HasPrefix(k, braidPrefix):
+			wk[strings.TrimPrefix(k, braidPrefix)] = v
+		case hard(k):
+			wk[k] = v
+		case spec.Field(k) != nil:
+			settings[k] = v
+		case reserved(k) || strings.HasPrefix(k, keyConverterOpt):
+			wk[k] = v
+		default:
+			settings[k] = v
+		}
+	}
+	return wk, settings
+}
+
+// setPolicy reads tasks, group, start, batch size and the error policy.
+func setPolicy(c *worker.ConnectorConfig, flat map[string]any) error {
+	var err error
+	if c.Tasks, err = intKey(flat, keyTasks); err != nil {
+		return err
+	}
+	if c.BatchSize, err = intKey(flat, keyBatchSize); err != nil {
+		return err
+	}
+	if c.Errors.Retries, err = intKey(flat, keyRetries); err != nil {
+		return err
+	}
+	if c.Errors.RetryBackoff, err = durationKey(flat, keyBackoff); err != nil {
+		return err
+	}
+	if c.Errors.RetryMaxBackoff, err = durationKey(flat, keyMaxBackoff); err != nil {
+		return err
+	}
+	c.Group = scalar(flat[keyGroup])
+	c.Start = scalar(flat[keyStart])
+	c.Errors.Tolerance = worker.Tolerance(scalar(flat[keyTolerance]))
+	c.Errors.DeadLetterTopic = scalar(flat[keyDLQ])
+	return nil
+}
+
+func inferKind(kind sdk.Kind, c worker.ConnectorConfig, plugins sdk.Plugins) (sdk.Kind, error) {
+	_, isSource := plugins.Lookup(sdk.KindSource, c.Plugin)
+	_, isSink := plugins.Lookup(sdk.KindSink, c.Plugin)
+	switch {
+	case kind == sdk.KindSource || kind == sdk.KindSink:
+		if (kind == sdk.KindSource && !isSource) || (kind == sdk.KindSink && !isSink) {
+			return "", flatError{keyConnector, fmt.Sprintf("no %s connector named %q", kind, c.Plugin)}
+		}
+		return kind, nil
+	case kind != "":
+		return "", flatError{keyKind, fmt.Sprintf("must be source or sink, not %q", kind)}
+	case isSource && isSink && c.Topic != "" && len(c.Topics) == 0:
+		return sdk.KindSource, nil
+	case isSource && isSink && c.Topic == "" && len(c.Topics) > 0:
+		return sdk.KindSink, nil
+	case isSource && isSink:
+		return "", flatError{keyKind, fmt.Sprintf("%q is both a source and a sink; set kind to source or sink", c.Plugin)}
+	case isSource:
+		return sdk.KindSource, nil
+	case isSink:
+		return sdk.KindSink, nil
+	}
+	return "", flatError{keyConnector, fmt.Sprintf("no connector type named %q (GET /connector-plugins lists them)", c.Plugin)}
+}
+
+func reserved(k string) bool {
+	switch k {
+	case keyName, keyConnector, keyClass, keyKind, keyTopic, keyTopics, keyTasks, keyGroup, keyStart,
+		keyTolerance, keyDLQ, keyRetries, keyBackoff, keyMaxBackoff, keyTransforms, keyConverter,
+		"value.converter", keyBatchSize:
+		return true
+	}
+	return strings.HasPrefix(k, keyTransformsDot)
+}
+
+// transformsFromFlat reads "transforms" as a JSON array of {type, config}
+// or in Kafka's form: "transforms": "a,b", "transforms.a.type": "filter",
+// "transforms.a.<setting>": value.
+func transformsFromFlat(flat map[string]any) ([]worker.TransformConfig, error) {
+	v, ok := flat[keyTransforms]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	if arr, ok := v.([]any); ok {
+		out := make([]worker.TransformConfig, 0, len(arr))
+		for i, e := range arr {
+			m, _ := e.(map[string]any)
+			typ := scalar(m["type"])
+			if typ == "" {
+				return nil, flatError{fmt.Sprintf("transforms[%d].type", i), "missing"}
+			}
+			cfg, _ := plain(m["config"]).(map[string]any)
+			out = append(out, worker.TransformConfig{Type: typ, Config: cfg})
+		}
+		return out, nil
+	}
+	var out []worker.TransformConfig
+	for _, alias := range list(v) {
+		prefix := keyTransformsDot + alias + "."
+		typ := scalar(flat[prefix+"type"])
+		if typ == "" {
+			return nil, flatError{prefix + "type", "missing; name the transform type"}
+		}
+		tc := worker.TransformConfig{Type: typ, Config: map[string]any{}}
+		for k, val := range flat {
+			if rest, ok := strings.CutPrefix(k, prefix); ok && rest != "type" {
+				tc.Config[rest] = plain(val)
+			}
+		}
+		out = append(out, tc)
+	}
+	return out, nil
+}
+
+// toFlat shows a worker config as a Kafka Connect flat map, secrets hidden.
+func toFlat(c worker.ConnectorConfig, plugins sdk.Plugins) map[string]any {
+	out := map[string]any{keyName: c.Name, keyConnector: c.Plugin, keyKind: string(c.Kind)}
+	plugin, _ := plugins.Lookup(c.Kind, c.Plugin)
+	spec := plugin.Spec
+	for k, v := range spec.Redact(c.Config) {
+		if hard(k) || strings.HasPrefix(k, keyConfigPrefix) || strings.HasPrefix(k, braidPrefix) || spec.Field(k) == nil {
+			k = keyConfigPrefix + k
+		}
+		out[k] = v
+	}
+	set := func(k string, v any, zero bool) {
+		if zero {
+			return
+		}
+		if spec.Field(k) != nil {
+			k = braidPrefix + k
+		}
+		out[k] = v
+	}
+	set(keyTopic, c.Topic, c.Topic == "")
+	set(keyTopics, strings.Join(c.Topics, ","), len(c.Topics) == 0)
+	set(keyTasks, strconv.Itoa(c.Tasks), c.Tasks == 0)
+	set(keyGroup, c.Group, c.Group == "")
+	set(keyStart, c.Start, c.Start == "")
+	set(keyTolerance, string(c.Errors.Tolerance), c.Errors.Tolerance == "")
+	set(keyDLQ, c.Errors.DeadLetterTopic, c.Errors.DeadLetterTopic == "")
+	set(keyRetries, strconv.Itoa(c.Errors.Retries), c.Errors.Retries == 0)
+	set(keyBackoff, c.Errors.RetryBackoff.String(), c.Errors.RetryBackoff == 0)
+	set(keyMaxBackoff, c.Errors.RetryMaxBackoff.String(), c.Errors.RetryMaxBackoff == 0)
+	set(keyBatchSize, strconv.Itoa(c.BatchSize), c.BatchSize == 0)
+	set(keyConverter, c.Converter.Type, c.Converter.Type == "")
+	for k, v := range c.Converter.Options {
+		set(keyConverterOpt+k, v, false)
+	}
+	if len(c.Transforms) > 0 {
+		specs := transform.Specs()
+		ts := make([]map[string]any, len(c.Transforms))
+		for i, t := range c.Transforms {
+			ts[i] = map[string]any{"type": t.Type, "config": specs[t.Type].Redact(t.Config)}
+		}
+		set(keyTransforms, ts, false)
+	}
+	return out
+}
+
+// secretValues lists the string values of c's secret settings (transforms'
+// too), so that error traces can be scrubbed of them.
+func secretValues(c worker.ConnectorConfig, plugins sdk.Plugins) []string {
+	var out []string
+	collect := func(spec sdk.Spec, raw map[string]any) {
+		for k, v := range raw {
+			if f := spec.Field(k); f != nil && f.Secret {
+				out = appendSecret(out, v)
+			}
+		}
+	}
+	spec, _ := plugins.Lookup(c.Kind, c.Plugin)
+	collect(spec.Spec, c.Config)
+	specs := transform.Specs()
+	for _, t := range c.Transforms {
+		collect(specs[t.Type], t.Config)
+	}
+	// Longest first, so a secret containing another is replaced whole.
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+func appendSecret(out []string, v any) []string {
+	switch x := v.(type) {
+	case string:
+		if len(x) >= minSecretLen {
+			out = append(out, x)
+		}
+	case []any:
+		for _, e := range x {
+			out = appendSecret(out, e)
+		}
+	case []string:
+		for _, e := range x {
+			out = appendSecret(out, e)
+		}
+	case map[string]any:
+		for _, e := range x {
+			out = appendSecret(out, e)
+		}
+	case nil:
+	default:
+		out = appendSecret(out, fmt.Sprint(x))
+	}
+	return out
+}
+
+// minSecretLen is the shortest value scrubbed: shorter ones would blank out
+// ordinary words.
+const minSecretLen = 3
+
+// PipelineSecrets returns the secret setting values of a pipeline's
+// connectors and transforms, for Levels.AddSecrets.
+func PipelineSecrets(p *pipelines.Pipeline) []string {
+	var out []string
+	for _, c := range p.Connectors() {
+		for k, v := range c.Redacted() {
+			if v == sdk.Hidden {
+				out = appendSecret(out, c.Raw[k])
+			}
+		}
+		for _, t := range c.Transforms {
+			for k, v := range t.Redacted() {
+				if v == sdk.Hidden {
+					out = appendSecret(out, t.Raw[k])
+				}
+			}
+		}
+	}
+	return out
+}
+
+// scrub replaces every secret value in s with sdk.Hidden.
+func scrub(s string, secrets []string) string {
+	for _, v := range secrets {
+		s = strings.ReplaceAll(s, v, sdk.Hidden)
+	}
+	return s
+}
+
+// settingValue turns a flat value into what the spec expects: Kafka Connect
+// sends every value as a string, so a comma list becomes a list.
+func settingValue(f *sdk.Field, v any) any {
+	v = plain(v)
+	if s, ok := v.(string); ok && f != nil && f.Type == sdk.TypeList {
+		return list(s)
+	}
+	return v
+}
+
+// plain turns json.Number into int64 or float64, recursively.
+func plain(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = plain(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = plain(e)
+		}
+		return out
+	}
+	return v
+}
+
+// scalar renders a flat value as a string ("" when absent).
+func scalar(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return strings.TrimSpace(x)
+	}
+	return fmt.Sprint(plain(v))
+}
+
+// list reads a comma list or a JSON array.
+func list(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			if s := scalar(e); s != "" {
+				out = append(out, s)
+			}
+		}
+	case nil:
+	default:
+		for _, s := range strings.Split(scalar(x), ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func intKey(flat map[string]any, k string) (int, error) {
+	s := scalar(flat[k])
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, flatError{k, fmt.Sprintf("must be a whole number ≥ 0, not %q", s)}
+	}
+	return n, nil
+}
+
+// durationKey reads "5s"-style durations or Kafka's milliseconds.
+func durationKey(flat map[string]any, k string) (time.Duration, error) {
+	s := scalar(flat[k])
+	if s == "" {
+		return 0, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms >= 0 {
+		return time.Duration(ms) * time.Millisecond, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, flatError{k, fmt.Sprintf("must be a duration like 5s or milliseconds, not %q", s)}
+	}
+	return d, nil
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/braidhq/braid/runtime/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metricsHandler serves the engine's registry plus Go and process metrics
+// and the log's figures, computed at scrape time.
+func (s *Server) metricsHandler() http.Handler {
+	own := prometheus.NewRegistry()
+	own.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&logCollector{s: s},
+	)
+	gatherers := prometheus.Gatherers{own}
+	if s.eng.Registry != nil {
+		gatherers = append(gatherers, s.eng.Registry)
+	}
+	return promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}, Timeout: 20 * time.Second})
+}
+
+type slogPrinter struct{ s *Server }
+
+func (p slogPrinter) Println(v ...any) { p.s.logger.Warn("metrics", "err", v) }
+
+var (
+	descTopicBytes = prometheus.NewDesc("braid_log_topic_bytes", "Bytes stored in the topic.", []string{"topic"}, nil)
+	descTopicMsgs  = prometheus.NewDesc("braid_log_topic_messages", "Stored messages (record batches) in the topic.", []string{"topic"}, nil)
+	descProduced   = prometheus.NewDesc("braid_log_produced_batches_total",
+		"Batches ever appended to the partition (its last stream sequence); rate() is the produce rate.", []string{"topic", "partition"}, nil)
+	descConsumed = prometheus.NewDesc("braid_log_consumed_batches_total",
+		"Batches the group committed on the partition (the stream sequence of its committed offset); rate() is the consume rate.",
+		[]string{"group", "topic", "partition"}, nil)
+	descLag = prometheus.NewDesc("braid_log_consumer_lag_records",
+		"Records on the partition the group has not committed yet.", []string{"group", "topic", "partition"}, nil)
+)
+
+// logCollector reads topic and group state from the log on each scrape.
+type logCollector struct{ s *Server }
+
+// Describe sends nothing: the collector is unchecked, its series change
+// with the topics and groups.
+func (c *logCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lg := c.s.eng.Log
+	topics, err := lg.Topics(ctx)
+	if err != nil {
+		c.s.logger.Warn("metrics: list topics", "err", err)
+		return
+	}
+	groups, err := lg.Groups(ctx)
+	if err != nil {
+		c.s.logger.Warn("metrics: list groups", "err", err)
+	}
+	for _, t := range topics {
+		ch <- prometheus.MustNewConstMetric(descTopicBytes, prometheus.GaugeValue, float64(t.Bytes), t.Name)
+		ch <- prometheus.MustNewConstMetric(descTopicMsgs, prometheus.GaugeValue, float64(t.Messages), t.Name)
+		for _, p := range t.Partitions {
+			var seq uint64
+			if p.LastOffset >= 0 {
+				seq, _ = log.SplitOffset(p.LastOffset)
+			}
+			ch <- prometheus.MustNewConstMetric(descProduced, prometheus.CounterValue, float64(seq), t.Name, part(p.Partition))
+		}
+		for _, g := range groups {
+			c.collectGroup(ctx, ch, g, t.Name)
+		}
+	}
+}
+
+func (c *logCollector) collectGroup(ctx context.Context, ch chan<- prometheus.Metric, group, topic string) {
+	lg := c.s.eng.Log
+	committed, err := lg.CommittedOffsets(ctx, group, topic)
+	if err != nil || len(committed) == 0 {
+		return
+	}
+	for p, off := range committed {
+		seq, _ := log.SplitOffset(off)
+		ch <- prometheus.MustNewConstMetric(descConsumed, prometheus.CounterValue, float64(seq), group, topic, part(p))
+	}
+	lag, err := lg.Lag(ctx, group, topic)
+	if err != nil {
+		c.s.logger.Warn("metrics: lag", "group", group, "topic", topic, "err", err)
+		return
+	}
+	for p, n := range lag {
+		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(n), group, topic, part(p))
+	}
+}
+
+func part(p int32) string { return strconv.Itoa(int(p)) }
