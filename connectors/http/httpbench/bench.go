@@ -1,6 +1,3 @@
-// Package httpbench measures the http-webhook source end to end: concurrent
-// clients POST JSON-array batches over loopback while a reader drains the
-// source with Read and Ack, as the worker does.
 package httpbench
 
 import (
