@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	pq "github.com/parquet-go/parquet-go"
 
@@ -138,20 +139,26 @@ func infer(m map[string]any) []schema.Field {
 	return out
 }
 
-// appendRow appends the record's values, one per column in column order.
-func (l *layout) appendRow(row pq.Row, m map[string]any) (pq.Row, error) {
+// appendRow appends the record's values, one per column in column order,
+// and says about how many bytes they hold.
+func (l *layout) appendRow(row pq.Row, m map[string]any) (pq.Row, int64, error) {
+	size := int64(0)
 	for i, c := range l.cols {
 		v, ok := m[c.field.Name]
 		if !ok || v == nil {
 			if !c.field.Optional {
-				return row, fmt.Errorf("field %q: required but missing", c.field.Name)
+				return row, 0, fmt.Errorf("field %q: required but missing", c.field.Name)
 			}
 			row = append(row, pq.NullValue().Level(0, 0, i))
 			continue
 		}
 		pv, err := toValue(c.field, v)
 		if err != nil {
-			return row, fmt.Errorf("field %q: %w", c.field.Name, err)
+			return row, 0, fmt.Errorf("field %q: %w", c.field.Name, err)
+		}
+		size += 8
+		if k := pv.Kind(); k == pq.ByteArray || k == pq.FixedLenByteArray {
+			size += int64(len(pv.ByteArray()))
 		}
 		def := 0
 		if c.field.Optional {
@@ -159,7 +166,7 @@ func (l *layout) appendRow(row pq.Row, m map[string]any) (pq.Row, error) {
 		}
 		row = append(row, pv.Level(0, def, i))
 	}
-	return row, nil
+	return row, size, nil
 }
 
 func toValue(f schema.Field, v any) (pq.Value, error) {
@@ -263,10 +270,12 @@ func toFloat(v any) (float64, error) {
 	return 0, fmt.Errorf("%T %v is not a number", v, v)
 }
 
+// toBytes views strings without copying: the writer copies values into its
+// own buffers and never changes them.
 func toBytes(v any) []byte {
 	switch x := v.(type) {
 	case string:
-		return []byte(x)
+		return unsafe.Slice(unsafe.StringData(x), len(x))
 	case []byte:
 		return x
 	case schema.Decimal:

@@ -35,11 +35,12 @@ type Sink struct {
 	rowGroup     int64
 	log          *slog.Logger
 
-	root  *os.Root
-	open  map[sdk.TopicPartition]map[string]*outFile // by time directory
-	spans map[sdk.TopicPartition][]span
-	dirty map[string]bool // directories with new entries since the last sync
-	vals  []pq.Value      // backing of the rows of one Write
+	root    *os.Root
+	open    map[sdk.TopicPartition]map[string]*outFile // by time directory
+	spans   map[sdk.TopicPartition][]span
+	dirty   map[string]bool // directories with new entries since the last sync
+	vals    []pq.Value      // backing of the rows of one Write
+	lastDir dirCache
 }
 
 // outFile is one Parquet file being written.
@@ -131,9 +132,8 @@ func scan(fsys fs.FS, drop func(string) error) (map[sdk.TopicPartition][]span, e
 
 // bucket names the time directory of a record.
 func (s *Sink) bucket(r *sdk.Record, m map[string]any) (string, error) {
-	top := "topic=" + r.Topic
 	if s.by == "none" {
-		return top, nil
+		return "topic=" + r.Topic, nil
 	}
 	t := r.Timestamp
 	if s.timeField != "" {
@@ -149,10 +149,26 @@ func (s *Sink) bucket(r *sdk.Record, m map[string]any) (string, error) {
 		t = time.Now()
 	}
 	t = t.UTC()
+	step := int64(3600)
 	if s.by == "day" {
-		return top + "/date=" + t.Format("2006-01-02"), nil
+		step = 86400
 	}
-	return top + "/date=" + t.Format("2006-01-02") + "/hour=" + t.Format("15"), nil
+	unit := t.Unix() / step
+	if c := &s.lastDir; c.dir != "" && c.unit == unit && c.topic == r.Topic {
+		return c.dir, nil // most records share their neighbour's directory
+	}
+	dir := "topic=" + r.Topic + "/date=" + t.Format("2006-01-02")
+	if s.by == "hour" {
+		dir += "/hour=" + t.Format("15")
+	}
+	s.lastDir = dirCache{topic: r.Topic, unit: unit, dir: dir}
+	return dir, nil
+}
+
+type dirCache struct {
+	topic string
+	unit  int64
+	dir   string
 }
 
 // Write adds records to their files. Records that cannot be written (no
@@ -184,8 +200,10 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 }
 
 func (s *Sink) add(r *sdk.Record, now time.Time) error {
-	if err := checkTopic(r.Topic); err != nil {
-		return err
+	if r.Topic != s.lastDir.topic { // the cached directory's topic was checked
+		if err := checkTopic(r.Topic); err != nil {
+			return err
+		}
 	}
 	m, err := r.Structured()
 	if err != nil {
@@ -222,7 +240,8 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 		}
 	}
 	start := len(s.vals)
-	s.vals, err = lay.appendRow(s.vals, m)
+	var size int64
+	s.vals, size, err = lay.appendRow(s.vals, m)
 	if err != nil {
 		s.vals = s.vals[:start]
 		return err
@@ -231,23 +250,11 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 	of.rows = append(of.rows, row)
 	of.last = r.Offset
 	of.n++
-	of.size += rowSize(row)
+	of.size += size
 	if of.n >= s.rollRecords || of.size >= s.rollSize {
 		return s.finishPartition(tp)
 	}
 	return nil
-}
-
-func rowSize(row pq.Row) int64 {
-	n := int64(0)
-	for _, v := range row {
-		if k := v.Kind(); k == pq.ByteArray || k == pq.FixedLenByteArray {
-			n += int64(len(v.ByteArray())) + 4
-		} else {
-			n += 8
-		}
-	}
-	return n
 }
 
 // layoutFor returns the layout a record needs: the open file's when it fits,

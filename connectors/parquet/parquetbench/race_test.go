@@ -1,0 +1,5 @@
+//go:build race
+
+package parquetbench
+
+func init() { raceEnabled = true }
