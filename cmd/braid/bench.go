@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/braidhq/braid/connectors/http/httpbench"
@@ -22,6 +23,28 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		Short: "Measure a hot path beside its baseline in the same run and print the ratio",
 		Long: "Each benchmark runs in this process on a temporary data dir and prints one JSON line " +
 			"(with --json) holding its figures, the baseline measured in the same run and their ratio.",
+	}
+	var cpuProfile string
+	var stopProfile func()
+	cmd.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		return nil
+	}
+	cmd.PersistentPostRun = func(*cobra.Command, []string) {
+		if stopProfile != nil {
+			stopProfile()
+		}
 	}
 	cmd.AddCommand(newBenchPipelineCmd(), newBenchWebhookCmd())
 	addBenchCommands(cmd)

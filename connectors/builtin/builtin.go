@@ -3,7 +3,12 @@
 package builtin
 
 import (
+	"github.com/braidhq/braid/connectors/audit"
+	"github.com/braidhq/braid/connectors/email"
 	"github.com/braidhq/braid/connectors/file"
+	"github.com/braidhq/braid/connectors/generator"
+	braidhttp "github.com/braidhq/braid/connectors/http"
+	"github.com/braidhq/braid/connectors/parquet"
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/schema/convert"
 )
@@ -13,6 +18,13 @@ func Plugins() sdk.Plugins {
 	return sdk.Plugins{
 		file.SourcePlugin(),
 		file.SinkPlugin(),
+		generator.Plugin(),
+		braidhttp.WebhookPlugin(),
+		braidhttp.PollPlugin(),
+		braidhttp.SinkPlugin(),
+		parquet.Plugin(),
+		email.SinkPlugin(),
+		audit.SinkPlugin(),
 	}
 }
 
