@@ -14,7 +14,7 @@ import (
 // tableTx is the open transaction of one table and the rows written in it
 // since the last commit, replayed when the transaction is lost.
 type tableTx struct {
-	tx      *sql.Tx
+	tx      *txConn
 	pending []row
 }
 
@@ -26,6 +26,8 @@ type sink struct {
 	tables map[string]*tableMeta
 	txs    map[string]*tableTx
 	order  []string // tables in first-write order, for deterministic commits
+	cache  colCache
+	noCopy bool // tests turn the COPY fast path off to exercise statements
 }
 
 func newSink(cfg sdk.Config, env sdk.Env) (*sink, error) {
@@ -95,8 +97,13 @@ func (s *sink) Write(ctx context.Context, records []sdk.Record) error {
 // the table's open transaction first, as DDL would wait on its locks).
 func (s *sink) prepareRows(ctx context.Context, rows []row, fail func(int, string, error)) ([]row, error) {
 	out := rows[:0]
+	var checked []string // rows of one shape share their cols slice
 	for i := range rows {
 		r := &rows[i]
+		if len(r.cols) > 0 && len(checked) == len(r.cols) && &checked[0] == &r.cols[0] {
+			out = append(out, *r)
+			continue
+		}
 		if m := s.tables[r.table]; m == nil || !hasAll(m, r.cols) {
 			if err := s.commitTable(ctx, r.table); err != nil {
 				return nil, err
@@ -107,9 +114,10 @@ func (s *sink) prepareRows(ctx context.Context, rows []row, fail func(int, strin
 			return nil, err
 		}
 		if recErr != nil {
-			fail(r.idx, r.where, recErr)
+			fail(r.idx, r.where(), recErr)
 			continue
 		}
+		checked = r.cols
 		out = append(out, *r)
 	}
 	return out, nil
@@ -163,7 +171,7 @@ func (s *sink) writeTable(ctx context.Context, name string, rows []row, fail fun
 // executes rows in it; it returns the rows that were written.
 func (s *sink) inTx(ctx context.Context, name string, tt *tableTx, rows []row, fail func(int, string, error)) ([]row, error) {
 	if tt.tx == nil {
-		tx, err := s.db.BeginTx(ctx, nil)
+		tx, err := beginTx(ctx, s.db)
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +187,7 @@ func (s *sink) inTx(ctx context.Context, name string, tt *tableTx, rows []row, f
 
 func (s *sink) abort(tt *tableTx) {
 	if tt.tx != nil {
-		_ = tt.tx.Rollback()
+		tt.tx.Rollback()
 		tt.tx = nil
 	}
 }
@@ -216,7 +224,7 @@ func (s *sink) commitTable(ctx context.Context, name string) error {
 	for attempt := 0; ; attempt++ {
 		_, err := s.inTx(ctx, name, tt, nil, nil)
 		if err == nil {
-			err = tt.tx.Commit()
+			err = tt.tx.Commit(ctx)
 			tt.tx = nil
 			if err == nil {
 				tt.pending = nil
@@ -252,7 +260,7 @@ func (s *sink) Close(ctx context.Context) error {
 // execRows runs rows as batched statements: consecutive rows with the same
 // column set and operation share statements. A statement refused for a data
 // error is retried row by row, and only the refused rows fail.
-func (s *sink) execRows(ctx context.Context, tx *sql.Tx, m *tableMeta, rows []row, fail func(int, string, error)) ([]row, error) {
+func (s *sink) execRows(ctx context.Context, tx *txConn, m *tableMeta, rows []row, fail func(int, string, error)) ([]row, error) {
 	written := make([]row, 0, len(rows))
 	for start := 0; start < len(rows); {
 		end := start + 1
@@ -279,7 +287,18 @@ func (s *sink) execRows(ctx context.Context, tx *sql.Tx, m *tableMeta, rows []ro
 	return written, nil
 }
 
-func (s *sink) execChunk(ctx context.Context, tx *sql.Tx, m *tableMeta, rows []row, fail func(int, string, error)) ([]row, error) {
+func (s *sink) execChunk(ctx context.Context, tx *txConn, m *tableMeta, rows []row, fail func(int, string, error)) ([]row, error) {
+	if s.tryCopy(m, &rows[0]) {
+		err := s.savepointExec(ctx, tx, "braid_copy", func() error { return s.copyRows(ctx, tx, m, rows) })
+		if err == nil {
+			return rows, nil
+		}
+		if isTransient(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		// Keys already present (or a bad value): statements for a while.
+		m.copySkip = copyBackoff
+	}
 	err := s.savepointExec(ctx, tx, "braid_batch", func() error { return s.exec(ctx, tx, m, rows) })
 	if err == nil {
 		return rows, nil
@@ -297,7 +316,7 @@ func (s *sink) execChunk(ctx context.Context, tx *sql.Tx, m *tableMeta, rows []r
 		case err == nil:
 			ok = append(ok, rows[i])
 		case isDataError(err) || errors.Is(err, errEncode):
-			fail(rows[i].idx, rows[i].where, err)
+			fail(rows[i].idx, rows[i].where(), err)
 		default:
 			return nil, err
 		}
@@ -307,7 +326,26 @@ func (s *sink) execChunk(ctx context.Context, tx *sql.Tx, m *tableMeta, rows []r
 
 var errEncode = errors.New("cannot encode value")
 
-func (s *sink) exec(ctx context.Context, tx *sql.Tx, m *tableMeta, rows []row) error {
+// copyBackoff is how many chunks of a table skip the COPY attempt after one
+// failed: a table that already holds the keys would make every COPY fail.
+const copyBackoff = 16
+
+// tryCopy reports whether a chunk should first be tried with COPY: on
+// PostgreSQL, for inserts and upserts, unless COPY failed recently. A COPY
+// succeeds only when none of the keys exists yet, where an upsert is an
+// insert; otherwise the chunk is rolled back and upserted with a statement.
+func (s *sink) tryCopy(m *tableMeta, r0 *row) bool {
+	if s.cfg.dialect != Postgres || r0.del || s.cfg.mode == Update || s.noCopy {
+		return false
+	}
+	if m.copySkip > 0 {
+		m.copySkip--
+		return false
+	}
+	return true
+}
+
+func (s *sink) exec(ctx context.Context, tx *txConn, m *tableMeta, rows []row) error {
 	q, args, err := s.statement(m, rows)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errEncode, err)
@@ -319,7 +357,7 @@ func (s *sink) exec(ctx context.Context, tx *sql.Tx, m *tableMeta, rows []row) e
 // savepointExec runs f inside a savepoint on PostgreSQL, where a failed
 // statement would otherwise abort the whole transaction. MySQL rolls back
 // just the failed statement by itself.
-func (s *sink) savepointExec(ctx context.Context, tx *sql.Tx, name string, f func() error) error {
+func (s *sink) savepointExec(ctx context.Context, tx *txConn, name string, f func() error) error {
 	if s.cfg.dialect != Postgres {
 		return f()
 	}

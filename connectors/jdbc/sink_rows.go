@@ -1,10 +1,10 @@
 package jdbc
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/braidhq/braid/connectors/sdk"
@@ -20,7 +20,16 @@ type row struct {
 	vals   []any    // aligned with cols
 	fields []schema.Field
 	pk     []string
-	where  string // the record's place in the log, for errors
+	// the record's place in the log, for error messages
+	topic     string
+	partition int32
+	offset    int64
+}
+
+// where names the row's record in errors, computed only when one happens.
+func (r *row) where() string {
+	rec := sdk.Record{Topic: r.topic, Partition: r.partition, Offset: r.offset}
+	return rec.Where()
 }
 
 // sig identifies rows that can share one statement.
@@ -45,11 +54,22 @@ func (r *row) pkKey() string {
 	return b.String()
 }
 
+// colCache remembers the column layout of the last record so a stream of
+// records with one shape skips sorting, name checks and schema lookups.
+type colCache struct {
+	schema *schema.Schema
+	table  string
+	nvals  int
+	cols   []string
+	fields []schema.Field // nil when the layout has no schema
+	pk     []string
+}
+
 // toRow converts a record; ok is false for a record to skip (a tombstone with
 // deletes off).
 func (s *sink) toRow(rec *sdk.Record, idx int) (r row, ok bool, err error) {
-	r = row{idx: idx, where: rec.Where()}
-	r.table = strings.ReplaceAll(s.cfg.tableFmt, "${topic}", rec.Topic)
+	r = row{idx: idx, topic: rec.Topic, partition: rec.Partition, offset: rec.Offset}
+	r.table = s.tableFor(rec.Topic)
 	if err := s.cfg.dialect.CheckIdent(r.table); err != nil {
 		return r, false, fmt.Errorf("table name: %w", err)
 	}
@@ -59,53 +79,120 @@ func (s *sink) toRow(rec *sdk.Record, idx int) (r row, ok bool, err error) {
 	}
 	r.del = del
 	var value map[string]any
-	if !del {
+	switch {
+	case !del:
 		if value, err = rec.Structured(); err != nil {
 			return r, false, err
 		}
 		if value == nil {
 			return r, false, fmt.Errorf("record has no value")
 		}
-	} else if rec.Before != nil {
+	case rec.Before != nil:
 		value = rec.Before
-	} else {
+	default:
 		value = rec.Fields
 	}
 	keyVals, err := s.keyValues(rec, value)
 	if err != nil {
 		return r, false, err
 	}
-	m := make(map[string]any, len(value)+len(keyVals))
-	if !del {
-		for k, v := range value {
-			m[k] = v
+	if del {
+		value = nil
+	}
+	lookup := func(c string) (any, bool) {
+		if v, ok := keyVals[c]; ok {
+			return v, true
+		}
+		v, ok := value[c]
+		return v, ok
+	}
+	c := &s.cache
+	if !s.cacheHit(rec, r.table, value, keyVals) {
+		if err := s.layout(rec, r.table, value, keyVals); err != nil {
+			return r, false, err
 		}
 	}
-	for k, v := range keyVals {
-		m[k] = v
-	}
-	for k := range keyVals {
-		r.pk = append(r.pk, k)
-	}
-	r.pk = s.orderPK(r.pk, rec.Schema)
-	for k := range m {
-		if err := s.cfg.dialect.CheckIdent(k); err != nil {
-			return r, false, fmt.Errorf("column name: %w", err)
-		}
-		r.cols = append(r.cols, k)
-	}
-	sort.Strings(r.cols)
+	r.cols, r.pk = c.cols, c.pk
 	r.vals = make([]any, len(r.cols))
-	r.fields = make([]schema.Field, len(r.cols))
-	for i, c := range r.cols {
-		r.vals[i] = m[c]
-		if f := rec.Schema.Field(c); f != nil {
-			r.fields[i] = *f
-		} else {
-			r.fields[i] = inferField(c, m[c])
+	for i, col := range r.cols {
+		r.vals[i], _ = lookup(col)
+	}
+	r.fields = c.fields
+	if r.fields == nil {
+		r.fields = make([]schema.Field, len(r.cols))
+		for i, col := range r.cols {
+			r.fields[i] = inferField(col, r.vals[i])
 		}
 	}
 	return r, true, nil
+}
+
+func (s *sink) tableFor(topic string) string {
+	if s.cfg.tableFmt == "${topic}" {
+		return topic
+	}
+	return strings.ReplaceAll(s.cfg.tableFmt, "${topic}", topic)
+}
+
+// cacheHit reports whether the record has exactly the cached layout.
+func (s *sink) cacheHit(rec *sdk.Record, table string, value, keyVals map[string]any) bool {
+	c := &s.cache
+	if c.cols == nil || c.schema != rec.Schema || c.table != table || c.nvals != len(value) || len(c.pk) != len(keyVals) {
+		return false
+	}
+	for _, k := range c.pk {
+		if _, ok := keyVals[k]; !ok {
+			return false
+		}
+	}
+	n := 0
+	for _, col := range c.cols {
+		if _, ok := value[col]; ok {
+			n++
+		} else if _, ok := keyVals[col]; !ok {
+			return false
+		}
+	}
+	return n == len(value)
+}
+
+// layout computes and caches the sorted columns, key order and fields of a
+// record shape, checking every name once.
+func (s *sink) layout(rec *sdk.Record, table string, value, keyVals map[string]any) error {
+	set := make(map[string]bool, len(value)+len(keyVals))
+	for k := range value {
+		set[k] = true
+	}
+	var pk []string
+	for k := range keyVals {
+		set[k] = true
+		pk = append(pk, k)
+	}
+	cols := make([]string, 0, len(set))
+	for k := range set {
+		if err := s.cfg.dialect.CheckIdent(k); err != nil {
+			return fmt.Errorf("column name: %w", err)
+		}
+		cols = append(cols, k)
+	}
+	sort.Strings(cols)
+	var fields []schema.Field
+	if rec.Schema != nil {
+		fields = make([]schema.Field, len(cols))
+		for i, col := range cols {
+			if f := rec.Schema.Field(col); f != nil {
+				fields[i] = *f
+			} else {
+				v, ok := keyVals[col]
+				if !ok {
+					v = value[col]
+				}
+				fields[i] = inferField(col, v)
+			}
+		}
+	}
+	s.cache = colCache{schema: rec.Schema, table: table, nvals: len(value), cols: cols, fields: fields, pk: s.orderPK(pk, rec.Schema)}
+	return nil
 }
 
 // orderPK puts key columns in pk.fields or schema-key order.
@@ -138,17 +225,15 @@ func (s *sink) keyValues(rec *sdk.Record, value map[string]any) (map[string]any,
 		if len(rec.Key) == 0 {
 			return nil, fmt.Errorf("pk.mode record_key: record has no key")
 		}
-		var obj map[string]any
-		dec := json.NewDecoder(bytes.NewReader(rec.Key))
-		dec.UseNumber()
-		if err := dec.Decode(&obj); err != nil || obj == nil {
+		obj, err := parseKey(rec.Key)
+		if err != nil || obj == nil {
 			if len(s.cfg.pkFields) != 1 {
 				return nil, fmt.Errorf("pk.mode record_key: key %q is not a JSON object, and pk.fields does not name exactly one column for it", truncate(rec.Key))
 			}
 			return map[string]any{s.cfg.pkFields[0]: string(rec.Key)}, nil
 		}
 		if len(s.cfg.pkFields) == 0 {
-			return numbersToValues(obj), nil
+			return obj, nil
 		}
 		out := make(map[string]any, len(s.cfg.pkFields))
 		for _, f := range s.cfg.pkFields {
@@ -158,7 +243,7 @@ func (s *sink) keyValues(rec *sdk.Record, value map[string]any) (map[string]any,
 			}
 			out[f] = v
 		}
-		return numbersToValues(out), nil
+		return out, nil
 	case PKRecordValue:
 		fields := s.cfg.pkFields
 		if len(fields) == 0 && rec.Schema != nil {
@@ -180,19 +265,98 @@ func (s *sink) keyValues(rec *sdk.Record, value map[string]any) (map[string]any,
 	return nil, nil
 }
 
-// numbersToValues turns json.Number key members into int64 or float64, so
-// they bind and infer like value fields.
-func numbersToValues(m map[string]any) map[string]any {
-	for k, v := range m {
-		if n, ok := v.(json.Number); ok {
-			if i, err := n.Int64(); err == nil {
-				m[k] = i
+// parseKey decodes a JSON object key; whole numbers become int64, other
+// numbers schema.Decimal (exact), so they bind and infer like value fields.
+func parseKey(key []byte) (map[string]any, error) {
+	if len(key) == 0 || key[0] != '{' {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	if m, ok := parseFlatKey(key); ok {
+		return m, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(key, &raw); err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(raw))
+	for k, v := range raw {
+		if len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9') {
+			if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+				out[k] = n
 			} else {
-				m[k] = schema.Decimal(n)
+				out[k] = schema.Decimal(v)
 			}
+			continue
+		}
+		var x any
+		if err := json.Unmarshal(v, &x); err != nil {
+			return nil, err
+		}
+		out[k] = x
+	}
+	return out, nil
+}
+
+// parseFlatKey is parseKey's fast path for the keys sources emit: a flat
+// object of plain strings and whole numbers, {"id":42,"region":"eu"}. It
+// gives up (ok false) on anything else, which json then decodes.
+func parseFlatKey(key []byte) (m map[string]any, ok bool) {
+	i := 1
+	m = make(map[string]any, 2)
+	str := func() (string, bool) {
+		if i >= len(key) || key[i] != '"' {
+			return "", false
+		}
+		j := i + 1
+		for j < len(key) && key[j] != '"' {
+			if key[j] == '\\' || key[j] < 0x20 {
+				return "", false
+			}
+			j++
+		}
+		if j >= len(key) {
+			return "", false
+		}
+		out := string(key[i+1 : j])
+		i = j + 1
+		return out, true
+	}
+	for {
+		name, ok := str()
+		if !ok || i >= len(key) || key[i] != ':' {
+			return nil, false
+		}
+		i++
+		if i < len(key) && key[i] == '"' {
+			v, ok := str()
+			if !ok {
+				return nil, false
+			}
+			m[name] = v
+		} else {
+			j := i
+			for j < len(key) && (key[j] == '-' || key[j] >= '0' && key[j] <= '9') {
+				j++
+			}
+			n, err := strconv.ParseInt(string(key[i:j]), 10, 64)
+			if err != nil {
+				return nil, false
+			}
+			m[name] = n
+			i = j
+		}
+		if i >= len(key) {
+			return nil, false
+		}
+		switch key[i] {
+		case ',':
+			i++
+		case '}':
+			return m, i == len(key)-1
+		default:
+			return nil, false
 		}
 	}
-	return m
 }
 
 func truncate(b []byte) string {

@@ -276,6 +276,10 @@ func bindMySQL(v any, f *schema.Field) (any, error) {
 	return fmt.Sprint(v), nil
 }
 
+// pgTimeLayout renders instants for PostgreSQL's timestamp, timestamptz and
+// date input (always UTC).
+const pgTimeLayout = "2006-01-02 15:04:05.999999999Z07:00"
+
 // encodePG renders a value as the text PostgreSQL casts to colType.
 func encodePG(v any, f *schema.Field, colType string) (*string, error) {
 	if v == nil {
@@ -323,7 +327,7 @@ func encodePG(v any, f *schema.Field, colType string) (*string, error) {
 	case json.Number:
 		s = string(x)
 	case time.Time:
-		s = x.UTC().Format("2006-01-02 15:04:05.999999999Z07:00")
+		s = x.UTC().Format(pgTimeLayout)
 	case map[string]any, []any:
 		b, err := json.Marshal(x)
 		if err != nil {

@@ -15,6 +15,8 @@ type tableMeta struct {
 	name  string
 	types map[string]string // column → SQL type as the catalog spells it
 	pk    []string
+	// copySkip counts chunks that skip the COPY attempt.
+	copySkip int
 }
 
 func (m *tableMeta) has(col string) bool { _, ok := m.types[col]; return ok }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,31 +168,109 @@ func (s *source) record(t *table, row map[string]any, snapshot bool, now time.Ti
 
 // encodeKey renders key columns as a JSON object in key order.
 func encodeKey(cols []string, row map[string]any) ([]byte, error) {
-	b := []byte{'{'}
+	b := make([]byte, 0, 16*len(cols))
+	b = append(b, '{')
 	for i, c := range cols {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		name, _ := json.Marshal(c)
-		v := row[c]
-		if dec, ok := v.(schema.Decimal); ok {
-			v = json.Number(dec)
-		}
-		val, err := json.Marshal(v)
-		if err != nil {
+		b = appendJSONString(b, c)
+		b = append(b, ':')
+		var err error
+		if b, err = appendJSON(b, row[c]); err != nil {
 			return nil, err
 		}
-		b = append(append(append(b, name...), ':'), val...)
 	}
 	return append(b, '}'), nil
 }
 
-// position renders every table's progress.
-func (s *source) position() sdk.Position {
-	p := position{V: 1, Tables: make(map[string]tableState, len(s.tables))}
-	for _, t := range s.tables {
-		p.Tables[t.name] = t.st
+// appendJSON appends v as JSON: a fast path for the values rows hold
+// (decimals as JSON numbers, times as RFC 3339 strings), json.Marshal for
+// the rest.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case int32:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case string:
+		return appendJSONString(b, x), nil
+	case schema.Decimal:
+		return append(b, x...), nil
+	case time.Time:
+		b = append(b, '"')
+		b = x.AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"'), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
 	}
-	b, _ := json.Marshal(p)
-	return b
+	raw, err := json.Marshal(v)
+	return append(b, raw...), err
+}
+
+// appendJSONString appends s as a JSON string; json.Marshal handles the
+// strings that need escaping.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 || c == '<' || c == '>' || c == '&' {
+			raw, _ := json.Marshal(s)
+			return append(b, raw...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// position renders every table's progress: {"v":1,"t":{"name":state,...}}.
+// The other tables' states are rendered once per poll (see fetch).
+func (s *source) position() sdk.Position {
+	b := make([]byte, 0, 64*len(s.tables))
+	b = append(b, `{"v":1,"t":{`...)
+	for i, t := range s.tables {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, t.name)
+		b = append(b, ':')
+		b = appendState(b, &t.st)
+	}
+	return append(b, "}}"...)
+}
+
+func appendState(b []byte, st *tableState) []byte {
+	b = append(b, '{')
+	sep := func() {
+		if b[len(b)-1] != '{' {
+			b = append(b, ',')
+		}
+	}
+	if st.Key != nil {
+		b = append(b, `"k":[`...)
+		for i, v := range st.Key {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if dec, ok := v.(schema.Decimal); ok {
+				v = string(dec) // a string, as restoreState expects
+			}
+			b, _ = appendJSON(b, v)
+		}
+		b = append(b, ']')
+	}
+	if st.Off != 0 {
+		sep()
+		b = append(append(b, `"o":`...), strconv.FormatInt(st.Off, 10)...)
+	}
+	if st.Pass != 0 {
+		sep()
+		b = append(append(b, `"p":`...), strconv.FormatInt(st.Pass, 10)...)
+	}
+	if st.Done {
+		sep()
+		b = append(b, `"d":true`...)
+	}
+	return append(b, '}')
 }
