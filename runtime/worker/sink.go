@@ -23,7 +23,7 @@ const (
 	fetchMaxBytes   = 4 << 20
 	fetchWait       = 500 * time.Millisecond
 	flushMaxRecords = 65536
-	flushMaxAge     = time.Second
+	flushMaxAge     = 100 * time.Millisecond
 )
 
 // assignments returns the partitions task id of n reads.
@@ -205,9 +205,10 @@ func (s *sinkState) loop(ctx context.Context, ch <-chan fetched, errCh <-chan er
 			if err := s.write(ctx, f); err != nil {
 				return err
 			}
-			// Flush when nothing more is waiting (low latency when idle) or
-			// when enough is buffered (throughput under load).
-			if len(ch) == 0 || s.pending >= flushMaxRecords || time.Since(s.since) >= flushMaxAge {
+			// Records reach the sink at once; making them durable (and
+			// committing offsets) waits for enough of them or for flushMaxAge,
+			// so a busy sink is not one fsync per batch.
+			if s.pending >= flushMaxRecords || time.Since(s.since) >= flushMaxAge {
 				if err := s.flush(ctx); err != nil {
 					return err
 				}

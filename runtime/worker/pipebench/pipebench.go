@@ -37,7 +37,7 @@ type Options struct {
 	Partitions int    // topic partitions (default 1)
 	DataDir    string // default: a temporary directory, removed afterwards
 	Rate       int    // paced phase records/s (default 10,000; 0 with Paced 0 skips)
-	Paced      int    // paced phase records (default 3 × Rate)
+	Paced      int    // paced phase records (0 skips the phase)
 }
 
 // Result is one JSON line.
@@ -70,9 +70,6 @@ func (o *Options) defaults() {
 	}
 	if o.Rate == 0 {
 		o.Rate = 10_000
-	}
-	if o.Paced == 0 {
-		o.Paced = 3 * o.Rate
 	}
 }
 
