@@ -11,16 +11,22 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// minFetchBytes is the least a fetch asks the server for, so that one full
-// batch message (≤ ~1 MiB) always fits.
-const minFetchBytes = 2 << 20
+// readBuffer is what a reader keeps in flight from the server: a few full
+// batch messages (≤ ~1 MiB each). Topics refuse messages larger than
+// maxMessageBytes, so one message always fits.
+const (
+	readBuffer      = 4 << 20
+	maxMessageBytes = readBuffer - 64<<10
+)
 
 // Reader reads one partition in order.
 //
-// It pulls from an ephemeral, unacknowledged JetStream consumer filtered on
-// the partition subject. Memory is bounded by what one Fetch asks for (at
-// most max(maxBytes, 2 MiB) of stored messages) plus the undelivered rest of
-// the last decoded batch: a reader far behind never buffers its backlog.
+// It streams from an ordered JetStream consumer (ephemeral, unacknowledged,
+// recreated from the next sequence after a gap or reconnect) filtered on the
+// partition subject. The client keeps at most 4 MiB of stored messages in
+// flight, plus the undelivered rest of the
+// last decoded batch: a reader far behind never buffers its backlog, and the
+// next messages arrive while the caller processes the current ones.
 type Reader struct {
 	l         *Log
 	topic     string
@@ -29,14 +35,11 @@ type Reader struct {
 	stream    jetstream.Stream
 
 	mu      sync.Mutex
-	cons    jetstream.Consumer
-	next    uint64 // next stream sequence to read
+	it      jetstream.MessagesContext
 	skipSeq uint64 // skip the first skip records of the message at skipSeq
 	skip    int
-	consSeq uint64 // last consumer sequence seen, to detect gaps
-	pending uint64 // messages known to follow the last one delivered
 	buf     []Record
-	perMsg  float64 // records per message, moving average
+	held    jetstream.Msg // received but not yet decoded
 	closed  bool
 }
 
@@ -53,11 +56,12 @@ func (l *Log) NewReader(ctx context.Context, topic string, partition int32, from
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{l: l, topic: topic, partition: partition, subject: PartitionSubject(topic, partition), stream: s, perMsg: 1}
+	r := &Reader{l: l, topic: topic, partition: partition, subject: PartitionSubject(topic, partition), stream: s}
 	if err := r.Seek(ctx, from); err != nil {
 		return nil, err
 	}
 	if err := l.track(r); err != nil {
+		r.stop()
 		return nil, err
 	}
 	return r, nil
@@ -74,50 +78,47 @@ func (r *Reader) Seek(ctx context.Context, offset int64) error {
 	if err != nil {
 		return fmt.Errorf("topic %q partition %d: %w", r.topic, r.partition, err)
 	}
+	var next uint64
 	switch {
 	case offset == Earliest:
-		r.next, r.skipSeq, r.skip = 1, 0, 0
+		next, r.skipSeq, r.skip = 1, 0, 0
 	case offset == Latest:
-		r.next, r.skipSeq, r.skip = info.State.LastSeq+1, 0, 0
+		next, r.skipSeq, r.skip = info.State.LastSeq+1, 0, 0
 	case offset >= 0:
 		seq, idx := SplitOffset(offset)
 		if seq > info.State.LastSeq+1 || (seq == info.State.LastSeq+1 && idx > 0) {
 			return fmt.Errorf("topic %q partition %d offset %d: %w (end is %d)",
 				r.topic, r.partition, offset, ErrOffsetOutOfRange, MakeOffset(info.State.LastSeq+1, 0))
 		}
-		if seq == 0 {
-			seq = 1
-		}
-		r.next, r.skipSeq, r.skip = seq, seq, idx
+		next, r.skipSeq, r.skip = max(seq, 1), seq, idx
 	default:
 		return fmt.Errorf("topic %q partition %d: %w: offset %d", r.topic, r.partition, ErrOffsetOutOfRange, offset)
 	}
-	r.buf = nil
-	return r.resetConsumer(ctx)
+	r.buf, r.held = nil, nil
+	return r.start(ctx, next)
 }
 
-// resetConsumer replaces the server-side consumer so it starts at r.next.
-func (r *Reader) resetConsumer(ctx context.Context) error {
-	if r.cons != nil {
-		name := r.cons.CachedInfo().Name
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = r.stream.DeleteConsumer(dctx, name) // best effort: it also expires when idle
-		cancel()
-		r.cons = nil
+// start replaces the message stream so it begins at sequence next.
+func (r *Reader) start(ctx context.Context, next uint64) error {
+	if r.it != nil {
+		r.it.Stop()
+		r.it = nil
 	}
-	cons, err := r.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubject:     r.subject,
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       r.next,
-		AckPolicy:         jetstream.AckNonePolicy,
-		InactiveThreshold: 5 * time.Minute,
-		MemoryStorage:     true,
-		Replicas:          1,
+	cons, err := r.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{r.subject},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    next,
 	})
 	if err != nil {
-		return fmt.Errorf("topic %q partition %d: open consumer at seq %d: %w", r.topic, r.partition, r.next, err)
+		return fmt.Errorf("topic %q partition %d: open consumer at seq %d: %w", r.topic, r.partition, next, err)
 	}
-	r.cons, r.consSeq, r.pending = cons, 0, cons.CachedInfo().NumPending
+	buffer := readBuffer
+	// The message count only sizes the client's channel; bytes are the bound.
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(1024, buffer))
+	if err != nil {
+		return fmt.Errorf("topic %q partition %d: open consumer at seq %d: %w", r.topic, r.partition, next, err)
+	}
+	r.it = it
 	return nil
 }
 
@@ -158,109 +159,82 @@ func (r *Reader) take(max, maxBytes int) []Record {
 	return out
 }
 
-// fill fetches stored messages and decodes them into r.buf.
-//
-// A JetStream pull request returns early only when its message count or byte
-// budget is met, so the count asked for never exceeds the messages known to
-// be pending; when none are, it asks for one and waits up to maxWait.
+// fill waits up to maxWait for one message, then takes whatever else has
+// already arrived, until maxRecords or maxBytes are decoded. A message whose
+// records would overflow maxRecords is held for the next call, so the
+// records slice is sized once and never regrown.
 func (r *Reader) fill(ctx context.Context, maxRecords, maxBytes int, maxWait time.Duration) error {
-	if r.pending == 0 && maxWait <= 0 {
-		info, err := r.cons.Info(ctx)
-		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return fmt.Errorf("topic %q partition %d: %w", r.topic, r.partition, err)
+	wait := max(maxWait, time.Millisecond)
+	size := 0
+	for len(r.buf) < maxRecords && (maxBytes <= 0 || size < maxBytes) {
+		m := r.held
+		r.held = nil
+		if m == nil {
+			var err error
+			if m, err = r.next(ctx, wait); m == nil {
+				return err
+			}
 		}
-		if err == nil && info.NumPending == 0 {
+		// Only what has already arrived is worth taking after the first.
+		wait = 50 * time.Microsecond
+		n := recordCount(m.Headers())
+		if r.buf == nil {
+			c := min(n, maxRecords)
+			if n >= 256 { // a big batch: a lagging reader, likely to fill max
+				c = max(n, maxRecords)
+			}
+			r.buf = make([]Record, 0, c)
+		} else if len(r.buf)+n > cap(r.buf) && cap(r.buf) >= maxRecords {
+			r.held = m
 			return nil
 		}
-		if err == nil {
-			r.pending = info.NumPending
-		}
-	}
-	want, wait := 1, maxWait
-	if r.pending > 0 {
-		want = min(int(float64(maxRecords)/r.perMsg)+1, maxRecords, int(min(r.pending, 1<<20)))
-		wait = max(maxWait, time.Second)
-	}
-	fetchBytes := max(maxBytes, minFetchBytes)
-	for attempt := 0; ; attempt++ {
-		msgs, err := r.fetch(ctx, want, fetchBytes, wait)
-		if errors.Is(err, jetstream.ErrMaxBytesExceeded) && len(msgs) == 0 && fetchBytes < 64<<20 {
-			want, fetchBytes = 1, fetchBytes*4 // one message larger than the budget
-			continue
-		}
-		if err != nil && attempt == 0 && (errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, nats.ErrNoResponders)) {
-			if rerr := r.resetConsumer(ctx); rerr != nil {
-				return rerr
-			}
-			continue
-		}
-		if len(msgs) == 0 {
-			if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("topic %q partition %d: fetch: %w", r.topic, r.partition, err)
-			}
-			return ctx.Err()
-		}
-		return r.decode(ctx, msgs)
-	}
-}
-
-func (r *Reader) fetch(ctx context.Context, n, maxBytes int, maxWait time.Duration) ([]jetstream.Msg, error) {
-	maxWait = max(maxWait, 10*time.Millisecond)
-	fctx, cancel := context.WithTimeout(ctx, maxWait)
-	defer cancel()
-	batch, err := r.cons.Fetch(n, jetstream.FetchMaxBytes(maxBytes), jetstream.FetchContext(fctx))
-	if err != nil {
-		return nil, err
-	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	return msgs, batch.Error()
-}
-
-func (r *Reader) decode(ctx context.Context, msgs []jetstream.Msg) error {
-	records := 0
-	for _, m := range msgs {
-		md, err := m.Metadata()
+		dn, err := r.decode(m)
 		if err != nil {
-			return fmt.Errorf("topic %q partition %d: %w", r.topic, r.partition, err)
+			return err
 		}
-		if r.consSeq != 0 && md.Sequence.Consumer != r.consSeq+1 {
-			// A delivery went missing (e.g. a reconnect): restart from the
-			// next sequence we have not decoded.
-			return r.resetConsumer(ctx)
-		}
-		r.consSeq, r.pending = md.Sequence.Consumer, md.NumPending
-		seq := md.Sequence.Stream
-		skip := 0
-		if seq == r.skipSeq {
-			skip = r.skip
-		}
-		h := m.Headers()
-		if h.Get(HeaderBatch) != "" {
-			before := len(r.buf)
-			r.buf, err = decodeBatch(r.buf, m.Data(), r.partition, seq, skip)
-			if err != nil {
-				return fmt.Errorf("topic %q partition %d offset %d: %w", r.topic, r.partition, MakeOffset(seq, 0), err)
-			}
-			records += len(r.buf) - before + skip
-		} else {
-			if skip == 0 {
-				r.buf = append(r.buf, decodeSingle(h, m.Data(), r.partition, seq, md.Timestamp))
-			}
-			records++
-		}
-		r.next = seq + 1
-	}
-	r.perMsg = 0.7*r.perMsg + 0.3*float64(records)/float64(len(msgs))
-	if r.perMsg < 1 {
-		r.perMsg = 1
+		size += dn
 	}
 	return nil
+}
+
+// next returns the next stored message, or nil when none arrives within wait.
+func (r *Reader) next(ctx context.Context, wait time.Duration) (jetstream.Msg, error) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	m, err := r.it.Next(jetstream.NextContext(wctx))
+	if err == nil {
+		return m, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("topic %q partition %d: read: %w", r.topic, r.partition, err)
+}
+
+// decode appends a stored message's records to r.buf and returns its size.
+func (r *Reader) decode(m jetstream.Msg) (int, error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0, fmt.Errorf("topic %q partition %d: %w", r.topic, r.partition, err)
+	}
+	seq := md.Sequence.Stream
+	skip := 0
+	if seq == r.skipSeq {
+		skip = r.skip
+	}
+	h, data := m.Headers(), m.Data()
+	if h.Get(HeaderBatch) != "" {
+		r.buf, err = decodeBatch(r.buf, data, r.partition, seq, skip)
+		if err != nil {
+			return 0, fmt.Errorf("topic %q partition %d offset %d: %w", r.topic, r.partition, MakeOffset(seq, 0), err)
+		}
+	} else if skip == 0 {
+		r.buf = append(r.buf, decodeSingle(h, data, r.partition, seq, md.Timestamp))
+	}
+	return len(data), nil
 }
 
 // Close releases the reader.
@@ -278,10 +252,13 @@ func (r *Reader) closeFromLog() {
 	}
 	r.closed = true
 	r.buf = nil
-	if r.cons != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = r.stream.DeleteConsumer(ctx, r.cons.CachedInfo().Name)
-		cancel()
+	r.stop()
+}
+
+func (r *Reader) stop() {
+	if r.it != nil {
+		r.it.Stop()
+		r.it = nil
 	}
 }
 

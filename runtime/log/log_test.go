@@ -48,7 +48,8 @@ func TestAcceptanceEmbedded(t *testing.T) {
 	conn := startEmbedded(t, dir)
 	t.Cleanup(func() { closeConn(t, conn) })
 	logtest.Run(t, logtest.Harness{
-		Open: func(t *testing.T) *log.Log { return openLog(t, conn) },
+		ServerInProcess: true,
+		Open:            func(t *testing.T) *log.Log { return openLog(t, conn) },
 		Restart: func(t *testing.T) *log.Log {
 			closeConn(t, conn)
 			conn = startEmbedded(t, dir)

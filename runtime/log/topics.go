@@ -125,6 +125,7 @@ func (l *Log) streamConfig(name string, cfg TopicConfig) (jetstream.StreamConfig
 		MaxAge:      cfg.Retention,
 		MaxBytes:    maxBytes,
 		MaxMsgs:     -1,
+		MaxMsgSize:  maxMessageBytes,
 		Discard:     discard,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,

@@ -24,6 +24,9 @@ type Harness struct {
 	// and starts it again on the same data, returning a fresh log. External
 	// clusters leave it nil and the restart case is not run.
 	Restart func(t *testing.T) *log.Log
+	// ServerInProcess says the NATS server shares the test's heap, which
+	// loosens the memory checks by the server's own caches.
+	ServerInProcess bool
 }
 
 // Run runs the whole suite. Each case uses its own topics and deletes them.
