@@ -153,6 +153,19 @@ func TestSourceOffsets(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Options{})
 	f.applyGold()
+	_, metrics := f.do("GET", "/metrics", nil)
+	for _, want := range []string{
+		`braid_log_consumer_lag_records{group="braid-gold-out",partition="0",topic="events"} 0`,
+		`braid_log_produced_batches_total{partition="0",topic="events"} 1`,
+		`braid_log_consumed_batches_total{group="braid-gold-out",partition="0",topic="events"} 1`,
+		`braid_connector_records_out_total{connector="src"} 3`,
+		`braid_log_topic_messages{topic="events"} 1`,
+		"go_goroutines ", "process_cpu_seconds_total ",
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	var got Offsets
 	f.must(http.StatusOK, "GET", "/connectors/src/offsets", nil, &got)
 	if len(got.Offsets) != 1 || !strings.Contains(fmt.Sprint(got.Offsets[0].Offset["position"]), "in.jsonl") {
