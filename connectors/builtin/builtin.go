@@ -8,6 +8,7 @@ import (
 	"github.com/braidhq/braid/connectors/file"
 	"github.com/braidhq/braid/connectors/generator"
 	braidhttp "github.com/braidhq/braid/connectors/http"
+	"github.com/braidhq/braid/connectors/jdbc"
 	"github.com/braidhq/braid/connectors/parquet"
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/schema/convert"
@@ -25,6 +26,8 @@ func Plugins() sdk.Plugins {
 		parquet.Plugin(),
 		email.SinkPlugin(),
 		audit.SinkPlugin(),
+		jdbc.SourcePlugin(),
+		jdbc.SinkPlugin(),
 	}
 }
 
