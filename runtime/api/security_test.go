@@ -2,14 +2,27 @@ package api
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/braidhq/braid/runtime/worker"
+	"github.com/braidhq/braid/schema/registry"
 )
 
 func TestTokenRequiredBeyondLoopback(t *testing.T) {
@@ -129,5 +142,83 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	if !strings.Contains(logs, "password [hidden] refused") {
 		t.Errorf("the task failure was not logged (scrubbed):\n%s", logs)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	certFile, keyFile, pool := selfSigned(t)
+	srv := New(f.eng, Options{Addr: "127.0.0.1:0", TLSCert: certFile, TLSKey: keyFile})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := cl.Get("https://" + srv.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Fatalf("https: %d, tls %v", resp.StatusCode, resp.TLS != nil)
+	}
+	if err := New(f.eng, Options{Addr: "127.0.0.1:0", TLSCert: certFile}).Start(ctx); err == nil {
+		t.Fatal("a certificate without a key started")
+	}
+}
+
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "braid test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestSchemaRegistryMounted(t *testing.T) {
+	t.Parallel()
+	reg := registry.New(registry.NewMemStore(), nil)
+	f := newFixture(t, Options{Token: "t", SchemaRegistry: registry.Handler(reg, nil)})
+	body := `{"schema": "{\"type\":\"string\"}"}`
+	code, data := f.do("POST", "/subjects/orders-value/versions", body)
+	if code != http.StatusOK || !strings.Contains(string(data), `"id"`) {
+		t.Fatalf("register: %d %s", code, data)
+	}
+	code, data = f.do("GET", "/subjects", nil)
+	if code != http.StatusOK || !strings.Contains(string(data), "orders-value") {
+		t.Fatalf("subjects: %d %s", code, data)
+	}
+	f.token = ""
+	if code, _ := f.do("GET", "/subjects", nil); code != http.StatusUnauthorized {
+		t.Fatalf("registry without token: %d", code)
 	}
 }
