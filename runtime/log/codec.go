@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -54,41 +55,71 @@ func recordSize(r *Record) int {
 	return n
 }
 
-// encodeBatch appends the batch body for recs to dst (starting with the
-// format byte) and compresses it when that saves at least an eighth.
-func encodeBatch(dst []byte, recs []Record, compress bool) []byte {
-	size := 1 + 2*binary.MaxVarintLen64
-	for i := range recs {
-		size += recordSize(&recs[i])
+// bodyPool holds scratch buffers for batch bodies that get compressed.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, maxBatchBytes+64<<10); return &b }}
+
+// encodeBatch encodes recs[idx[0]], recs[idx[1]], … (all of recs when idx
+// is nil) as one batch payload, starting with the format byte. With
+// compress it uses s2 when that saves at least an eighth.
+func encodeBatch(recs []Record, idx []int, compress bool) []byte {
+	n := len(recs)
+	if idx != nil {
+		n = len(idx)
 	}
-	body := make([]byte, 0, size)
+	at := func(i int) *Record {
+		if idx != nil {
+			return &recs[idx[i]]
+		}
+		return &recs[i]
+	}
+	size := 1 + 2*binary.MaxVarintLen64
+	for i := range n {
+		size += recordSize(at(i))
+	}
+	var body []byte
+	var pooled *[]byte
+	if compress && size >= minCompress {
+		pooled = bodyPool.Get().(*[]byte)
+		body = (*pooled)[:0]
+		defer func() { *pooled = body[:0]; bodyPool.Put(pooled) }()
+	}
+	if cap(body) < size {
+		body = make([]byte, 0, size)
+	}
 	body = append(body, formatRaw)
-	body = binary.AppendUvarint(body, uint64(len(recs)))
+	body = binary.AppendUvarint(body, uint64(n))
 	var base int64
-	if len(recs) > 0 {
-		base = recs[0].Timestamp.UnixNano()
+	if n > 0 {
+		base = at(0).Timestamp.UnixNano()
 	}
 	body = binary.AppendVarint(body, base)
-	for i := range recs {
-		r := &recs[i]
-		body = binary.AppendVarint(body, r.Timestamp.UnixNano()-base)
-		body = appendBytes(body, r.Key)
-		body = appendBytes(body, r.Value)
-		body = binary.AppendUvarint(body, uint64(len(r.Headers)))
-		for _, h := range r.Headers {
-			body = binary.AppendUvarint(body, uint64(len(h.Key)))
-			body = append(body, h.Key...)
-			body = binary.AppendUvarint(body, uint64(len(h.Value)))
-			body = append(body, h.Value...)
-		}
+	for i := range n {
+		body = appendRecord(body, at(i), base)
 	}
-	if compress && len(body) >= minCompress {
-		c := s2.Encode(nil, body[1:])
-		if len(c) < len(body)-len(body)/8 {
-			return append(append(dst, formatS2), c...)
-		}
+	if pooled == nil {
+		return body
 	}
-	return append(dst, body...)
+	out := make([]byte, 1+s2.MaxEncodedLen(len(body)-1))
+	c := s2.Encode(out[1:], body[1:])
+	if len(c) < len(body)-len(body)/8 {
+		out[0] = formatS2
+		return out[: 1+len(c) : 1+len(c)]
+	}
+	return append([]byte(nil), body...)
+}
+
+func appendRecord(body []byte, r *Record, base int64) []byte {
+	body = binary.AppendVarint(body, r.Timestamp.UnixNano()-base)
+	body = appendBytes(body, r.Key)
+	body = appendBytes(body, r.Value)
+	body = binary.AppendUvarint(body, uint64(len(r.Headers)))
+	for _, h := range r.Headers {
+		body = binary.AppendUvarint(body, uint64(len(h.Key)))
+		body = append(body, h.Key...)
+		body = binary.AppendUvarint(body, uint64(len(h.Value)))
+		body = append(body, h.Value...)
+	}
+	return body
 }
 
 // appendBytes writes len+1 then the bytes, so nil (0) and empty (1) differ.

@@ -54,7 +54,7 @@ func sampleRecords(n int) []Record {
 func TestBatchRoundTrip(t *testing.T) {
 	for _, compress := range []bool{false, true} {
 		recs := sampleRecords(100)
-		data := encodeBatch(nil, recs, compress)
+		data := encodeBatch(recs, nil, compress)
 		if compress && data[0] != formatS2 {
 			t.Errorf("compressible batch stored as format %d", data[0])
 		}
@@ -82,7 +82,7 @@ func TestBatchRoundTrip(t *testing.T) {
 }
 
 func TestDecodeCorrupt(t *testing.T) {
-	data := encodeBatch(nil, sampleRecords(10), false)
+	data := encodeBatch(sampleRecords(10), nil, false)
 	for i := 0; i < len(data); i++ {
 		if _, err := decodeBatch(nil, data[:i], 0, 1, 0); err == nil {
 			t.Fatalf("truncated at %d: no error", i)
@@ -91,8 +91,8 @@ func TestDecodeCorrupt(t *testing.T) {
 }
 
 func FuzzDecodeBatch(f *testing.F) {
-	f.Add(encodeBatch(nil, sampleRecords(3), false))
-	f.Add(encodeBatch(nil, sampleRecords(30), true))
+	f.Add(encodeBatch(sampleRecords(3), nil, false))
+	f.Add(encodeBatch(sampleRecords(30), nil, true))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = decodeBatch(nil, data, 0, 1, 0)
 	})
@@ -159,13 +159,13 @@ func BenchmarkEncodeBatch(b *testing.B) {
 	b.SetBytes(128 * 1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = encodeBatch(nil, recs, true)
+		_ = encodeBatch(recs, nil, true)
 	}
 }
 
 func BenchmarkDecodeBatch(b *testing.B) {
 	recs := benchRecords(1000, 128)
-	data := encodeBatch(nil, recs, true)
+	data := encodeBatch(recs, nil, true)
 	b.SetBytes(128 * 1000)
 	b.ReportAllocs()
 	dst := make([]Record, 0, 1000)

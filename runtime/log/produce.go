@@ -179,12 +179,8 @@ func (p *Producer) buildMessages(b Batch, pend *Pending, byPart map[int32][]int,
 				m.Header.Set(HeaderMeta, metaHdr)
 			}
 			if meta.batching {
-				recs := make([]Record, len(recIdx))
-				for j, ri := range recIdx {
-					recs[j] = pend.recs[ri]
-				}
-				m.Header.Set(HeaderBatch, strconv.Itoa(len(recs)))
-				m.Data = encodeBatch(nil, recs, meta.compress)
+				m.Header.Set(HeaderBatch, strconv.Itoa(len(recIdx)))
+				m.Data = encodeBatch(pend.recs, recIdx, meta.compress)
 			} else if err := encodeSingle(m, &pend.recs[recIdx[0]]); err != nil {
 				m.Data, m.Header = nil, nil // marks the message as failed below
 				pend.setErr(fmt.Errorf("topic %q partition %d: %w", b.Topic, part, err))

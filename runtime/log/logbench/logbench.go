@@ -203,12 +203,18 @@ func runBraid(ctx context.Context, conn *natsd.Conn, o Options, gen *payloads, r
 	defer func() { _ = l.DeleteTopic(context.WithoutCancel(ctx), topic) }()
 
 	settle()
+	if beforePhase != nil {
+		beforePhase("produce")
+	}
 	d, err := produce(ctx, l, topic, o, gen)
 	if err != nil {
 		return err
 	}
 	res.ProduceRPS = rate(o.Records, d)
 	res.ProducePeakRSSMiB = peakRSSMiB()
+	if afterPhase != nil {
+		afterPhase("produce")
+	}
 	ti, err := l.Topic(ctx, topic)
 	if err != nil {
 		return err

@@ -14,12 +14,18 @@ type payloads struct {
 	size  int
 	arena []byte
 	rng   *rand.Rand
+	notes []byte // random letters; each value copies a window at a random offset
 }
 
 var statuses = []string{"new", "paid", "shipped", "cancelled"}
 
 func newPayloads(size int) *payloads {
-	return &payloads{size: size, rng: rand.New(rand.NewPCG(1, 2))}
+	g := &payloads{size: size, rng: rand.New(rand.NewPCG(1, 2))}
+	g.notes = make([]byte, 1<<20+size)
+	for i := range g.notes {
+		g.notes[i] = byte('a' + g.rng.IntN(26))
+	}
+	return g
 }
 
 // next returns the value of record i; values stay valid until the GC frees
@@ -33,14 +39,16 @@ func (g *payloads) next(i int) []byte {
 	v = append(v, `{"id":`...)
 	v = strconv.AppendInt(v, int64(i), 10)
 	v = append(v, `,"user":"user-`...)
-	v = strconv.AppendInt(v, int64(g.rng.IntN(100000)), 10)
+	r := g.rng.Uint64()
+	v = strconv.AppendInt(v, int64(r%100000), 10)
 	v = append(v, `","amount":`...)
-	v = strconv.AppendInt(v, int64(g.rng.IntN(1000000)), 10)
+	v = strconv.AppendInt(v, int64(r>>20%1000000), 10)
 	v = append(v, `,"status":"`...)
 	v = append(v, statuses[i%len(statuses)]...)
 	v = append(v, `","note":"`...)
-	for len(v) < g.size-2 {
-		v = append(v, byte('a'+g.rng.IntN(26)))
+	if pad := g.size - 2 - len(v); pad > 0 {
+		off := int(r>>40) % (len(g.notes) - pad)
+		v = append(v, g.notes[off:off+pad]...)
 	}
 	v = append(v, `"}`...)
 	return v[:g.size]
