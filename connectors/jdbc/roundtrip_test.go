@@ -120,41 +120,51 @@ func TestRoundTrip(t *testing.T) {
 					t.Fatalf("source read %d records, want %d", len(recs), len(want))
 				}
 				dstDB := openDB(t, to.d)
-				target := tableName(t, dstDB, to.d, "copy")
-				snk := newTestSink(t, map[string]any{"dsn": to.dsn, "auto.create": true,
-					"table.name.format": target})
-				if err := snk.Write(ctxT(t), recs); err != nil {
-					t.Fatal(err)
-				}
-				if err := snk.Flush(ctxT(t)); err != nil {
-					t.Fatal(err)
-				}
-				got := readTable(t, to.d, target)
-				if len(got) != len(want) {
-					t.Fatalf("target has %d rows, want %d", len(got), len(want))
-				}
-				for i, w := range want {
-					for _, c := range strings.Split(typedColumns, ", ") {
-						wv, gv := canonical(c, w[c]), canonical(c, got[i].Fields[c])
-						if c == "num" && w[c] == nil {
-							wv = "NULL"
-						}
-						if c == "tm" && w[c] != nil {
-							wv, gv = normDec(w[c].(string)), normDec(gv)
-						}
-						if c == "js" && w[c] != nil {
-							wv = canonical("js", w[c])
-						}
-						if c == "num" && w[c] != nil {
-							wv = normDec(w[c].(string))
-							gv = normDec(gv)
-						}
-						if wv != gv {
-							t.Errorf("row %d column %s: got %.80s, want %.80s", i, c, gv, wv)
-						}
+				for _, statements := range []bool{false, true} {
+					target := tableName(t, dstDB, to.d, "copy")
+					snk := newTestSink(t, map[string]any{"dsn": to.dsn, "auto.create": true,
+						"table.name.format": target})
+					snk.noCopy = statements
+					if err := snk.Write(ctxT(t), recs); err != nil {
+						t.Fatal(err)
 					}
+					if err := snk.Flush(ctxT(t)); err != nil {
+						t.Fatal(err)
+					}
+					if snk.bulkFallbacks != 0 {
+						t.Errorf("the bulk path refused %d chunks of a fresh table", snk.bulkFallbacks)
+					}
+					compareRows(t, want, readTable(t, to.d, target))
 				}
 			})
+		}
+	}
+}
+
+func compareRows(t *testing.T, want []map[string]any, got []sdk.Record) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("target has %d rows, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		for _, c := range strings.Split(typedColumns, ", ") {
+			wv, gv := canonical(c, w[c]), canonical(c, got[i].Fields[c])
+			if c == "num" && w[c] == nil {
+				wv = "NULL"
+			}
+			if c == "tm" && w[c] != nil {
+				wv, gv = normDec(w[c].(string)), normDec(gv)
+			}
+			if c == "js" && w[c] != nil {
+				wv = canonical("js", w[c])
+			}
+			if c == "num" && w[c] != nil {
+				wv = normDec(w[c].(string))
+				gv = normDec(gv)
+			}
+			if wv != gv {
+				t.Errorf("row %d column %s: got %.80s, want %.80s", i, c, gv, wv)
+			}
 		}
 	}
 }

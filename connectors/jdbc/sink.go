@@ -15,7 +15,7 @@ import (
 // since the last commit, replayed when the transaction is lost.
 type tableTx struct {
 	tx      *txConn
-	pending []row
+	pending [][]row // slices of written rows, never copied
 }
 
 type sink struct {
@@ -28,6 +28,8 @@ type sink struct {
 	order  []string // tables in first-write order, for deterministic commits
 	cache  colCache
 	noCopy bool // tests turn the COPY fast path off to exercise statements
+	// bulkFallbacks counts chunks the bulk path refused (for tests).
+	bulkFallbacks int
 }
 
 func newSink(cfg sdk.Config, env sdk.Env) (*sink, error) {
@@ -72,6 +74,9 @@ func (s *sink) Write(ctx context.Context, records []sdk.Record) error {
 		}
 		if _, seen := byTable[r.table]; !seen {
 			order = append(order, r.table)
+		}
+		if byTable[r.table] == nil {
+			byTable[r.table] = make([]row, 0, len(records)-i)
 		}
 		byTable[r.table] = append(byTable[r.table], r)
 	}
@@ -152,7 +157,7 @@ func (s *sink) writeTable(ctx context.Context, name string, rows []row, fail fun
 			for _, f := range failedNow {
 				f()
 			}
-			tt.pending = append(tt.pending, written...)
+			tt.pending = append(tt.pending, written...) // chunks, not rows
 			return nil
 		}
 		s.abort(tt)
@@ -168,17 +173,17 @@ func (s *sink) writeTable(ctx context.Context, name string, rows []row, fail fun
 }
 
 // inTx opens the table's transaction if needed (replaying pending rows) and
-// executes rows in it; it returns the rows that were written.
-func (s *sink) inTx(ctx context.Context, name string, tt *tableTx, rows []row, fail func(int, string, error)) ([]row, error) {
+// executes rows in it; it returns the chunks of rows that were written.
+func (s *sink) inTx(ctx context.Context, name string, tt *tableTx, rows []row, fail func(int, string, error)) ([][]row, error) {
 	if tt.tx == nil {
 		tx, err := beginTx(ctx, s.db)
 		if err != nil {
 			return nil, err
 		}
 		tt.tx = tx
-		if len(tt.pending) > 0 {
-			if _, err := s.execRows(ctx, tt.tx, s.tables[name], tt.pending, func(int, string, error) {}); err != nil {
-				return nil, fmt.Errorf("replay %d uncommitted rows: %w", len(tt.pending), err)
+		for _, rows := range tt.pending {
+			if _, err := s.execRows(ctx, tt.tx, s.tables[name], rows, func(int, string, error) {}); err != nil {
+				return nil, fmt.Errorf("replay uncommitted rows: %w", err)
 			}
 		}
 	}
@@ -260,8 +265,8 @@ func (s *sink) Close(ctx context.Context) error {
 // execRows runs rows as batched statements: consecutive rows with the same
 // column set and operation share statements. A statement refused for a data
 // error is retried row by row, and only the refused rows fail.
-func (s *sink) execRows(ctx context.Context, tx *txConn, m *tableMeta, rows []row, fail func(int, string, error)) ([]row, error) {
-	written := make([]row, 0, len(rows))
+func (s *sink) execRows(ctx context.Context, tx *txConn, m *tableMeta, rows []row, fail func(int, string, error)) ([][]row, error) {
+	var written [][]row
 	for start := 0; start < len(rows); {
 		end := start + 1
 		for end < len(rows) && rows[end].sig() == rows[start].sig() {
@@ -280,7 +285,7 @@ func (s *sink) execRows(ctx context.Context, tx *txConn, m *tableMeta, rows []ro
 			if err != nil {
 				return nil, err
 			}
-			written = append(written, ok...)
+			written = append(written, ok)
 		}
 		start = end
 	}
@@ -289,7 +294,7 @@ func (s *sink) execRows(ctx context.Context, tx *txConn, m *tableMeta, rows []ro
 
 func (s *sink) execChunk(ctx context.Context, tx *txConn, m *tableMeta, rows []row, fail func(int, string, error)) ([]row, error) {
 	if s.tryCopy(m, &rows[0]) {
-		err := s.savepointExec(ctx, tx, "braid_copy", func() error { return s.copyRows(ctx, tx, m, rows) })
+		err := s.savepoint(ctx, tx, "braid_copy", func() error { return s.bulkRows(ctx, tx, m, rows) })
 		if err == nil {
 			return rows, nil
 		}
@@ -297,6 +302,8 @@ func (s *sink) execChunk(ctx context.Context, tx *txConn, m *tableMeta, rows []r
 			return nil, err
 		}
 		// Keys already present (or a bad value): statements for a while.
+		s.log.Debug("bulk load refused, upserting with statements", "table", m.name, "rows", len(rows), "error", err)
+		s.bulkFallbacks++
 		m.copySkip = copyBackoff
 	}
 	err := s.savepointExec(ctx, tx, "braid_batch", func() error { return s.exec(ctx, tx, m, rows) })
@@ -330,12 +337,12 @@ var errEncode = errors.New("cannot encode value")
 // failed: a table that already holds the keys would make every COPY fail.
 const copyBackoff = 16
 
-// tryCopy reports whether a chunk should first be tried with COPY: on
-// PostgreSQL, for inserts and upserts, unless COPY failed recently. A COPY
+// tryCopy reports whether a chunk should first be tried with the bulk path
+// (COPY, LOAD DATA): for inserts and upserts, unless it failed recently. It
 // succeeds only when none of the keys exists yet, where an upsert is an
 // insert; otherwise the chunk is rolled back and upserted with a statement.
 func (s *sink) tryCopy(m *tableMeta, r0 *row) bool {
-	if s.cfg.dialect != Postgres || r0.del || s.cfg.mode == Update || s.noCopy {
+	if r0.del || s.cfg.mode == Update || s.noCopy {
 		return false
 	}
 	if m.copySkip > 0 {
@@ -361,6 +368,11 @@ func (s *sink) savepointExec(ctx context.Context, tx *txConn, name string, f fun
 	if s.cfg.dialect != Postgres {
 		return f()
 	}
+	return s.savepoint(ctx, tx, name, f)
+}
+
+// savepoint runs f inside a savepoint on either database.
+func (s *sink) savepoint(ctx context.Context, tx *txConn, name string, f func() error) error {
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/schema"
@@ -41,17 +42,46 @@ func (r *row) sig() string {
 	return "U" + s
 }
 
-// pkKey identifies the row's primary key within a statement.
-func (r *row) pkKey() string {
-	var b strings.Builder
-	for _, k := range r.pk {
+// pkKey identifies the row's primary key within a statement: the value
+// itself for a single comparable column, else the values rendered as JSON.
+func (r *row) pkKey() any {
+	var b []byte
+	for n, k := range r.pk {
 		for i, c := range r.cols {
-			if c == k {
-				fmt.Fprintf(&b, "%v\x00", r.vals[i])
+			if c != k {
+				continue
 			}
+			if len(r.pk) == 1 {
+				switch v := r.vals[i].(type) {
+				case int64, int32, string, schema.Decimal, bool, float64, time.Time:
+					return v
+				}
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b, _ = appendJSON(b, r.vals[i])
 		}
 	}
-	return b.String()
+	return string(b)
+}
+
+// kv is one primary-key column and its value.
+type kv struct {
+	name string
+	v    any
+}
+
+// keyMap holds a record's key columns: a short slice, cheaper than a map.
+type keyMap []kv
+
+func (k keyMap) get(name string) (any, bool) {
+	for _, x := range k {
+		if x.name == name {
+			return x.v, true
+		}
+	}
+	return nil, false
 }
 
 // colCache remembers the column layout of the last record so a stream of
@@ -100,7 +130,7 @@ func (s *sink) toRow(rec *sdk.Record, idx int) (r row, ok bool, err error) {
 		value = nil
 	}
 	lookup := func(c string) (any, bool) {
-		if v, ok := keyVals[c]; ok {
+		if v, ok := keyVals.get(c); ok {
 			return v, true
 		}
 		v, ok := value[c]
@@ -135,13 +165,13 @@ func (s *sink) tableFor(topic string) string {
 }
 
 // cacheHit reports whether the record has exactly the cached layout.
-func (s *sink) cacheHit(rec *sdk.Record, table string, value, keyVals map[string]any) bool {
+func (s *sink) cacheHit(rec *sdk.Record, table string, value map[string]any, keyVals keyMap) bool {
 	c := &s.cache
 	if c.cols == nil || c.schema != rec.Schema || c.table != table || c.nvals != len(value) || len(c.pk) != len(keyVals) {
 		return false
 	}
 	for _, k := range c.pk {
-		if _, ok := keyVals[k]; !ok {
+		if _, ok := keyVals.get(k); !ok {
 			return false
 		}
 	}
@@ -149,7 +179,7 @@ func (s *sink) cacheHit(rec *sdk.Record, table string, value, keyVals map[string
 	for _, col := range c.cols {
 		if _, ok := value[col]; ok {
 			n++
-		} else if _, ok := keyVals[col]; !ok {
+		} else if _, ok := keyVals.get(col); !ok {
 			return false
 		}
 	}
@@ -158,15 +188,15 @@ func (s *sink) cacheHit(rec *sdk.Record, table string, value, keyVals map[string
 
 // layout computes and caches the sorted columns, key order and fields of a
 // record shape, checking every name once.
-func (s *sink) layout(rec *sdk.Record, table string, value, keyVals map[string]any) error {
+func (s *sink) layout(rec *sdk.Record, table string, value map[string]any, keyVals keyMap) error {
 	set := make(map[string]bool, len(value)+len(keyVals))
 	for k := range value {
 		set[k] = true
 	}
 	var pk []string
-	for k := range keyVals {
-		set[k] = true
-		pk = append(pk, k)
+	for _, k := range keyVals {
+		set[k.name] = true
+		pk = append(pk, k.name)
 	}
 	cols := make([]string, 0, len(set))
 	for k := range set {
@@ -183,7 +213,7 @@ func (s *sink) layout(rec *sdk.Record, table string, value, keyVals map[string]a
 			if f := rec.Schema.Field(col); f != nil {
 				fields[i] = *f
 			} else {
-				v, ok := keyVals[col]
+				v, ok := keyVals.get(col)
 				if !ok {
 					v = value[col]
 				}
@@ -219,29 +249,29 @@ func (s *sink) orderPK(pk []string, sch *schema.Schema) []string {
 }
 
 // keyValues returns the primary-key columns and values of a record.
-func (s *sink) keyValues(rec *sdk.Record, value map[string]any) (map[string]any, error) {
+func (s *sink) keyValues(rec *sdk.Record, value map[string]any) (keyMap, error) {
 	switch s.cfg.pkMode {
 	case PKRecordKey:
 		if len(rec.Key) == 0 {
 			return nil, fmt.Errorf("pk.mode record_key: record has no key")
 		}
-		obj, err := parseKey(rec.Key)
-		if err != nil || obj == nil {
+		obj, err := parseKey(rec.Key, s.cache.pk)
+		if err != nil {
 			if len(s.cfg.pkFields) != 1 {
 				return nil, fmt.Errorf("pk.mode record_key: key %q is not a JSON object, and pk.fields does not name exactly one column for it", truncate(rec.Key))
 			}
-			return map[string]any{s.cfg.pkFields[0]: string(rec.Key)}, nil
+			return keyMap{{s.cfg.pkFields[0], string(rec.Key)}}, nil
 		}
 		if len(s.cfg.pkFields) == 0 {
 			return obj, nil
 		}
-		out := make(map[string]any, len(s.cfg.pkFields))
+		out := make(keyMap, 0, len(s.cfg.pkFields))
 		for _, f := range s.cfg.pkFields {
-			v, ok := obj[f]
+			v, ok := obj.get(f)
 			if !ok || v == nil {
 				return nil, fmt.Errorf("pk.mode record_key: key has no %q", f)
 			}
-			out[f] = v
+			out = append(out, kv{f, v})
 		}
 		return out, nil
 	case PKRecordValue:
@@ -252,13 +282,13 @@ func (s *sink) keyValues(rec *sdk.Record, value map[string]any) (map[string]any,
 		if len(fields) == 0 {
 			return nil, fmt.Errorf("pk.mode record_value: set pk.fields, or send records whose schema names a key")
 		}
-		out := make(map[string]any, len(fields))
+		out := make(keyMap, 0, len(fields))
 		for _, f := range fields {
 			v, ok := value[f]
 			if !ok || v == nil {
 				return nil, fmt.Errorf("pk.mode record_value: value has no %q", f)
 			}
-			out[f] = v
+			out = append(out, kv{f, v})
 		}
 		return out, nil
 	}
@@ -267,24 +297,25 @@ func (s *sink) keyValues(rec *sdk.Record, value map[string]any) (map[string]any,
 
 // parseKey decodes a JSON object key; whole numbers become int64, other
 // numbers schema.Decimal (exact), so they bind and infer like value fields.
-func parseKey(key []byte) (map[string]any, error) {
+// names are likely member names, reused to save allocations.
+func parseKey(key []byte, names []string) (keyMap, error) {
 	if len(key) == 0 || key[0] != '{' {
 		return nil, fmt.Errorf("not a JSON object")
 	}
-	if m, ok := parseFlatKey(key); ok {
+	if m, ok := parseFlatKey(key, names); ok {
 		return m, nil
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(key, &raw); err != nil {
 		return nil, err
 	}
-	out := make(map[string]any, len(raw))
+	out := make(keyMap, 0, len(raw))
 	for k, v := range raw {
 		if len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9') {
 			if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-				out[k] = n
+				out = append(out, kv{k, n})
 			} else {
-				out[k] = schema.Decimal(v)
+				out = append(out, kv{k, schema.Decimal(v)})
 			}
 			continue
 		}
@@ -292,7 +323,7 @@ func parseKey(key []byte) (map[string]any, error) {
 		if err := json.Unmarshal(v, &x); err != nil {
 			return nil, err
 		}
-		out[k] = x
+		out = append(out, kv{k, x})
 	}
 	return out, nil
 }
@@ -300,9 +331,9 @@ func parseKey(key []byte) (map[string]any, error) {
 // parseFlatKey is parseKey's fast path for the keys sources emit: a flat
 // object of plain strings and whole numbers, {"id":42,"region":"eu"}. It
 // gives up (ok false) on anything else, which json then decodes.
-func parseFlatKey(key []byte) (m map[string]any, ok bool) {
+func parseFlatKey(key []byte, names []string) (m keyMap, ok bool) {
 	i := 1
-	m = make(map[string]any, 2)
+	m = make(keyMap, 0, max(len(names), 1))
 	str := func() (string, bool) {
 		if i >= len(key) || key[i] != '"' {
 			return "", false
@@ -317,9 +348,14 @@ func parseFlatKey(key []byte) (m map[string]any, ok bool) {
 		if j >= len(key) {
 			return "", false
 		}
-		out := string(key[i+1 : j])
+		raw := key[i+1 : j]
 		i = j + 1
-		return out, true
+		for _, n := range names {
+			if n == string(raw) {
+				return n, true
+			}
+		}
+		return string(raw), true
 	}
 	for {
 		name, ok := str()
@@ -332,7 +368,7 @@ func parseFlatKey(key []byte) (m map[string]any, ok bool) {
 			if !ok {
 				return nil, false
 			}
-			m[name] = v
+			m = append(m, kv{name, v})
 		} else {
 			j := i
 			for j < len(key) && (key[j] == '-' || key[j] >= '0' && key[j] <= '9') {
@@ -342,7 +378,7 @@ func parseFlatKey(key []byte) (m map[string]any, ok bool) {
 			if err != nil {
 				return nil, false
 			}
-			m[name] = n
+			m = append(m, kv{name, n})
 			i = j
 		}
 		if i >= len(key) {

@@ -22,20 +22,20 @@ const maxStatementBytes = 8 << 20
 func (s *sink) chunk(rows []row) [][]row {
 	var out [][]row
 	start, size := 0, 0
-	seen := map[string]bool{}
+	seen := map[any]bool{}
 	for i := range rows {
-		k := ""
+		var k any
 		if len(rows[i].pk) > 0 {
 			k = rows[i].pkKey()
 		}
 		n := rowBytes(&rows[i])
-		if i > start && (i-start >= s.cfg.batchSize || size+n > maxStatementBytes || (k != "" && seen[k])) {
+		if i > start && (i-start >= s.cfg.batchSize || size+n > maxStatementBytes || (k != nil && seen[k])) {
 			out = append(out, rows[start:i])
 			start, size = i, 0
 			clear(seen)
 		}
 		size += n
-		if k != "" {
+		if k != nil {
 			seen[k] = true
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/braidhq/braid/schema"
 )
 
-func kv(id int, fields map[string]any) sdk.Record {
+func keyed(id int, fields map[string]any) sdk.Record {
 	return sdk.Record{Topic: "t", Key: []byte(fmt.Sprintf(`{"id":%d}`, id)), Fields: fields}
 }
 
@@ -22,7 +22,7 @@ func TestSinkConformance(t *testing.T) {
 			name := tableName(t, db, tc.d, "sconf")
 			var recs []sdk.Record
 			for i := 1; i <= 5; i++ {
-				recs = append(recs, kv(i, map[string]any{"name": fmt.Sprint("n", i), "amount": float64(i) + 0.5}))
+				recs = append(recs, keyed(i, map[string]any{"name": fmt.Sprint("n", i), "amount": float64(i) + 0.5}))
 			}
 			sdktest.RunSink(t, SinkPlugin(), sdktest.SinkCase{
 				Config:  map[string]any{"dsn": tc.dsn, "auto.create": true, "table.name.format": name},
@@ -77,7 +77,7 @@ func TestSinkUpsertIdempotent(t *testing.T) {
 			batch := func(v string) []sdk.Record {
 				var recs []sdk.Record
 				for i := 0; i < 50; i++ {
-					recs = append(recs, kv(i%20, map[string]any{"v": fmt.Sprint(v, i)}))
+					recs = append(recs, keyed(i%20, map[string]any{"v": fmt.Sprint(v, i)}))
 				}
 				return recs
 			}
@@ -91,6 +91,9 @@ func TestSinkUpsertIdempotent(t *testing.T) {
 			}
 			if n := countRows(t, db, tc.d, name); n != 20 {
 				t.Fatalf("%d rows, want 20", n)
+			}
+			if snk.bulkFallbacks == 0 {
+				t.Errorf("rewriting existing keys never left the bulk path")
 			}
 			var v string
 			if err := db.QueryRow(fmt.Sprintf("SELECT v FROM %s WHERE id = 5", tc.d.Quote(name))).Scan(&v); err != nil || v != "b45" {
@@ -110,12 +113,12 @@ func TestSinkBadRecordsDeadLettered(t *testing.T) {
 			mustExec(t, db, fmt.Sprintf("CREATE TABLE %s (id BIGINT PRIMARY KEY, n INT NOT NULL, s VARCHAR(5))", tc.d.Quote(name)))
 			snk := newTestSink(t, map[string]any{"dsn": tc.dsn, "table.name.format": name})
 			recs := []sdk.Record{
-				kv(1, map[string]any{"n": 1, "s": "ok"}),
-				kv(2, map[string]any{"n": "not a number", "s": "ok"}),
-				kv(3, map[string]any{"n": 3, "s": "much too long"}),
+				keyed(1, map[string]any{"n": 1, "s": "ok"}),
+				keyed(2, map[string]any{"n": "not a number", "s": "ok"}),
+				keyed(3, map[string]any{"n": 3, "s": "much too long"}),
 				{Topic: "t", Fields: map[string]any{"n": 4}}, // no key
-				kv(5, map[string]any{"n": 5, "nope": 1}),     // unknown column, auto.evolve off
-				kv(6, map[string]any{"n": 6, "s": "fine"}),
+				keyed(5, map[string]any{"n": 5, "nope": 1}),  // unknown column, auto.evolve off
+				keyed(6, map[string]any{"n": 6, "s": "fine"}),
 			}
 			err := snk.Write(ctxT(t), recs)
 			var be *sdk.BatchError

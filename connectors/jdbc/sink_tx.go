@@ -1,10 +1,11 @@
 package jdbc
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,14 @@ func (t *txConn) Rollback() {
 	t.conn.Close()
 }
 
+// bulkRows loads rows with the database's bulk path.
+func (s *sink) bulkRows(ctx context.Context, tx *txConn, m *tableMeta, rows []row) error {
+	if s.cfg.dialect == MySQL {
+		return s.loadRows(ctx, tx, m, rows)
+	}
+	return s.copyRows(ctx, tx, m, rows)
+}
+
 // copyRows loads rows into the table with COPY FROM STDIN in text format:
 // PostgreSQL's bulk path, several times faster than INSERT ... SELECT.
 func (s *sink) copyRows(ctx context.Context, tx *txConn, m *tableMeta, rows []row) error {
@@ -58,28 +67,73 @@ func (s *sink) copyRows(ctx context.Context, tx *txConn, m *tableMeta, rows []ro
 	for i, c := range r0.cols {
 		types[i] = m.types[c]
 	}
-	buf := make([]byte, 0, len(rows)*64)
-	for _, r := range rows {
+	stream := encodeRows(rows, func(buf []byte, r *row) ([]byte, error) {
 		for i, v := range r.vals {
 			if i > 0 {
 				buf = append(buf, '\t')
 			}
 			var err error
 			if buf, err = appendCopyValue(buf, v, &r.fields[i], types[i]); err != nil {
-				return fmt.Errorf("%w: column %q: %v", errEncode, r0.cols[i], err)
+				return buf, fmt.Errorf("%w: column %q: %v", errEncode, r0.cols[i], err)
 			}
 		}
-		buf = append(buf, '\n')
-	}
+		return append(buf, '\n'), nil
+	})
 	q := fmt.Sprintf("COPY %s (%s) FROM STDIN", s.cfg.dialect.Quote(m.name), strings.Join(s.cfg.dialect.quoteAll(r0.cols), ", "))
-	return tx.conn.Raw(func(dc any) error {
+	err := tx.conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("COPY needs a pgx connection, not %T", dc)
 		}
-		_, err := c.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), q)
+		_, err := c.Conn().PgConn().CopyFrom(ctx, stream, q)
 		return err
 	})
+	return stream.finish(err)
+}
+
+// rowStream encodes rows in a goroutine while the database reads them, so
+// encoding overlaps the server's work.
+type rowStream struct {
+	*io.PipeReader
+	done chan error
+}
+
+// encodeRows starts encoding rows into a stream with enc.
+func encodeRows(rows []row, enc func(buf []byte, r *row) ([]byte, error)) *rowStream {
+	pr, pw := io.Pipe()
+	st := &rowStream{PipeReader: pr, done: make(chan error, 1)}
+	go func() {
+		buf := make([]byte, 0, 80<<10)
+		var err error
+		for i := range rows {
+			if buf, err = enc(buf, &rows[i]); err != nil {
+				break
+			}
+			if len(buf) >= 64<<10 {
+				if _, err = pw.Write(buf); err != nil {
+					break
+				}
+				buf = buf[:0]
+			}
+		}
+		if err == nil && len(buf) > 0 {
+			_, err = pw.Write(buf)
+		}
+		pw.CloseWithError(err)
+		st.done <- err
+	}()
+	return st
+}
+
+// finish stops the encoder and returns its error, which explains a failed
+// load better than the load's own, or else the load's error.
+func (st *rowStream) finish(loadErr error) error {
+	st.CloseWithError(errors.New("load ended"))
+	encErr := <-st.done
+	if encErr != nil && errors.Is(encErr, errEncode) {
+		return encErr
+	}
+	return loadErr
 }
 
 // appendCopyValue appends v in COPY's text format: \N for NULL, numbers
