@@ -51,6 +51,7 @@ type source struct {
 	db     *sql.DB
 	tables []*table
 	cur    int
+	slab   slab
 
 	mu       sync.Mutex
 	progress sdk.Progress

@@ -85,7 +85,7 @@ func (s *source) fetch(ctx context.Context, t *table) ([]sdk.Record, error) {
 			}
 		}
 	}
-	var recs []sdk.Record
+	recs := make([]sdk.Record, 0, min(s.cfg.batchRows, 8192))
 	wasDone := t.st.Done
 	snapshot := !wasDone || s.cfg.mode == ModeBulk
 	for rows.Next() {
@@ -157,7 +157,7 @@ func (s *source) record(t *table, row map[string]any, snapshot bool, now time.Ti
 		rec.Timestamp = ts
 	}
 	if len(t.key) > 0 {
-		k, err := encodeKey(t.key, row)
+		k, err := s.slab.add(func(b []byte) ([]byte, error) { return encodeKey(b, t.key, row) })
 		if err != nil {
 			return rec, fmt.Errorf("table %q key: %w", t.name, err)
 		}
@@ -167,8 +167,7 @@ func (s *source) record(t *table, row map[string]any, snapshot bool, now time.Ti
 }
 
 // encodeKey renders key columns as a JSON object in key order.
-func encodeKey(cols []string, row map[string]any) ([]byte, error) {
-	b := make([]byte, 0, 16*len(cols))
+func encodeKey(b []byte, cols []string, row map[string]any) ([]byte, error) {
 	b = append(b, '{')
 	for i, c := range cols {
 		if i > 0 {
@@ -225,9 +224,12 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // position renders every table's progress: {"v":1,"t":{"name":state,...}}.
-// The other tables' states are rendered once per poll (see fetch).
 func (s *source) position() sdk.Position {
-	b := make([]byte, 0, 64*len(s.tables))
+	p, _ := s.slab.add(func(b []byte) ([]byte, error) { return s.appendPosition(b), nil })
+	return p
+}
+
+func (s *source) appendPosition(b []byte) []byte {
 	b = append(b, `{"v":1,"t":{`...)
 	for i, t := range s.tables {
 		if i > 0 {
@@ -273,4 +275,31 @@ func appendState(b []byte, st *tableState) []byte {
 		b = append(b, `"d":true`...)
 	}
 	return append(b, '}')
+}
+
+// slab hands out small byte slices (keys, positions) cut from large blocks,
+// one allocation per block instead of two per record.
+type slab struct{ buf []byte }
+
+const slabSize = 64 << 10
+
+// add appends what f writes and returns it as its own slice (capacity
+// capped, so appending to it never touches a neighbour).
+func (sl *slab) add(f func(b []byte) ([]byte, error)) ([]byte, error) {
+	if cap(sl.buf)-len(sl.buf) < 512 {
+		sl.buf = make([]byte, 0, slabSize)
+	}
+	start := len(sl.buf)
+	out, err := f(sl.buf)
+	if err != nil {
+		return nil, err
+	}
+	if cap(out) != cap(sl.buf) || &out[:1][0] != &sl.buf[:1][0] {
+		// f outgrew the block: keep its own copy, start a fresh block.
+		own := append([]byte(nil), out[start:]...)
+		sl.buf = make([]byte, 0, slabSize)
+		return own, nil
+	}
+	sl.buf = out
+	return out[start:len(out):len(out)], nil
 }
