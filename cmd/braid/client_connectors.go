@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/braidhq/braid/runtime/api"
 	"github.com/braidhq/braid/runtime/worker"
@@ -29,6 +30,12 @@ func newConnectorsCmd(cf *clientFlags) *cobra.Command {
 		newRestartCmd(cf),
 		newOffsetsCmd(cf),
 	)
+	complete := cf.completeNames("/connectors", connectorNames)
+	for _, sub := range cmd.Commands() {
+		if strings.HasSuffix(sub.Use, " NAME") {
+			sub.ValidArgsFunction = complete
+		}
+	}
 	return cmd
 }
 

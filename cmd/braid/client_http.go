@@ -175,3 +175,42 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// completeNames offers the names GET path lists (connectors or topics) for
+// shell completion of a NAME argument.
+func (c *clientFlags) completeNames(path string, field func(json.RawMessage) []string) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		cl, err := c.client(cmd)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		data, err := cl.do(ctx, "GET", path, nil, "")
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		return field(data), cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+func connectorNames(data json.RawMessage) []string {
+	var names []string
+	_ = json.Unmarshal(data, &names)
+	return names
+}
+
+func topicNames(data json.RawMessage) []string {
+	var topics []struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(data, &topics)
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	return names
+}

@@ -80,6 +80,10 @@ func TestClientCommands(t *testing.T) {
 		return err == nil && strings.Contains(out, "braid-cli-out") && strings.HasSuffix(strings.TrimSpace(out), " 0")
 	})
 	run("no changes", "apply", "-f", file)
+	if out, err := braidCLI(t, append(append([]string{"__complete", "connectors", "status"}, conn...), "")...); err != nil ||
+		!strings.Contains(out, "src\n") || !strings.Contains(out, "out\n") {
+		t.Fatalf("completion of connector names: %v\n%s", err, out)
+	}
 	run("RUNNING", "connectors", "list")
 	run("src (source): RUNNING", "connectors", "status", "src")
 	run("cli", "topics", "list")

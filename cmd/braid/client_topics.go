@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/braidhq/braid/runtime/api"
@@ -31,6 +32,12 @@ func newTopicsCmd(cf *clientFlags) *cobra.Command {
 			RunE: func(cmd *cobra.Command, args []string) error { return topicDescribe(cmd, cf, args[0]) }},
 		newTailCmd(cf),
 	)
+	complete := cf.completeNames("/topics", topicNames)
+	for _, sub := range cmd.Commands() {
+		if strings.HasSuffix(sub.Use, " NAME") {
+			sub.ValidArgsFunction = complete
+		}
+	}
 	return cmd
 }
 

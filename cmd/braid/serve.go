@@ -2,7 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -103,11 +104,21 @@ func watchPipeline(ctx context.Context, file string, eng *engine.Engine, levels 
 		return nil, fmt.Errorf("watch %s: %w", file, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	last := fileHash(abs)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		watchLoop(ctx, w, abs, func() { reload(ctx, file, eng, levels, logger) }, logger)
+		watchLoop(ctx, w, func() {
+			// Any event in the folder counts (a Kubernetes ConfigMap swaps a
+			// symlink beside the file); only new content reloads.
+			h := fileHash(abs)
+			if h == "" || h == last {
+				return
+			}
+			last = h
+			reload(ctx, file, eng, levels, logger)
+		}, logger)
 	}()
 	logger.Info("watching the pipeline file for changes", "file", file)
 	return func() {
@@ -117,9 +128,20 @@ func watchPipeline(ctx context.Context, file string, eng *engine.Engine, levels 
 	}, nil
 }
 
-// watchLoop calls onChange once events about file have been quiet for
+// fileHash returns a digest of the file's content ("" when unreadable,
+// e.g. in the middle of a rename).
+func fileHash(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// watchLoop calls onChange once events in the folder have been quiet for
 // reloadDebounce.
-func watchLoop(ctx context.Context, w *fsnotify.Watcher, file string, onChange func(), logger *slog.Logger) {
+func watchLoop(ctx context.Context, w *fsnotify.Watcher, onChange func(), logger *slog.Logger) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -131,7 +153,7 @@ func watchLoop(ctx context.Context, w *fsnotify.Watcher, file string, onChange f
 			if !ok {
 				return
 			}
-			if filepath.Clean(ev.Name) == file && ev.Op != fsnotify.Chmod {
+			if ev.Op != fsnotify.Chmod {
 				timer.Reset(reloadDebounce)
 			}
 		case err, ok := <-w.Errors:
@@ -148,9 +170,6 @@ func watchLoop(ctx context.Context, w *fsnotify.Watcher, file string, onChange f
 // reload applies the file again; a file with mistakes is rejected and the
 // running pipeline stays as it is.
 func reload(ctx context.Context, file string, eng *engine.Engine, levels *api.Levels, logger *slog.Logger) {
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-		return // mid-rename; the create event follows
-	}
 	p, lints := pipelines.Load(file, eng.Catalog())
 	if len(lints) > 0 {
 		eng.Reject(file, lints)
