@@ -45,6 +45,9 @@ type Reader struct {
 
 // NewReader opens a reader at offset from (or Earliest / Latest).
 func (l *Log) NewReader(ctx context.Context, topic string, partition int32, from int64) (*Reader, error) {
+	if l.isClosed() {
+		return nil, ErrClosed
+	}
 	meta, err := l.partitions(ctx, topic)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,7 +47,7 @@ type Producer struct {
 
 	mu     sync.Mutex // serialises Publish so the queue keeps publish order
 	rr     uint32
-	last   *Pending
+	last   atomic.Pointer[Pending] // the latest batch with messages in the queue
 	closed bool
 	once   sync.Once
 }
@@ -63,7 +64,7 @@ type inflight struct {
 type Pending struct {
 	topic     string
 	recs      []Record
-	remaining int // messages not yet acknowledged; guarded by the acker
+	remaining atomic.Int64 // messages not yet settled
 	mu        sync.Mutex
 	err       error
 	done      chan struct{}
@@ -110,7 +111,7 @@ func (p *Producer) Publish(ctx context.Context, b Batch) (*Pending, error) {
 		return nil, err
 	}
 	msgs := p.buildMessages(b, pend, byPart, meta)
-	pend.remaining = len(msgs)
+	pend.remaining.Store(int64(len(msgs)))
 	if len(msgs) == 0 {
 		close(pend.done)
 		return pend, nil
@@ -119,10 +120,13 @@ func (p *Producer) Publish(ctx context.Context, b Batch) (*Pending, error) {
 		if err := p.send(ctx, m); err != nil {
 			// Messages not sent fail the batch; sent ones still settle.
 			p.failUnsent(pend, len(msgs)-i, err)
+			if i > 0 {
+				p.last.Store(pend)
+			}
 			return pend, err
 		}
 	}
-	p.last = pend
+	p.last.Store(pend)
 	return pend, nil
 }
 
@@ -246,19 +250,12 @@ func (p *Producer) send(ctx context.Context, m outMsg) error {
 	return nil
 }
 
-// failUnsent settles n messages that were never sent.
+// failUnsent settles the n messages of pend that were never sent.
 func (p *Producer) failUnsent(pend *Pending, n int, err error) {
 	pend.setErr(err)
-	it := &inflight{pending: pend}
 	for range n {
-		select {
-		case p.slots <- struct{}{}:
-			p.queue <- it
-		case <-p.stop:
-			return
-		}
+		pend.settled()
 	}
-	p.last = pend
 }
 
 // ack settles acknowledgements in publish order.
@@ -314,17 +311,14 @@ func (pend *Pending) setErr(err error) {
 }
 
 func (pend *Pending) settled() {
-	pend.remaining--
-	if pend.remaining == 0 {
+	if pend.remaining.Add(-1) == 0 {
 		close(pend.done)
 	}
 }
 
 // Flush waits until everything published so far is acknowledged.
 func (p *Producer) Flush(ctx context.Context) error {
-	p.mu.Lock()
-	last := p.last
-	p.mu.Unlock()
+	last := p.last.Load()
 	if last == nil {
 		return nil
 	}

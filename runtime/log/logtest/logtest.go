@@ -48,6 +48,9 @@ func Run(t *testing.T, h Harness) {
 		{"UnbatchedInterop", testUnbatched},
 		{"LaggingReaderBounded", testBoundedMemory},
 		{"KV", testKV},
+		{"SeekLatestOffsetForTime", testSeek},
+		{"ConcurrentProducers", testConcurrentProducers},
+		{"Closed", testClosed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
