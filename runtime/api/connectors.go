@@ -60,22 +60,40 @@ func (s *Server) info(cfg worker.ConnectorConfig) ConnectorInfo {
 	return ConnectorInfo{Name: cfg.Name, Config: toFlat(cfg, s.plugins()), Tasks: tasks, Type: cfg.Kind}
 }
 
+// ConnectorStatus is Kafka Connect's status shape; Progress reports a
+// running snapshot or backfill.
+type ConnectorStatus struct {
+	Name      string              `json:"name"`
+	Connector ConnectorState      `json:"connector"`
+	Tasks     []worker.TaskStatus `json:"tasks"`
+	Type      sdk.Kind            `json:"type"`
+	Progress  *sdk.Progress       `json:"progress,omitempty"`
+}
+
+// ConnectorState is the connector's own state.
+type ConnectorState struct {
+	State    worker.State `json:"state"`
+	WorkerID string       `json:"worker_id"`
+	Trace    string       `json:"trace,omitempty"`
+}
+
 // status returns a connector's status with secrets scrubbed from traces.
-func (s *Server) status(name string) (worker.ConnectorStatus, error) {
+func (s *Server) status(name string) (ConnectorStatus, error) {
 	st, err := s.eng.Worker.Status(name)
 	if err != nil {
-		return st, err
+		return ConnectorStatus{}, err
 	}
 	cfg, err := s.eng.Worker.Config(name)
 	if err != nil {
-		return st, err
+		return ConnectorStatus{}, err
 	}
 	secrets := secretValues(cfg, s.plugins())
-	st.Connector.Trace = scrub(st.Connector.Trace, secrets)
-	for i := range st.Tasks {
-		st.Tasks[i].Trace = scrub(st.Tasks[i].Trace, secrets)
+	out := ConnectorStatus{Name: st.Name, Type: st.Type, Tasks: st.Tasks, Progress: st.Progress,
+		Connector: ConnectorState{State: st.Connector.State, WorkerID: st.Connector.WorkerID, Trace: scrub(st.Connector.Trace, secrets)}}
+	for i := range out.Tasks {
+		out.Tasks[i].Trace = scrub(out.Tasks[i].Trace, secrets)
 	}
-	return st, nil
+	return out, nil
 }
 
 // secrets returns the secret values of every running connector.
