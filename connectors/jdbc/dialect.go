@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -49,8 +50,12 @@ func DetectDialect(setting, dsn string) (Dialect, error) {
 // Open connects to the database behind dsn. MySQL connections always parse
 // times into UTC and interpolate parameters client-side (one round trip per
 // statement instead of prepare+execute); PostgreSQL connections use pgx.
-// The DSN never appears in errors, as it may hold a password.
-func Open(ctx context.Context, d Dialect, dsn string) (*sql.DB, error) {
+// The DSN never appears in errors, as it may hold a password. The MySQL
+// driver's own messages go to log at debug level (nil discards them).
+func Open(ctx context.Context, d Dialect, dsn string, log *slog.Logger) (*sql.DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var db *sql.DB
 	switch d {
 	case MySQL:
@@ -65,6 +70,7 @@ func Open(ctx context.Context, d Dialect, dsn string) (*sql.DB, error) {
 			cfg.Params = map[string]string{}
 		}
 		cfg.Params["time_zone"] = "'+00:00'"
+		cfg.Logger = driverLog{log}
 		conn, err := mysql.NewConnector(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("dsn: %s", redactErr(err, dsn))
@@ -170,3 +176,8 @@ func (d Dialect) currentSchema() string {
 	}
 	return "DATABASE()"
 }
+
+// driverLog sends go-sql-driver/mysql's messages to slog.
+type driverLog struct{ log *slog.Logger }
+
+func (l driverLog) Print(v ...any) { l.log.Debug("mysql driver: " + fmt.Sprint(v...)) }

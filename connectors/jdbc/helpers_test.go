@@ -35,7 +35,7 @@ func openDB(t testing.TB, d Dialect) *sql.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	db, err := Open(ctx, d, dsnOf(d))
+	db, err := Open(ctx, d, dsnOf(d), nil)
 	if err != nil {
 		t.Fatalf("%s must be running for this test: %v", d, err)
 	}

@@ -28,8 +28,9 @@ type sink struct {
 	order  []string // tables in first-write order, for deterministic commits
 	cache  colCache
 	noCopy bool // tests turn the COPY fast path off to exercise statements
-	// bulkFallbacks counts chunks the bulk path refused (for tests).
-	bulkFallbacks int
+	// bulkFallbacks counts chunks the bulk path refused, retries the
+	// transactions replayed after transient errors (for tests and logs).
+	bulkFallbacks, retries int
 }
 
 func newSink(cfg sdk.Config, env sdk.Env) (*sink, error) {
@@ -45,7 +46,7 @@ func newSink(cfg sdk.Config, env sdk.Env) (*sink, error) {
 }
 
 func (s *sink) Open(ctx context.Context) error {
-	db, err := Open(ctx, s.cfg.dialect, s.cfg.dsn)
+	db, err := Open(ctx, s.cfg.dialect, s.cfg.dsn, s.log)
 	if err != nil {
 		return err
 	}
@@ -164,6 +165,7 @@ func (s *sink) writeTable(ctx context.Context, name string, rows []row, fail fun
 		if !isTransient(err) || attempt >= s.cfg.retries {
 			return classify(err)
 		}
+		s.retries++
 		s.log.Warn("transient database error, retrying the transaction", "table", name, "attempt", attempt+1, "error", err)
 		if err := sleep(ctx, backoff); err != nil {
 			return err

@@ -32,6 +32,8 @@ var sinkSpec = sdk.Spec{
 	Kind:    sdk.KindSink,
 	Summary: "Writes records into MySQL/MariaDB or PostgreSQL tables as batched inserts, upserts, updates and deletes.",
 	Doc: "Write runs each batch as large multi-row statements inside one open transaction per table; Flush commits them. " +
+		"Inserts and upserts of keys not yet in the table go through the database's bulk loader (COPY, LOAD DATA LOCAL) inside a savepoint, " +
+		"falling back to statements when a key exists. " +
 		"A record whose values the database refuses is retried alone (inside a savepoint on PostgreSQL) and reported in an " +
 		"sdk.BatchError so the worker dead-letters it while the others are written. Deadlocks and lost connections are retried " +
 		"by replaying the uncommitted records in a new transaction.",

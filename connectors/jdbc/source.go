@@ -72,7 +72,7 @@ func newSource(cfg sdk.Config, env sdk.Env) (*source, error) {
 // Open connects, discovers the tables and their schemas and restores the
 // per-table progress stored in pos.
 func (s *source) Open(ctx context.Context, pos sdk.Position) error {
-	db, err := Open(ctx, s.cfg.dialect, s.cfg.dsn)
+	db, err := Open(ctx, s.cfg.dialect, s.cfg.dsn, s.log)
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ var sourceSpec = sdk.Spec{
 		{Name: "batch.max.rows", Type: sdk.TypeInt, Default: int64(1000),
 			Doc:   "Most rows one query returns and one Read emits.",
 			Check: positive},
-		{Name: "topic", Type: sdk.TypeString, Default: "",
+		{Name: "topic", Type: sdk.TypeString,
 			Doc:     "Topic template; ${table} is replaced by the table name. Empty publishes to the pipeline's topic; set, the worker publishes each record to its Record.Topic.",
 			Example: "shop.${table}"},
 	},

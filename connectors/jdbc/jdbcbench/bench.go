@@ -88,7 +88,7 @@ type benchTable struct {
 
 func newBenchTable(ctx context.Context, o Options) (*benchTable, error) {
 	d := jdbc.Dialect(o.Dialect)
-	db, err := jdbc.Open(ctx, d, o.DSN)
+	db, err := jdbc.Open(ctx, d, o.DSN, nil)
 	if err != nil {
 		return nil, err
 	}
