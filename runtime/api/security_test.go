@@ -222,3 +222,33 @@ func TestSchemaRegistryMounted(t *testing.T) {
 		t.Fatalf("registry without token: %d", code)
 	}
 }
+
+// TestUploadCannotReadServerFiles: an uploaded pipeline may not pull the
+// server's files or environment into a config the API would then show.
+func TestUploadCannotReadServerFiles(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{PipelineEnv: func(name string) (string, bool) {
+		if name == "VISIBLE" {
+			return "yes", true
+		}
+		return "", false
+	}})
+	secretFile := filepath.Join(f.dir, "secret.txt")
+	if err := os.WriteFile(secretFile, []byte("file-s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pipeline := func(path string) string {
+		return fmt.Sprintf("version: 1\ntopics:\n  up: {}\nsinks:\n  s: { connector: file, topics: [up], config: { path: %q } }\n", path)
+	}
+	var lint LintResult
+	f.must(http.StatusBadRequest, "PUT", "/pipelines", pipeline("${file:"+secretFile+"}"), &lint)
+	if len(lint.Lints) == 0 || strings.Contains(fmt.Sprint(lint), "file-s3cret") {
+		t.Fatalf("a ${file:} reference was not refused cleanly: %+v", lint)
+	}
+	f.must(http.StatusBadRequest, "PUT", "/pipelines", pipeline(f.dir+"/${HOME}"), &lint)
+	var res ApplyResult
+	f.must(http.StatusOK, "PUT", "/pipelines?dry_run=true", pipeline(f.dir+"/${VISIBLE}"), &res)
+	if !res.DryRun || res.Applied {
+		t.Fatalf("dry run applied: %+v", res)
+	}
+}
