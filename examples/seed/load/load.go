@@ -212,34 +212,36 @@ func post(ctx context.Context, client *http.Client, url string, body []byte) (re
 
 // Prices reads the price-list CSV files matching glob in name order, as the
 // file source does, and returns each sku's last price text: what the
-// warehouse's upserted prices table must hold.
-func Prices(glob string) (map[string]string, error) {
+// warehouse's upserted prices table must hold, and the number of rows (the
+// records the source reads).
+func Prices(glob string) (last map[string]string, rows int, err error) {
 	files, err := filepath.Glob(glob)
 	if err != nil {
-		return nil, fmt.Errorf("price files %q: %w", glob, err)
+		return nil, 0, fmt.Errorf("price files %q: %w", glob, err)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("price files %q: no file matches", glob)
+		return nil, 0, fmt.Errorf("price files %q: no file matches", glob)
 	}
 	sort.Strings(files)
-	out := map[string]string{}
+	last = map[string]string{}
 	for _, f := range files {
-		rows, err := readCSV(f)
+		lines, err := readCSV(f)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		if len(rows) == 0 {
+		if len(lines) == 0 {
 			continue
 		}
-		sku, price := slices.Index(rows[0], "sku"), slices.Index(rows[0], "price")
+		sku, price := slices.Index(lines[0], "sku"), slices.Index(lines[0], "price")
 		if sku < 0 || price < 0 {
-			return nil, fmt.Errorf("%s: the header names no sku or price column", f)
+			return nil, 0, fmt.Errorf("%s: the header names no sku or price column", f)
 		}
-		for _, r := range rows[1:] {
-			out[r[sku]] = r[price]
+		for _, r := range lines[1:] {
+			last[r[sku]] = r[price]
 		}
+		rows += len(lines) - 1
 	}
-	return out, nil
+	return last, rows, nil
 }
 
 func readCSV(path string) ([][]string, error) {

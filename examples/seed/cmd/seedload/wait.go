@@ -25,7 +25,7 @@ func wait(ctx context.Context, args []string) error {
 	interactions := fs.Int("interactions", 1000, "records the generator makes")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	_ = fs.Parse(args)
-	skus, err := load.Prices(*prices)
+	skus, _, err := load.Prices(*prices)
 	if err != nil {
 		return err
 	}
