@@ -25,22 +25,7 @@ var loadSeq atomic.Int64
 // loadRows loads rows with LOAD DATA LOCAL INFILE from an in-memory reader.
 func (s *sink) loadRows(ctx context.Context, tx *txConn, m *tableMeta, rows []row) error {
 	r0 := &rows[0]
-	types := make([]string, len(r0.cols))
-	for i, c := range r0.cols {
-		types[i] = m.types[c]
-	}
-	stream := encodeRows(rows, func(buf []byte, r *row) ([]byte, error) {
-		for i, v := range r.vals {
-			if i > 0 {
-				buf = append(buf, '\t')
-			}
-			var err error
-			if buf, err = appendLoadValue(buf, v, &r.fields[i], types[i]); err != nil {
-				return buf, fmt.Errorf("%w: column %q: %v", errEncode, r0.cols[i], err)
-			}
-		}
-		return append(buf, '\n'), nil
-	})
+	stream := encodeRows(m, rows, appendLoadValue)
 	name := fmt.Sprintf("braid-jdbc-%d", loadSeq.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return stream })
 	defer mysql.DeregisterReaderHandler(name)

@@ -63,22 +63,7 @@ func (s *sink) bulkRows(ctx context.Context, tx *txConn, m *tableMeta, rows []ro
 // PostgreSQL's bulk path, several times faster than INSERT ... SELECT.
 func (s *sink) copyRows(ctx context.Context, tx *txConn, m *tableMeta, rows []row) error {
 	r0 := &rows[0]
-	types := make([]string, len(r0.cols))
-	for i, c := range r0.cols {
-		types[i] = m.types[c]
-	}
-	stream := encodeRows(rows, func(buf []byte, r *row) ([]byte, error) {
-		for i, v := range r.vals {
-			if i > 0 {
-				buf = append(buf, '\t')
-			}
-			var err error
-			if buf, err = appendCopyValue(buf, v, &r.fields[i], types[i]); err != nil {
-				return buf, fmt.Errorf("%w: column %q: %v", errEncode, r0.cols[i], err)
-			}
-		}
-		return append(buf, '\n'), nil
-	})
+	stream := encodeRows(m, rows, appendCopyValue)
 	q := fmt.Sprintf("COPY %s (%s) FROM STDIN", s.cfg.dialect.Quote(m.name), strings.Join(s.cfg.dialect.quoteAll(r0.cols), ", "))
 	err := tx.conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
@@ -98,15 +83,21 @@ type rowStream struct {
 	done chan error
 }
 
-// encodeRows starts encoding rows into a stream with enc.
-func encodeRows(rows []row, enc func(buf []byte, r *row) ([]byte, error)) *rowStream {
+// encodeRows starts encoding rows into a stream of tab-separated lines,
+// one value at a time with appendValue.
+func encodeRows(m *tableMeta, rows []row, appendValue func(buf []byte, v any, f *schema.Field, colType string) ([]byte, error)) *rowStream {
+	cols := rows[0].cols
+	types := make([]string, len(cols))
+	for i, c := range cols {
+		types[i] = m.types[c]
+	}
 	pr, pw := io.Pipe()
 	st := &rowStream{PipeReader: pr, done: make(chan error, 1)}
 	go func() {
 		buf := make([]byte, 0, 80<<10)
 		var err error
 		for i := range rows {
-			if buf, err = enc(buf, &rows[i]); err != nil {
+			if buf, err = appendLine(buf, &rows[i], types, appendValue); err != nil {
 				break
 			}
 			if len(buf) >= 64<<10 {
@@ -123,6 +114,19 @@ func encodeRows(rows []row, enc func(buf []byte, r *row) ([]byte, error)) *rowSt
 		st.done <- err
 	}()
 	return st
+}
+
+func appendLine(buf []byte, r *row, types []string, appendValue func([]byte, any, *schema.Field, string) ([]byte, error)) ([]byte, error) {
+	for i, v := range r.vals {
+		if i > 0 {
+			buf = append(buf, '\t')
+		}
+		var err error
+		if buf, err = appendValue(buf, v, &r.fields[i], types[i]); err != nil {
+			return buf, fmt.Errorf("%w: column %q: %v", errEncode, r.cols[i], err)
+		}
+	}
+	return append(buf, '\n'), nil
 }
 
 // finish stops the encoder and returns its error, which explains a failed

@@ -68,81 +68,25 @@ func normalize(f *schema.Field, v any) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
+	var out any
+	var ok bool
+	var err error
 	switch f.Type {
 	case schema.Boolean:
-		switch x := v.(type) {
-		case bool:
-			return x, nil
-		case int64:
-			return x != 0, nil
-		case []byte:
-			if len(x) == 1 && x[0] <= 1 { // BIT(1)
-				return x[0] == 1, nil
-			}
-			return strconv.ParseBool(string(x))
-		}
+		out, ok, err = toBool(v)
 	case schema.Int32:
 		n, err := toInt64(v)
 		return int32(n), err
 	case schema.Int64:
 		return toInt64(v)
 	case schema.Float32, schema.Float64:
-		switch x := v.(type) {
-		case float64:
-			return x, nil
-		case float32:
-			return float64(x), nil
-		case int64:
-			return float64(x), nil
-		case []byte:
-			return strconv.ParseFloat(string(x), 64)
-		case string:
-			return strconv.ParseFloat(x, 64)
-		}
+		out, ok, err = toFloat(v)
 	case schema.DecimalT:
-		switch x := v.(type) {
-		case []byte:
-			return schema.Decimal(x), nil
-		case string:
-			return schema.Decimal(x), nil
-		case int64, uint64:
-			return schema.Decimal(fmt.Sprint(x)), nil
-		}
+		out, ok = toDecimal(v)
 	case schema.Date, schema.Timestamp:
-		switch x := v.(type) {
-		case time.Time:
-			if f.Type == schema.Date {
-				y, m, d := x.Date()
-				return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
-			}
-			return x.UTC(), nil
-		case []byte, string:
-			return nil, fmt.Errorf("zero or invalid date %q", x)
-		}
-	case schema.Time:
-		switch x := v.(type) {
-		case []byte:
-			return string(x), nil
-		case string:
-			return x, nil
-		case time.Time:
-			return x.Format("15:04:05.999999"), nil
-		}
+		out, ok, err = toTime(v, f.Type == schema.Date)
 	case schema.JSON:
-		var raw []byte
-		switch x := v.(type) {
-		case []byte:
-			raw = x
-		case string:
-			raw = []byte(x)
-		default:
-			return x, nil
-		}
-		var out any
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return nil, fmt.Errorf("invalid JSON: %w", err)
-		}
-		return out, nil
+		return toJSON(v)
 	case schema.Bytes:
 		switch x := v.(type) {
 		case []byte:
@@ -150,19 +94,109 @@ func normalize(f *schema.Field, v any) (any, error) {
 		case string:
 			return []byte(x), nil
 		}
+	case schema.Time:
+		return toText(v), nil
 	default:
-		switch x := v.(type) {
-		case []byte:
-			return string(x), nil
-		case string:
-			return x, nil
-		case time.Time:
-			return x.UTC().Format(time.RFC3339Nano), nil
-		default:
-			return fmt.Sprint(x), nil
+		if t, isTime := v.(time.Time); isTime {
+			return t.UTC().Format(time.RFC3339Nano), nil
 		}
+		return toText(v), nil
+	}
+	if err != nil || ok {
+		return out, err
 	}
 	return nil, fmt.Errorf("cannot read %T as %s", v, f.Type)
+}
+
+func toBool(v any) (any, bool, error) {
+	switch x := v.(type) {
+	case bool:
+		return x, true, nil
+	case int64:
+		return x != 0, true, nil
+	case []byte:
+		if len(x) == 1 && x[0] <= 1 { // BIT(1)
+			return x[0] == 1, true, nil
+		}
+		b, err := strconv.ParseBool(string(x))
+		return b, true, err
+	}
+	return nil, false, nil
+}
+
+func toFloat(v any) (any, bool, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, true, nil
+	case float32:
+		return float64(x), true, nil
+	case int64:
+		return float64(x), true, nil
+	case []byte:
+		f, err := strconv.ParseFloat(string(x), 64)
+		return f, true, err
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, true, err
+	}
+	return nil, false, nil
+}
+
+func toDecimal(v any) (any, bool) {
+	switch x := v.(type) {
+	case []byte:
+		return schema.Decimal(x), true
+	case string:
+		return schema.Decimal(x), true
+	case int64, uint64:
+		return schema.Decimal(fmt.Sprint(x)), true
+	}
+	return nil, false
+}
+
+func toTime(v any, date bool) (any, bool, error) {
+	switch x := v.(type) {
+	case time.Time:
+		if date {
+			y, m, d := x.Date()
+			return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), true, nil
+		}
+		return x.UTC(), true, nil
+	case []byte, string:
+		return nil, true, fmt.Errorf("zero or invalid date %q", x)
+	}
+	return nil, false, nil
+}
+
+func toJSON(v any) (any, error) {
+	var raw []byte
+	switch x := v.(type) {
+	case []byte:
+		raw = x
+	case string:
+		raw = []byte(x)
+	default:
+		return x, nil
+	}
+	var out any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	return out, nil
+}
+
+// toText reads strings, TIME values and anything else as text.
+func toText(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case string:
+		return x
+	case time.Time:
+		return x.Format("15:04:05.999999")
+	default:
+		return fmt.Sprint(x)
+	}
 }
 
 func toInt64(v any) (int64, error) {
