@@ -61,57 +61,61 @@ func TestSourceConfigErrorsNameFields(t *testing.T) {
 // each row arrives exactly once.
 func TestSourceResumeTimestampIncrementing(t *testing.T) {
 	for _, tc := range dialects {
-		t.Run(tc.name, func(t *testing.T) {
-			db := openDB(t, tc.d)
-			name := tableName(t, db, tc.d, "resume")
-			ts := "DATETIME(6)"
-			if tc.d == Postgres {
-				ts = "timestamptz"
-			}
-			mustExec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, updated %s NOT NULL)", tc.d.Quote(name), ts))
-			base := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
-			insert := func(from, to int) {
-				for i := from; i <= to; i++ {
-					// Four rows share each timestamp, so batches of 3 cut through ties.
-					mustExec(t, db, fmt.Sprintf("INSERT INTO %s (id, updated) VALUES (%s, %s)", tc.d.Quote(name), tc.d.placeholder(1), tc.d.placeholder(2)),
-						i, base.Add(time.Duration(i/4)*time.Second))
-				}
-			}
-			insert(1, 20)
-			raw := map[string]any{"dsn": tc.dsn, "tables": name, "mode": "timestamp+incrementing",
-				"timestamp.column": "updated", "incrementing.column": "id", "batch.max.rows": 3, "poll.interval": "10ms"}
-			seen := map[int64]int{}
-			var pos sdk.Position
-			for round := 0; round < 30; round++ {
-				if round == 5 {
-					insert(21, 30)
-				}
-				src := newTestSource(t, raw)
-				if err := src.Open(ctxT(t), pos); err != nil {
-					t.Fatal(err)
-				}
-				recs, err := src.Read(ctxT(t))
-				src.Close(context.Background())
-				if errors.Is(err, sdk.ErrBackoff) && round > 5 {
-					break
-				}
-				if err != nil && !errors.Is(err, sdk.ErrBackoff) {
-					t.Fatal(err)
-				}
-				for _, r := range recs {
-					id, _ := toInt64(r.Fields["id"])
-					seen[id]++
-				}
-				if len(recs) > 0 {
-					pos = recs[len(recs)-1].Position
-				}
-			}
-			for i := int64(1); i <= 30; i++ {
-				if seen[i] != 1 {
-					t.Errorf("row %d read %d times", i, seen[i])
-				}
-			}
-		})
+		for _, mode := range []string{"timestamp+incrementing", "timestamp"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) { resumeTimestamp(t, tc.d, tc.dsn, mode) })
+		}
+	}
+}
+
+func resumeTimestamp(t *testing.T, d Dialect, dsn, mode string) {
+	db := openDB(t, d)
+	name := tableName(t, db, d, "resume")
+	ts := "DATETIME(6)"
+	if d == Postgres {
+		ts = "timestamptz"
+	}
+	mustExec(t, db, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, updated %s NOT NULL)", d.Quote(name), ts))
+	base := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	insert := func(from, to int) {
+		for i := from; i <= to; i++ {
+			// Four rows share each timestamp, so batches of 3 cut through ties.
+			mustExec(t, db, fmt.Sprintf("INSERT INTO %s (id, updated) VALUES (%s, %s)", d.Quote(name), d.placeholder(1), d.placeholder(2)),
+				i, base.Add(time.Duration(i/4)*time.Second))
+		}
+	}
+	insert(1, 20)
+	raw := map[string]any{"dsn": dsn, "tables": name, "mode": mode,
+		"timestamp.column": "updated", "incrementing.column": "id", "batch.max.rows": 3, "poll.interval": "10ms"}
+	seen := map[int64]int{}
+	var pos sdk.Position
+	for round := 0; round < 30; round++ {
+		if round == 5 {
+			insert(21, 30)
+		}
+		src := newTestSource(t, raw)
+		if err := src.Open(ctxT(t), pos); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := src.Read(ctxT(t))
+		src.Close(context.Background())
+		if errors.Is(err, sdk.ErrBackoff) && round > 5 {
+			break
+		}
+		if err != nil && !errors.Is(err, sdk.ErrBackoff) {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			id, _ := toInt64(r.Fields["id"])
+			seen[id]++
+		}
+		if len(recs) > 0 {
+			pos = recs[len(recs)-1].Position
+		}
+	}
+	for i := int64(1); i <= 30; i++ {
+		if seen[i] != 1 {
+			t.Errorf("row %d read %d times", i, seen[i])
+		}
 	}
 }
 
