@@ -41,3 +41,9 @@ fmt:
 
 clean:
 	rm -rf bin data
+
+# The seed example: webhook, CSV, MariaDB and generator sources into PostgreSQL,
+# Parquet, email, audit and HTTP sinks (examples/seed/README.md).
+.PHONY: seed
+seed:
+	./examples/seed/run.sh
