@@ -40,20 +40,29 @@ trap stop_all EXIT
 
 bin/smtpcatcher -dir "$OUT/catcher" 2>"$DATA/catcher.log" &
 pids+=($!)
+# A port already taken shows here rather than as a timeout later.
+for _ in $(seq 1 50); do
+	grep -q 'msg=catching' "$DATA/catcher.log" && break
+	if ! kill -0 "${pids[0]}" 2>/dev/null; then cat "$DATA/catcher.log" >&2; exit 1; fi
+	sleep 0.1
+done
 say "braid run (log: $DATA/braid.log, REST API: http://$API)"
 bin/braid run -f examples/seed/pipeline.yaml --data-dir "$DATA/log" --http "$API" --watch=false >"$DATA/braid.log" 2>&1 &
 braid_pid=$!
 pids=("$braid_pid" "${pids[@]}")
 
-say "posting $((BATCHES * SIZE)) website events to the webhook"
-bin/seedload web -batches "$BATCHES" -size "$SIZE"
-
-say "waiting for every sink"
-if ! bin/seedload wait -n "$N" -events $((BATCHES * SIZE)) -interactions "$SEED_INTERACTIONS" -out "$OUT"; then
-	echo "the sinks did not deliver everything; the last lines of $DATA/braid.log:" >&2
+braid_failed() {
+	echo "$1; the last lines of $DATA/braid.log:" >&2
 	tail -n 30 "$DATA/braid.log" >&2
 	exit 1
-fi
+}
+
+say "posting $((BATCHES * SIZE)) website events to the webhook"
+bin/seedload web -batches "$BATCHES" -size "$SIZE" || braid_failed "the webhook did not take the events"
+
+say "waiting for every sink"
+bin/seedload wait -n "$N" -events $((BATCHES * SIZE)) -interactions "$SEED_INTERACTIONS" -out "$OUT" ||
+	braid_failed "the sinks did not deliver everything"
 stop_all
 
 say "audit chain"
