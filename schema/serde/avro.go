@@ -2,6 +2,7 @@ package serde
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -26,7 +27,7 @@ func (avroFormat) compile(p registry.Parsed) (codec, error) {
 	if !ok {
 		return nil, fmt.Errorf("not an Avro schema")
 	}
-	c := &avroCodec{schema: s, enc: avroEncoder(s), dec: avroDecoder(s)}
+	c := &avroCodec{schema: s, enc: avroEncoder(s), dec: avroDecoder(s), fast: compileFast(s)}
 	c.st = avroToStructured(s)
 	if n, ok := s.(avro.NamedSchema); ok {
 		c.name = n.FullName()
@@ -36,7 +37,8 @@ func (avroFormat) compile(p registry.Parsed) (codec, error) {
 
 type avroCodec struct {
 	schema   avro.Schema
-	enc, dec conv // nil when values pass unchanged
+	enc, dec conv        // nil when values pass unchanged
+	fast     *fastRecord // nil unless the record is flat
 	st       *schema.Schema
 	name     string
 }
@@ -49,6 +51,9 @@ func (c *avroCodec) structured() *schema.Schema {
 func (c *avroCodec) recordName() string { return c.name }
 
 func (c *avroCodec) decode(payload []byte) (map[string]any, error) {
+	if c.fast != nil {
+		return c.fast.decode(payload)
+	}
 	var v any
 	if err := avro.Unmarshal(c.schema, payload, &v); err != nil {
 		return nil, err
@@ -67,6 +72,12 @@ func (c *avroCodec) decode(payload []byte) (map[string]any, error) {
 }
 
 func (c *avroCodec) encode(dst []byte, v map[string]any) ([]byte, error) {
+	if c.fast != nil {
+		out, err := c.fast.encode(dst, v)
+		if !errors.Is(err, errFallback) {
+			return out, err
+		}
+	}
 	var in any = v
 	if c.enc != nil {
 		var err error
