@@ -16,7 +16,8 @@ import (
 // every value of a map[string]any; a compiled field list avoids that. Other
 // schemas use hamba/avro.
 type fastRecord struct {
-	fields []fastField
+	fields  []fastField
+	strings bool // has string fields: decode copies the payload once
 }
 
 type fastKind uint8
@@ -74,6 +75,7 @@ func compileFast(s avro.Schema) *fastRecord {
 			return nil
 		}
 		ff.kind = kind
+		fr.strings = fr.strings || kind == fkString
 		fr.fields = append(fr.fields, ff)
 	}
 	return fr
@@ -186,6 +188,13 @@ func (f *fastField) append(dst []byte, v any) ([]byte, error) {
 
 func (fr *fastRecord) decode(b []byte) (map[string]any, error) {
 	m := make(map[string]any, len(fr.fields))
+	// Strings are slices of one copy of the payload: one allocation per
+	// record instead of one per string.
+	var all string
+	if fr.strings {
+		all = string(b)
+	}
+	size := len(b)
 	for i := range fr.fields {
 		f := &fr.fields[i]
 		if f.nullable {
@@ -202,13 +211,35 @@ func (fr *fastRecord) decode(b []byte) (map[string]any, error) {
 				return nil, fmt.Errorf("avro: field %q: union index %d out of range", f.name, idx)
 			}
 		}
-		v, rest, err := f.read(b)
+		var v any
+		var rest []byte
+		var err error
+		if f.kind == fkString {
+			v, rest, err = readString(b, all, size)
+		} else {
+			v, rest, err = f.read(b)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("field %q: %w", f.name, err)
 		}
 		m[f.name], b = v, rest
 	}
 	return m, nil
+}
+
+// readString reads a string as a slice of all, the copy of the payload whose
+// length was size.
+func readString(b []byte, all string, size int) (any, []byte, error) {
+	n, w := binary.Varint(b)
+	if w <= 0 {
+		return nil, nil, errShort
+	}
+	b = b[w:]
+	if n < 0 || n > int64(len(b)) {
+		return nil, nil, fmt.Errorf("avro: length %d with %d bytes left", n, len(b))
+	}
+	start := size - len(b)
+	return all[start : start+int(n)], b[n:], nil
 }
 
 func (f *fastField) read(b []byte) (any, []byte, error) {
@@ -241,12 +272,9 @@ func (f *fastField) read(b []byte) (any, []byte, error) {
 		return nil, nil, fmt.Errorf("avro: %d overflows an int", n)
 	}
 	switch f.kind {
-	case fkString, fkBytes:
+	case fkBytes:
 		if n < 0 || n > int64(len(b)) {
 			return nil, nil, fmt.Errorf("avro: length %d with %d bytes left", n, len(b))
-		}
-		if f.kind == fkString {
-			return string(b[:n]), b[n:], nil
 		}
 		out := make([]byte, n)
 		copy(out, b)
