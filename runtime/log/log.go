@@ -38,6 +38,8 @@ type Log struct {
 
 	offsetsMu sync.Mutex
 	offsets   *KV
+
+	atomic bool // the server stores multi-message batches atomically (2.12+)
 }
 
 // closer is anything the Log closes on Close: producers and readers.
@@ -68,7 +70,22 @@ func Open(ctx context.Context, conn *natsd.Conn, opts Options) (*Log, error) {
 	if _, err := js.AccountInfo(ctx); err != nil {
 		return nil, fmt.Errorf("open log: jetstream unavailable: %w", err)
 	}
-	return &Log{js: js, conn: conn, opts: opts, log: opts.Logger, closers: map[closer]struct{}{}}, nil
+	return &Log{js: js, conn: conn, opts: opts, log: opts.Logger, closers: map[closer]struct{}{},
+		atomic: serverAtLeast(conn.NC.ConnectedServerVersion(), 2, 12)}, nil
+}
+
+// Atomic reports whether batches published with Batch.Atomic are stored all
+// or nothing. JetStream gained atomic batch publishing in nats-server 2.12;
+// against an older server an atomic batch is published message by message.
+func (l *Log) Atomic() bool { return l.atomic }
+
+// serverAtLeast compares a "2.12.1"-style version with major.minor.
+func serverAtLeast(version string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(version, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || (ma == major && mi >= minor)
 }
 
 // Close stops producers and readers opened from the log (not the connection).

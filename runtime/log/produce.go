@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // ProducerOptions configures a Producer.
@@ -33,6 +34,10 @@ type Batch struct {
 	// Meta is stored with every message of the batch (e.g. a source position)
 	// and returned by LastMeta.
 	Meta []Header
+	// Atomic stores every message of the batch or none (JetStream atomic
+	// batch publish), so a crash never leaves part of a batch that spans
+	// partitions in the log. Needs Log.Atomic(); otherwise ignored.
+	Atomic bool
 }
 
 // Producer publishes batches with a bounded in-flight window. It is safe for
@@ -58,6 +63,9 @@ type inflight struct {
 	pending   *Pending
 	partition int32
 	recs      []int // indexes into pending.recs, in batch order
+	// group holds the earlier messages of an atomic batch whose commit is
+	// this message: they are stored right before it, in order.
+	group []*inflight
 }
 
 // Pending is a published batch awaiting acknowledgement.
@@ -114,6 +122,14 @@ func (p *Producer) Publish(ctx context.Context, b Batch) (*Pending, error) {
 	pend.remaining.Store(int64(len(msgs)))
 	if len(msgs) == 0 {
 		close(pend.done)
+		return pend, nil
+	}
+	if b.Atomic && p.l.atomic && len(msgs) > 1 {
+		if err := p.sendAtomic(ctx, msgs); err != nil {
+			p.failUnsent(pend, len(msgs), err)
+			return pend, err
+		}
+		p.last.Store(pend)
 		return pend, nil
 	}
 	for i, m := range msgs {
@@ -250,6 +266,59 @@ func (p *Producer) send(ctx context.Context, m outMsg) error {
 	return nil
 }
 
+// maxAtomicMessages is the server's default bound on an atomic batch.
+const maxAtomicMessages = 1000
+
+// sendAtomic stores msgs as one JetStream atomic batch: every message but the
+// last is staged with a plain publish, the last commits the batch and its
+// acknowledgement settles them all. It takes one slot of the window.
+func (p *Producer) sendAtomic(ctx context.Context, msgs []outMsg) error {
+	if len(msgs) > maxAtomicMessages {
+		return fmt.Errorf("atomic batch of %d messages exceeds %d", len(msgs), maxAtomicMessages)
+	}
+	for _, m := range msgs {
+		if m.msg.Header == nil {
+			return errors.New("atomic batch: a record could not be encoded")
+		}
+	}
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.stop:
+		return ErrClosed
+	}
+	id := nuid.Next()
+	last := msgs[len(msgs)-1]
+	for i, m := range msgs {
+		m.msg.Header.Set(headerBatchID, id)
+		m.msg.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
+			if err := p.l.conn.NC.PublishMsg(m.msg); err != nil {
+				<-p.slots
+				return fmt.Errorf("publish to %s: %w", m.msg.Subject, err)
+			}
+			last.item.group = append(last.item.group, m.item)
+		}
+	}
+	last.msg.Header.Set(headerBatchCommit, "1")
+	fut, err := p.l.js.PublishMsgAsync(last.msg)
+	if err != nil {
+		<-p.slots
+		return fmt.Errorf("publish to %s: %w", last.msg.Subject, err)
+	}
+	last.item.fut = fut
+	p.queue <- last.item
+	return nil
+}
+
+// Atomic batch headers (ADR-50).
+const (
+	headerBatchID     = "Nats-Batch-Id"
+	headerBatchSeq    = "Nats-Batch-Sequence"
+	headerBatchCommit = "Nats-Batch-Commit"
+)
+
 // failUnsent settles the n messages of pend that were never sent.
 func (p *Producer) failUnsent(pend *Pending, n int, err error) {
 	pend.setErr(err)
@@ -291,6 +360,13 @@ func (p *Producer) settle(it *inflight) {
 		for j, ri := range it.recs {
 			pend.recs[ri].Offset = MakeOffset(ack.Sequence, j)
 		}
+		// An atomic batch is stored contiguously, its commit last.
+		for g, staged := range it.group {
+			seq := ack.Sequence - uint64(len(it.group)-g)
+			for j, ri := range staged.recs {
+				pend.recs[ri].Offset = MakeOffset(seq, j)
+			}
+		}
 	case err := <-it.fut.Err():
 		if isFull(err) {
 			err = ErrTopicFull
@@ -298,6 +374,9 @@ func (p *Producer) settle(it *inflight) {
 		pend.setErr(fmt.Errorf("topic %q partition %d: %w", pend.topic, it.partition, err))
 	case <-p.stop:
 		pend.setErr(ErrClosed)
+	}
+	for range it.group {
+		pend.settled()
 	}
 	pend.settled()
 }

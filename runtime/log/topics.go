@@ -132,6 +132,8 @@ func (l *Log) streamConfig(name string, cfg TopicConfig) (jetstream.StreamConfig
 		Duplicates:  dupWindow,
 		AllowDirect: true,
 		Metadata:    map[string]string{metaConfig: string(raw), metaTopic: name},
+		// Source batches that span partitions are stored all or nothing.
+		AllowAtomicPublish: l.atomic,
 	}, nil
 }
 

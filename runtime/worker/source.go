@@ -14,8 +14,12 @@ import (
 	"github.com/braidhq/braid/runtime/log"
 )
 
-// metaPosition is the batch meta header that carries a source position.
-const metaPosition = "braid-position"
+// Batch meta headers: the position of a batch's last record, and of the
+// record before its first (the previous batch's last).
+const (
+	metaPosition = "braid-position"
+	metaPrev     = "braid-prev"
+)
 
 // storedPosition is a source task's committed position in KV.
 type storedPosition struct {
@@ -51,15 +55,23 @@ func (c *connector) recoverPosition(ctx context.Context, t *task) (storedPositio
 	if err != nil {
 		return sp, fmt.Errorf("recover position from topic %s: %w", c.cfg.Topic, err)
 	}
-	if found {
-		for _, h := range meta {
-			if h.Key == metaPosition {
-				pos, err := base64.StdEncoding.DecodeString(h.Value)
-				if err != nil {
-					return sp, fmt.Errorf("position stored in topic %s: %w", c.cfg.Topic, err)
-				}
-				sp = storedPosition{Position: pos, Seq: seq}
+	if !found {
+		return sp, nil
+	}
+	// With atomic batches the last stored batch is whole: resume after it.
+	// Without (a server before 2.12), it may be partly stored: resume before
+	// it, publishing some of its records again rather than losing any.
+	key := metaPosition
+	if !c.w.log.Atomic() {
+		key = metaPrev
+	}
+	for _, h := range meta {
+		if h.Key == key {
+			pos, err := base64.StdEncoding.DecodeString(h.Value)
+			if err != nil {
+				return sp, fmt.Errorf("position stored in topic %s: %w", c.cfg.Topic, err)
 			}
+			sp = storedPosition{Position: pos, Seq: seq}
 		}
 	}
 	return sp, nil
@@ -111,14 +123,15 @@ func (c *connector) runSource(ctx context.Context, t *task) error {
 		}
 	}()
 
-	producer := w.log.Producer(log.ProducerOptions{ID: c.producerID(t)})
-	acks := make(chan inflight, 256)
+	// Bounded: at most a few coalesced batches wait for the log at a time.
+	producer := w.log.Producer(log.ProducerOptions{ID: c.producerID(t), MaxInFlight: 32})
+	acks := make(chan inflight, 8)
 	ackDone := make(chan error, 1)
 	actx, cancelAcks := context.WithCancel(ctx)
 	defer cancelAcks()
 	go func() { ackDone <- c.ackLoop(actx, t, src, acks, sp) }()
 
-	err = c.readLoop(ctx, t, src, proc, producer, acks)
+	err = c.readLoop(ctx, t, src, proc, producer, acks, sp.Position)
 	close(acks)
 	// Drain what was published before stopping, within a bound.
 	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -147,45 +160,112 @@ func (c *connector) runSource(ctx context.Context, t *task) error {
 
 // readLoop reads, converts, transforms and publishes until the source ends,
 // fails or ctx ends.
-func (c *connector) readLoop(ctx context.Context, t *task, src sdk.Source, proc *processor, producer *log.Producer, acks chan<- inflight) error {
-	idle := 0
-	retries := 0
+func (c *connector) readLoop(ctx context.Context, t *task, src sdk.Source, proc *processor, producer *log.Producer, acks chan<- inflight, prev sdk.Position) error {
+	rctx, cancel := context.WithCancel(ctx)
+	reads := make(chan readResult, 2)
+	done := make(chan struct{})
+	go func() { defer close(done); c.reader(rctx, t, src, reads) }()
+	defer func() { cancel(); <-done }()
+	for {
+		var r readResult
+		select {
+		case r = <-reads:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch, size := r.recs, recordBytes(r.recs)
+		// Merge what the reader already has, without waiting: under load a
+		// publish carries many reads (fewer, larger stored batches); when idle
+		// a record goes out alone at once.
+	merge:
+		for r.err == nil && len(batch) < coalesceRecords && size < coalesceBytes {
+			select {
+			case r = <-reads:
+				batch = append(batch, r.recs...)
+				size += recordBytes(r.recs)
+			default:
+				break merge
+			}
+		}
+		if len(batch) > 0 {
+			if err := c.publish(ctx, t, proc, producer, batch, prev, acks); err != nil {
+				return err
+			}
+			prev = batch[len(batch)-1].Position
+		}
+		if r.err != nil {
+			return r.err
+		}
+	}
+}
+
+// Bounds of one published source batch made of several reads.
+const (
+	coalesceRecords = 32 << 10
+	coalesceBytes   = 4 << 20
+)
+
+type readResult struct {
+	recs []sdk.Record
+	err  error // a final error: the end of input, a failure, or ctx's
+}
+
+func recordBytes(recs []sdk.Record) int {
+	n := 0
+	for i := range recs {
+		n += len(recs[i].Value) + len(recs[i].Key)
+	}
+	return n
+}
+
+// reader calls Read in a loop, retrying and backing off by the connector's
+// policy, and hands non-empty batches and the final error to readLoop.
+func (c *connector) reader(ctx context.Context, t *task, src sdk.Source, out chan<- readResult) {
+	send := func(r readResult) bool {
+		select {
+		case out <- r:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	idle, retries := 0, 0
 	for {
 		if err := c.waitUnpaused(ctx); err != nil {
-			return err
+			send(readResult{err: err})
+			return
 		}
 		recs, rerr := src.Read(ctx)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			send(readResult{err: ctx.Err()})
+			return
 		}
 		switch {
 		case rerr == nil, errors.Is(rerr, sdk.ErrEndOfInput):
 			idle, retries = 0, 0
+			if len(recs) > 0 || rerr != nil {
+				if !send(readResult{recs: recs, err: rerr}) || rerr != nil {
+					return
+				}
+			}
 		case errors.Is(rerr, sdk.ErrBackoff):
 			idle++
 			if err := sleep(ctx, backoff(time.Millisecond, 200*time.Millisecond, idle)); err != nil {
-				return err
+				send(readResult{err: err})
+				return
 			}
-			continue
 		case sdk.IsRetryable(rerr) && retries < c.cfg.Errors.Retries:
 			wait := backoff(c.cfg.Errors.RetryBackoff, c.cfg.Errors.RetryMaxBackoff, retries)
 			retries++
 			c.w.metrics.Errors.WithLabelValues(c.cfg.Name, "read").Inc()
 			c.w.logger.Warn("source read failed; retrying", "connector", c.cfg.Name, "task", t.id, "err", rerr, "retry_in", wait)
 			if err := sleep(ctx, wait); err != nil {
-				return err
+				send(readResult{err: err})
+				return
 			}
-			continue
 		default:
-			return fmt.Errorf("read: %w", rerr)
-		}
-		if len(recs) > 0 {
-			if err := c.publish(ctx, t, proc, producer, recs, acks); err != nil {
-				return err
-			}
-		}
-		if rerr != nil {
-			return rerr
+			send(readResult{recs: recs, err: fmt.Errorf("read: %w", rerr)})
+			return
 		}
 	}
 }
@@ -202,7 +282,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // publish processes one read batch and hands it to the log.
-func (c *connector) publish(ctx context.Context, t *task, proc *processor, producer *log.Producer, recs []sdk.Record, acks chan<- inflight) error {
+func (c *connector) publish(ctx context.Context, t *task, proc *processor, producer *log.Producer, recs []sdk.Record, prev sdk.Position, acks chan<- inflight) error {
 	now := time.Now()
 	last := recs[len(recs)-1].Position
 	byTopic := map[string][]log.Record{}
@@ -242,16 +322,26 @@ func (c *connector) publish(ctx context.Context, t *task, proc *processor, produ
 	c.w.metrics.RecordsIn.WithLabelValues(c.cfg.Name).Add(float64(len(recs)))
 	c.w.metrics.BytesIn.WithLabelValues(c.cfg.Name).Add(float64(size))
 	item := inflight{pos: last, records: len(recs), bytes: size}
-	meta := []log.Header{{Key: metaPosition, Value: base64.StdEncoding.EncodeToString(last)}}
-	sum := sha256.Sum256(last)
-	msgID := c.producerID(t) + "." + hex.EncodeToString(sum[:12])
+	meta := []log.Header{{Key: metaPosition, Value: base64.StdEncoding.EncodeToString(last)},
+		{Key: metaPrev, Value: base64.StdEncoding.EncodeToString(prev)}}
+	// Atomic batches need no message ids: a batch is either whole in the log
+	// (and recovery resumes after it) or absent.
+	msgID := ""
+	if !c.w.log.Atomic() {
+		sum := sha256.Sum256(last)
+		msgID = c.producerID(t) + "." + hex.EncodeToString(sum[:12])
+	}
 	for _, topic := range order {
 		if topic != c.cfg.Topic {
 			if err := c.ensureTopic(ctx, topic, 1); err != nil {
 				return fmt.Errorf("topic %s: %w", topic, err)
 			}
 		}
-		p, err := producer.Publish(ctx, log.Batch{Topic: topic, Records: byTopic[topic], MsgID: msgID + "." + topic, Meta: meta})
+		id := ""
+		if msgID != "" {
+			id = msgID + "." + topic
+		}
+		p, err := producer.Publish(ctx, log.Batch{Topic: topic, Records: byTopic[topic], MsgID: id, Meta: meta, Atomic: true})
 		if err != nil {
 			return fmt.Errorf("%s: publish to %s: %w", StageProduce, topic, err)
 		}
