@@ -226,6 +226,9 @@ const maxIdleWait = 100 * time.Millisecond
 // due or the due ones had nothing new.
 func (s *source) Read(ctx context.Context) ([]sdk.Record, error) {
 	if len(s.tables) == 0 {
+		if err := sleep(ctx, maxIdleWait); err != nil {
+			return nil, err
+		}
 		return nil, sdk.ErrBackoff
 	}
 	polled := false

@@ -44,7 +44,7 @@ var sourceSpec = sdk.Spec{
 		{Name: "timestamp.column", Type: sdk.TypeString,
 			Doc: "Column set when a row is inserted or updated; required by the timestamp modes. Rows where it is NULL are never read."},
 		{Name: "timestamp.delay", Type: sdk.TypeDuration, Default: "0s",
-			Doc: "Only read rows whose timestamp is older than now minus this delay, so transactions that commit late with an earlier timestamp are not missed."},
+			Doc: "Only read rows whose timestamp is older than now (Braid's clock, UTC) minus this delay, so transactions that commit late with an earlier timestamp are not missed; it also covers clock skew between Braid and the database."},
 		{Name: "tables", Type: sdk.TypeList,
 			Doc: "Tables to read, in the connection's database (MySQL) or current schema (PostgreSQL). Exactly one of tables, table.pattern and query is set."},
 		{Name: "table.pattern", Type: sdk.TypeString,
