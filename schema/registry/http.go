@@ -26,34 +26,43 @@ func Handler(reg *Registry, logger *slog.Logger) http.Handler {
 	}
 	h := &handler{reg: reg, log: logger}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { h.reply(w, map[string]any{}) })
-	mux.HandleFunc("GET /subjects", h.subjects)
-	mux.HandleFunc("GET /subjects/{subject}/versions", h.versions)
-	mux.HandleFunc("POST /subjects/{subject}/versions", h.register)
-	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", h.version)
-	mux.HandleFunc("GET /subjects/{subject}/versions/{version}/schema", h.versionSchema)
-	mux.HandleFunc("GET /subjects/{subject}/versions/{version}/referencedby", h.referencedBy)
-	mux.HandleFunc("DELETE /subjects/{subject}/versions/{version}", h.deleteVersion)
-	mux.HandleFunc("POST /subjects/{subject}", h.lookup)
-	mux.HandleFunc("DELETE /subjects/{subject}", h.deleteSubject)
-	mux.HandleFunc("GET /schemas/types", func(w http.ResponseWriter, r *http.Request) { h.reply(w, Formats()) })
-	mux.HandleFunc("GET /schemas/ids/{id}", h.schemaByID)
-	mux.HandleFunc("GET /schemas/ids/{id}/schema", h.schemaByID)
-	mux.HandleFunc("GET /schemas/ids/{id}/versions", h.idVersions)
-	mux.HandleFunc("GET /schemas/ids/{id}/subjects", h.idSubjects)
-	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", h.compatibility)
-	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions", h.compatibility)
-	mux.HandleFunc("GET /config", h.getConfig)
-	mux.HandleFunc("GET /config/{subject}", h.getConfig)
-	mux.HandleFunc("PUT /config", h.putConfig)
-	mux.HandleFunc("PUT /config/{subject}", h.putConfig)
-	mux.HandleFunc("DELETE /config", h.deleteConfig)
-	mux.HandleFunc("DELETE /config/{subject}", h.deleteConfig)
-	mux.HandleFunc("GET /mode", h.getMode)
-	mux.HandleFunc("GET /mode/{subject}", h.getMode)
-	mux.HandleFunc("PUT /mode", h.putMode)
-	mux.HandleFunc("PUT /mode/{subject}", h.putMode)
-	mux.HandleFunc("DELETE /mode/{subject}", h.deleteMode)
+	handle := func(pattern string, fn func(*http.Request) (any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			v, err := fn(r)
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			h.reply(w, v)
+		})
+	}
+	handle("GET /{$}", func(*http.Request) (any, error) { return map[string]any{}, nil })
+	handle("GET /subjects", h.subjects)
+	handle("GET /subjects/{subject}/versions", h.versions)
+	handle("POST /subjects/{subject}/versions", h.register)
+	handle("GET /subjects/{subject}/versions/{version}", h.version)
+	handle("GET /subjects/{subject}/versions/{version}/schema", h.versionSchema)
+	handle("GET /subjects/{subject}/versions/{version}/referencedby", h.referencedBy)
+	handle("DELETE /subjects/{subject}/versions/{version}", h.deleteVersion)
+	handle("POST /subjects/{subject}", h.lookup)
+	handle("DELETE /subjects/{subject}", h.deleteSubject)
+	handle("GET /schemas/types", func(*http.Request) (any, error) { return Formats(), nil })
+	handle("GET /schemas/ids/{id}", h.schemaByID)
+	handle("GET /schemas/ids/{id}/schema", h.schemaByID)
+	handle("GET /schemas/ids/{id}/versions", h.idVersions)
+	handle("GET /schemas/ids/{id}/subjects", h.idSubjects)
+	handle("POST /compatibility/subjects/{subject}/versions/{version}", h.compatibility)
+	handle("POST /compatibility/subjects/{subject}/versions", h.compatibility)
+	for _, p := range []string{"/config", "/config/{subject}"} {
+		handle("GET "+p, h.getConfig)
+		handle("PUT "+p, h.putConfig)
+		handle("DELETE "+p, h.deleteConfig)
+	}
+	handle("GET /mode", h.getMode)
+	handle("GET /mode/{subject}", h.getMode)
+	handle("PUT /mode", h.putMode)
+	handle("PUT /mode/{subject}", h.putMode)
+	handle("DELETE /mode/{subject}", h.deleteMode)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			h.fail(w, r, &Error{Code: http.StatusNotFound, Message: "HTTP 404 Not Found"})
@@ -70,6 +79,10 @@ type handler struct {
 
 func (h *handler) reply(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", ContentType)
+	if raw, ok := v.(rawSchema); ok {
+		_, _ = io.WriteString(w, string(raw))
+		return
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
@@ -135,22 +148,12 @@ func parseID(s string) (int, error) {
 	return id, nil
 }
 
-func (h *handler) subjects(w http.ResponseWriter, r *http.Request) {
-	out, err := h.reg.Subjects(r.Context(), r.URL.Query().Get("subjectPrefix"), queryFlag(r, "deleted"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, out)
+func (h *handler) subjects(r *http.Request) (any, error) {
+	return h.reg.Subjects(r.Context(), r.URL.Query().Get("subjectPrefix"), queryFlag(r, "deleted"))
 }
 
-func (h *handler) versions(w http.ResponseWriter, r *http.Request) {
-	out, err := h.reg.Versions(r.Context(), r.PathValue("subject"), queryFlag(r, "deleted"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, out)
+func (h *handler) versions(r *http.Request) (any, error) {
+	return h.reg.Versions(r.Context(), r.PathValue("subject"), queryFlag(r, "deleted"))
 }
 
 // registerRequest is the body of POST /subjects/{s}/versions.
@@ -160,26 +163,24 @@ type registerRequest struct {
 	Version int `json:"version,omitempty"`
 }
 
-func (h *handler) register(w http.ResponseWriter, r *http.Request) {
+func (h *handler) register(r *http.Request) (any, error) {
 	var req registerRequest
-	if err := decodeBody(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := validType(&req.Schema); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := decodeSchema(r, &req, &req.Schema); err != nil {
+		return nil, err
 	}
 	id, err := h.reg.Register(r.Context(), r.PathValue("subject"), req.Schema,
 		RegisterOptions{ID: req.ID, Version: req.Version})
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	h.reply(w, map[string]int{"id": id})
+	return map[string]int{"id": id}, nil
 }
 
-func validType(s *Schema) error {
+// decodeSchema reads a request body into v and validates its schema s.
+func decodeSchema(r *http.Request, v any, s *Schema) error {
+	if err := decodeBody(r, v); err != nil {
+		return err
+	}
 	f, err := ParseFormat(string(s.Type))
 	if err != nil {
 		return errInvalidSchema(err)
@@ -191,16 +192,7 @@ func validType(s *Schema) error {
 	return nil
 }
 
-func (h *handler) version(w http.ResponseWriter, r *http.Request) {
-	v, err := h.loadVersion(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, v)
-}
-
-func (h *handler) loadVersion(r *http.Request) (*Version, error) {
+func (h *handler) version(r *http.Request) (any, error) {
 	ver, err := parseVersion(r.PathValue("version"))
 	if err != nil {
 		return nil, err
@@ -208,122 +200,80 @@ func (h *handler) loadVersion(r *http.Request) (*Version, error) {
 	return h.reg.Version(r.Context(), r.PathValue("subject"), ver, queryFlag(r, "deleted"))
 }
 
-func (h *handler) versionSchema(w http.ResponseWriter, r *http.Request) {
-	v, err := h.loadVersion(r)
+// rawSchema is an answer written as the schema text itself.
+type rawSchema string
+
+func (h *handler) versionSchema(r *http.Request) (any, error) {
+	v, err := h.version(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	w.Header().Set("Content-Type", ContentType)
-	_, _ = io.WriteString(w, v.Schema.Schema)
+	return rawSchema(v.(*Version).Schema.Schema), nil
 }
 
-func (h *handler) referencedBy(w http.ResponseWriter, r *http.Request) {
-	v, err := h.loadVersion(r)
+func (h *handler) referencedBy(r *http.Request) (any, error) {
+	v, err := h.version(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	ids, err := h.reg.ReferencedBy(r.Context(), v.Subject, v.Version)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, ids)
+	return h.reg.ReferencedBy(r.Context(), v.(*Version).Subject, v.(*Version).Version)
 }
 
-func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request) {
+func (h *handler) deleteVersion(r *http.Request) (any, error) {
 	ver, err := parseVersion(r.PathValue("version"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	v, err := h.reg.DeleteVersion(r.Context(), r.PathValue("subject"), ver, queryFlag(r, "permanent"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, v)
+	return h.reg.DeleteVersion(r.Context(), r.PathValue("subject"), ver, queryFlag(r, "permanent"))
 }
 
-func (h *handler) lookup(w http.ResponseWriter, r *http.Request) {
+func (h *handler) lookup(r *http.Request) (any, error) {
 	var req Schema
-	if err := decodeBody(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := decodeSchema(r, &req, &req); err != nil {
+		return nil, err
 	}
-	if err := validType(&req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	v, err := h.reg.Lookup(r.Context(), r.PathValue("subject"), req, queryFlag(r, "deleted"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, v)
+	return h.reg.Lookup(r.Context(), r.PathValue("subject"), req, queryFlag(r, "deleted"))
 }
 
-func (h *handler) deleteSubject(w http.ResponseWriter, r *http.Request) {
-	out, err := h.reg.DeleteSubject(r.Context(), r.PathValue("subject"), queryFlag(r, "permanent"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, out)
+func (h *handler) deleteSubject(r *http.Request) (any, error) {
+	return h.reg.DeleteSubject(r.Context(), r.PathValue("subject"), queryFlag(r, "permanent"))
 }
 
-func (h *handler) schemaByID(w http.ResponseWriter, r *http.Request) {
+func (h *handler) schemaByID(r *http.Request) (any, error) {
 	id, err := parseID(r.PathValue("id"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	s, err := h.reg.SchemaByID(r.Context(), id)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	if strings.HasSuffix(r.URL.Path, "/schema") {
-		w.Header().Set("Content-Type", ContentType)
-		_, _ = io.WriteString(w, s.Schema.Schema)
-		return
+		return rawSchema(s.Schema.Schema), nil
 	}
-	h.reply(w, s.Schema)
+	return s.Schema, nil
 }
 
-func (h *handler) idVersions(w http.ResponseWriter, r *http.Request) {
+func (h *handler) idVersions(r *http.Request) (any, error) {
 	id, err := parseID(r.PathValue("id"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	out, err := h.reg.VersionsOfID(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, out)
+	return h.reg.VersionsOfID(r.Context(), id)
 }
 
-func (h *handler) idSubjects(w http.ResponseWriter, r *http.Request) {
-	id, err := parseID(r.PathValue("id"))
+func (h *handler) idSubjects(r *http.Request) (any, error) {
+	vs, err := h.idVersions(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	vs, err := h.reg.VersionsOfID(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out := []string{}
-	for _, v := range vs {
+	for _, v := range vs.([]SubjectVersion) {
 		if len(out) == 0 || out[len(out)-1] != v.Subject {
 			out = append(out, v.Subject)
 		}
 	}
-	h.reply(w, out)
+	return out, nil
 }
 
 // compatibilityResponse is Confluent's answer to a compatibility check.
@@ -334,28 +284,21 @@ type compatibilityResponse struct {
 	Messages any `json:"messages,omitempty"`
 }
 
-func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
+func (h *handler) compatibility(r *http.Request) (any, error) {
 	ver := 0
 	if s := r.PathValue("version"); s != "" {
 		var err error
 		if ver, err = parseVersion(s); err != nil {
-			h.fail(w, r, err)
-			return
+			return nil, err
 		}
 	}
 	var req Schema
-	if err := decodeBody(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := validType(&req); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := decodeSchema(r, &req, &req); err != nil {
+		return nil, err
 	}
 	reasons, err := h.reg.CheckCompatibility(r.Context(), r.PathValue("subject"), ver, req)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	resp := compatibilityResponse{Compatible: len(reasons) == 0}
 	if queryFlag(r, "verbose") {
@@ -364,78 +307,51 @@ func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Messages = reasons
 	}
-	h.reply(w, resp)
+	return resp, nil
 }
 
-func (h *handler) getConfig(w http.ResponseWriter, r *http.Request) {
+func (h *handler) getConfig(r *http.Request) (any, error) {
 	level, err := h.reg.Compatibility(r.Context(), r.PathValue("subject"), queryFlag(r, "defaultToGlobal"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, map[string]Level{"compatibilityLevel": level})
+	return map[string]Level{"compatibilityLevel": level}, err
 }
 
-func (h *handler) putConfig(w http.ResponseWriter, r *http.Request) {
+func (h *handler) putConfig(r *http.Request) (any, error) {
 	var req struct {
 		Compatibility string `json:"compatibility"`
 	}
 	if err := decodeBody(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	level, err := ParseLevel(req.Compatibility)
 	if err == nil {
 		err = h.reg.SetCompatibility(r.Context(), r.PathValue("subject"), level)
 	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, map[string]Level{"compatibility": level})
+	return map[string]Level{"compatibility": level}, err
 }
 
-func (h *handler) deleteConfig(w http.ResponseWriter, r *http.Request) {
-	subject := r.PathValue("subject")
-	level, err := h.reg.DeleteCompatibility(r.Context(), subject)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, map[string]Level{"compatibilityLevel": level})
+func (h *handler) deleteConfig(r *http.Request) (any, error) {
+	level, err := h.reg.DeleteCompatibility(r.Context(), r.PathValue("subject"))
+	return map[string]Level{"compatibilityLevel": level}, err
 }
 
-func (h *handler) getMode(w http.ResponseWriter, r *http.Request) {
+func (h *handler) getMode(r *http.Request) (any, error) {
 	mode, err := h.reg.Mode(r.Context(), r.PathValue("subject"), queryFlag(r, "defaultToGlobal"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, modeDoc{Mode: mode})
+	return modeDoc{Mode: mode}, err
 }
 
-func (h *handler) putMode(w http.ResponseWriter, r *http.Request) {
+func (h *handler) putMode(r *http.Request) (any, error) {
 	var req modeDoc
 	if err := decodeBody(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	mode, err := ParseMode(string(req.Mode))
 	if err == nil {
 		err = h.reg.SetMode(r.Context(), r.PathValue("subject"), mode, queryFlag(r, "force"))
 	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, modeDoc{Mode: mode})
+	return modeDoc{Mode: mode}, err
 }
 
-func (h *handler) deleteMode(w http.ResponseWriter, r *http.Request) {
+func (h *handler) deleteMode(r *http.Request) (any, error) {
 	mode, err := h.reg.DeleteMode(r.Context(), r.PathValue("subject"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.reply(w, modeDoc{Mode: mode})
+	return modeDoc{Mode: mode}, err
 }
