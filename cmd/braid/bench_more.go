@@ -102,26 +102,8 @@ func newBenchJDBCSinkCmd() *cobra.Command {
 				return err
 			}
 			defer closeVia()
-			var sinkWrite jdbcbench.WriteFunc
-			var closeSink func()
-			// The sink's table is named by RunSink; build the writer lazily on first use.
-			write := func(ctx context.Context, recs []sdk.Record, flush bool) error {
-				if sinkWrite == nil {
-					sinkWrite, closeSink, err = jdbcbench.NewSinkWriter(ctx, o, recs[0].Topic)
-					if err != nil {
-						return err
-					}
-				}
-				got, err := via(ctx, recs)
-				if err != nil {
-					return err
-				}
-				return sinkWrite(ctx, got, flush)
-			}
-			res, err := jdbcbench.RunSink(ctx, o, write)
-			if closeSink != nil {
-				closeSink()
-			}
+			o.Via = via
+			res, err := jdbcbench.RunSink(ctx, o, nil)
 			if err != nil {
 				return err
 			}

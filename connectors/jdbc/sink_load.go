@@ -65,7 +65,7 @@ func appendLoadValue(buf []byte, v any, f *schema.Field, colType string) ([]byte
 		}
 		return loadEscape(buf, raw), nil
 	}
-	switch x := v.(type) {
+	switch x := textTime(v, f).(type) {
 	case nil:
 		return append(buf, `\N`...), nil
 	case int64:

@@ -234,6 +234,20 @@ func isIn(s string, list []string) bool {
 	return false
 }
 
+// textTime parses an RFC 3339 string into a time for timestamp and date
+// fields: a record that went through JSON carries its instants as text, which
+// MySQL does not accept in that form.
+func textTime(v any, f *schema.Field) any {
+	s, ok := v.(string)
+	if !ok || f == nil || (f.Type != schema.Timestamp && f.Type != schema.Date) {
+		return v
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t
+	}
+	return v
+}
+
 // bindMySQL converts a value to what go-sql-driver/mysql binds.
 func bindMySQL(v any, f *schema.Field) (any, error) {
 	if v == nil {
@@ -246,7 +260,7 @@ func bindMySQL(v any, f *schema.Field) (any, error) {
 		b, err := json.Marshal(v)
 		return string(b), err
 	}
-	switch x := v.(type) {
+	switch x := textTime(v, f).(type) {
 	case string, []byte, bool, int64, float64:
 		return x, nil
 	case schema.Decimal:

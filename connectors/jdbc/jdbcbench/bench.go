@@ -37,6 +37,9 @@ type Options struct {
 	// worker commits offsets every so often rather than after each batch
 	// (default 50000).
 	FlushRows int
+	// Via, when set, carries each batch on its way to the sink (the bench
+	// command routes it through the log and the JSON converter).
+	Via func(ctx context.Context, recs []sdk.Record) ([]sdk.Record, error)
 }
 
 // Result is one run's figures; Ratio is RPS / BaselineRPS.
@@ -226,6 +229,12 @@ func NewSinkWriter(ctx context.Context, o Options, table string) (WriteFunc, fun
 		return nil, nil, err
 	}
 	write := func(ctx context.Context, recs []sdk.Record, flush bool) error {
+		if o.Via != nil {
+			var err error
+			if recs, err = o.Via(ctx, recs); err != nil {
+				return err
+			}
+		}
 		if err := snk.Write(ctx, recs); err != nil {
 			return err
 		}
