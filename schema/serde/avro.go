@@ -214,64 +214,38 @@ func primitiveConv(p *avro.PrimitiveSchema, enc bool) conv {
 	if l := p.Logical(); l != nil {
 		lt = string(l.Type())
 	}
+	if enc {
+		return primitiveEncoder(p, lt)
+	}
+	return primitiveDecoder(p, lt)
+}
+
+// primitiveEncoder converts Braid values to hamba/avro's for one primitive.
+func primitiveEncoder(p *avro.PrimitiveSchema, lt string) conv {
 	switch {
 	case p.Type() == avro.String && p.Prop(jsonProp) == "json":
-		if enc {
-			return func(v any) (any, error) {
-				if s, ok := v.(string); ok {
-					return s, nil
-				}
-				b, err := json.Marshal(v)
-				return string(b), err
-			}
-		}
 		return func(v any) (any, error) {
-			var out any
-			err := json.Unmarshal([]byte(v.(string)), &out)
-			return out, err
+			if s, ok := v.(string); ok {
+				return s, nil
+			}
+			b, err := json.Marshal(v)
+			return string(b), err
 		}
 	case lt == string(avro.Decimal):
-		scale := p.Logical().(*avro.DecimalLogicalSchema).Scale()
-		if enc {
-			return func(v any) (any, error) { return toRat(v) }
-		}
-		return func(v any) (any, error) {
-			r, ok := v.(*big.Rat)
-			if !ok {
-				return v, nil
-			}
-			return schema.Decimal(r.FloatString(scale)), nil
-		}
+		return func(v any) (any, error) { return toRat(v) }
 	case lt == string(avro.TimeMicros) || lt == string(avro.TimeMillis):
-		if enc {
-			return func(v any) (any, error) { return toTimeOfDay(v) }
-		}
-		return func(v any) (any, error) {
-			d, ok := v.(time.Duration)
-			if !ok {
-				return v, nil
-			}
-			return time.Time{}.Add(d).Format("15:04:05.999999"), nil
-		}
+		return func(v any) (any, error) { return toTimeOfDay(v) }
 	case lt != "":
-		return nil // date and timestamps map to time.Time both ways
+		return nil // date and timestamps take time.Time as they are
 	case p.Type() == avro.Int:
-		if enc {
-			return func(v any) (any, error) {
-				n, err := toInt64(v)
-				if err != nil || n < math.MinInt32 || n > math.MaxInt32 {
-					return nil, fmt.Errorf("want a 32-bit integer, got %v", v)
-				}
-				return int(n), nil
-			}
-		}
 		return func(v any) (any, error) {
-			if n, ok := v.(int); ok {
-				return int64(n), nil
+			n, err := toInt64(v)
+			if err != nil || n < math.MinInt32 || n > math.MaxInt32 {
+				return nil, fmt.Errorf("want a 32-bit integer, got %v", v)
 			}
-			return v, nil
+			return int(n), nil
 		}
-	case p.Type() == avro.Long && enc:
+	case p.Type() == avro.Long:
 		return func(v any) (any, error) {
 			if n, ok := v.(int64); ok {
 				return n, nil
@@ -279,24 +253,60 @@ func primitiveConv(p *avro.PrimitiveSchema, enc bool) conv {
 			return toInt64(v)
 		}
 	case p.Type() == avro.Float:
-		if enc {
-			return func(v any) (any, error) {
-				f, err := toFloat64(v)
-				return float32(f), err
-			}
-		}
 		return func(v any) (any, error) {
-			if f, ok := v.(float32); ok {
-				return float64(f), nil
-			}
-			return v, nil
+			f, err := toFloat64(v)
+			return float32(f), err
 		}
-	case p.Type() == avro.Double && enc:
+	case p.Type() == avro.Double:
 		return func(v any) (any, error) {
 			if f, ok := v.(float64); ok {
 				return f, nil
 			}
 			return toFloat64(v)
+		}
+	}
+	return nil
+}
+
+// primitiveDecoder converts hamba/avro's decoded values to Braid's.
+func primitiveDecoder(p *avro.PrimitiveSchema, lt string) conv {
+	switch {
+	case p.Type() == avro.String && p.Prop(jsonProp) == "json":
+		return func(v any) (any, error) {
+			var out any
+			err := json.Unmarshal([]byte(v.(string)), &out)
+			return out, err
+		}
+	case lt == string(avro.Decimal):
+		scale := p.Logical().(*avro.DecimalLogicalSchema).Scale()
+		return func(v any) (any, error) {
+			if r, ok := v.(*big.Rat); ok {
+				return schema.Decimal(r.FloatString(scale)), nil
+			}
+			return v, nil
+		}
+	case lt == string(avro.TimeMicros) || lt == string(avro.TimeMillis):
+		return func(v any) (any, error) {
+			if d, ok := v.(time.Duration); ok {
+				return time.Time{}.Add(d).Format("15:04:05.999999"), nil
+			}
+			return v, nil
+		}
+	case lt != "":
+		return nil
+	case p.Type() == avro.Int:
+		return func(v any) (any, error) {
+			if n, ok := v.(int); ok {
+				return int64(n), nil
+			}
+			return v, nil
+		}
+	case p.Type() == avro.Float:
+		return func(v any) (any, error) {
+			if f, ok := v.(float32); ok {
+				return float64(f), nil
+			}
+			return v, nil
 		}
 	}
 	return nil
