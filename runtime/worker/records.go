@@ -82,12 +82,16 @@ type stageError struct {
 func (e *stageError) Error() string { return e.stage + ": " + e.err.Error() }
 func (e *stageError) Unwrap() error { return e.err }
 
+// lazyDecoder returns the decoder lazy records of a topic use.
+func (p *processor) lazyDecoder(ctx context.Context, topic string) func([]byte) (map[string]any, *schema.Schema, error) {
+	return func(b []byte) (map[string]any, *schema.Schema, error) { return p.conv.Decode(ctx, topic, b) }
+}
+
 // decode fills Fields from Value with a schema-aware converter; JSON stays
-// lazy: the record decodes itself with the converter when someone asks.
-func (p *processor) decode(ctx context.Context, rec *sdk.Record) error {
+// lazy: the record decodes itself with dec, the converter, when someone asks.
+func (p *processor) decode(ctx context.Context, rec *sdk.Record, dec func([]byte) (map[string]any, *schema.Schema, error)) error {
 	if p.lazy {
-		topic := rec.Topic
-		rec.SetDecoder(func(b []byte) (map[string]any, *schema.Schema, error) { return p.conv.Decode(ctx, topic, b) })
+		rec.SetDecoder(dec)
 		return nil
 	}
 	if rec.Value == nil || rec.Fields != nil {

@@ -221,10 +221,11 @@ func (s *sinkState) write(ctx context.Context, f fetched) error {
 	c := s.c
 	recs := make([]sdk.Record, 0, len(f.recs))
 	size := 0
+	dec := s.proc.lazyDecoder(ctx, f.tp.Topic)
 	for _, lr := range f.recs {
 		rec := fromLog(f.tp.Topic, lr)
 		size += len(rec.Value)
-		if err := s.proc.decode(ctx, &rec); err != nil {
+		if err := s.proc.decode(ctx, &rec, dec); err != nil {
 			if derr := c.deadLetter(ctx, s.t, &rec, StageConvert, err); derr != nil {
 				return derr
 			}

@@ -285,7 +285,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (c *connector) publish(ctx context.Context, t *task, proc *processor, producer *log.Producer, recs []sdk.Record, prev sdk.Position, acks chan<- inflight) error {
 	now := time.Now()
 	last := recs[len(recs)-1].Position
-	byTopic := map[string][]log.Record{}
+	byTopic := map[string][]log.Record{c.cfg.Topic: make([]log.Record, 0, len(recs))}
 	var order []string
 	size := 0
 	for i := range recs {
@@ -302,10 +302,11 @@ func (c *connector) publish(ctx context.Context, t *task, proc *processor, produ
 			}
 			err = proc.encode(ctx, topic, rec)
 			if err == nil {
-				if _, ok := byTopic[topic]; !ok {
+				list, ok := byTopic[topic]
+				if !ok || (len(list) == 0 && !contains(order, topic)) {
 					order = append(order, topic)
 				}
-				byTopic[topic] = append(byTopic[topic], toLog(rec))
+				byTopic[topic] = append(list, toLog(rec))
 			}
 		}
 		if err != nil {
@@ -408,4 +409,13 @@ func (c *connector) ackLoop(ctx context.Context, t *task, src sdk.Source, acks <
 		}
 	}
 	return save()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
