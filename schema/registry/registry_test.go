@@ -258,15 +258,13 @@ func TestPersistsAcrossRestart(t *testing.T) {
 }
 
 // TestConcurrentWorkers registers from several registries sharing one bucket,
-// as several workers do: ids must be unique and versions gap-free.
+// as several workers do: ids must be unique, versions gap-free, and each
+// version checked against the one before it.
 func TestConcurrentWorkers(t *testing.T) {
 	t.Parallel()
 	conn, store := startJS(t, t.TempDir())
 	defer conn.Close(context.Background())
 	ctx := ctxT(t)
-	if err := New(store, nil).SetCompatibility(ctx, "", None); err != nil {
-		t.Fatal(err)
-	}
 	const workers, each = 4, 5
 	ids := make(chan int, workers*each)
 	var wg sync.WaitGroup
@@ -276,7 +274,9 @@ func TestConcurrentWorkers(t *testing.T) {
 			defer wg.Done()
 			r := New(store, nil)
 			for i := range each {
-				s := fmt.Sprintf(`{"type":"record","name":"W%d_%d","fields":[]}`, w, i)
+				// Each schema is BACKWARD compatible with any other: its one
+				// field has a default.
+				s := fmt.Sprintf(`{"type":"record","name":"R","fields":[{"name":"f%d_%d","type":"int","default":0}]}`, w, i)
 				id, err := r.Register(ctx, "shared", Schema{Schema: s}, RegisterOptions{})
 				if err != nil {
 					t.Error(err)
@@ -298,5 +298,39 @@ func TestConcurrentWorkers(t *testing.T) {
 	vs, err := New(store, nil).Versions(ctx, "shared", false)
 	if err != nil || len(vs) != workers*each || vs[len(vs)-1] != workers*each {
 		t.Fatalf("versions = %v, %v", vs, err)
+	}
+}
+
+// TestConcurrentConflictingVersions registers two schemas that are each
+// compatible with v1 but not with each other, from two workers at once:
+// exactly one may land.
+func TestConcurrentConflictingVersions(t *testing.T) {
+	t.Parallel()
+	conn, store := startJS(t, t.TempDir())
+	defer conn.Close(context.Background())
+	ctx := ctxT(t)
+	mustRegister(t, New(store, nil), "c", Schema{Schema: `{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}`})
+	schemas := []string{
+		`{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":""}]}`,
+		`{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","default":0}]}`,
+	}
+	errs := make(chan error, len(schemas))
+	for _, s := range schemas {
+		go func() {
+			_, err := New(store, nil).Register(ctx, "c", Schema{Schema: s}, RegisterOptions{})
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range schemas {
+		err := <-errs
+		if err == nil {
+			ok++
+			continue
+		}
+		wantCode(t, err, CodeIncompatibleSchema)
+	}
+	if ok != 1 {
+		t.Fatalf("%d of 2 conflicting registrations landed", ok)
 	}
 }

@@ -97,8 +97,39 @@ func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts 
 	if id, ok, err := r.existing(ctx, subject, fp); err != nil || ok {
 		return id, err
 	}
+	var id int
+	for range casRetries {
+		id, err = r.registerOnce(ctx, subject, s, parsed, fp, mode, opts)
+		if !errors.Is(err, errSubjectChanged) {
+			break
+		}
+	}
+	if errors.Is(err, errSubjectChanged) {
+		return 0, newErr(CodeOperationTimeout, "Subject '%s' changed concurrently too often; retry", subject)
+	}
+	if err != nil {
+		return 0, err
+	}
+	r.log.Info("schema registered", "subject", subject, "id", id)
+	return id, nil
+}
+
+// errSubjectChanged means another worker added or deleted a version between
+// the compatibility check and the write: check again.
+var errSubjectChanged = errors.New("subject changed during registration")
+
+// registerOnce checks compatibility against a snapshot of the subject and
+// appends the version only if the subject still matches that snapshot, so
+// concurrent registrations on several workers are each checked against the
+// version before them.
+func (r *Registry) registerOnce(ctx context.Context, subject string, s Schema, parsed Parsed, fp string,
+	mode Mode, opts RegisterOptions) (int, error) {
+	snap, _, err := r.loadSubject(ctx, subject)
+	if err != nil {
+		return 0, err
+	}
 	if mode != Import {
-		reasons, err := r.checkAgainst(ctx, subject, parsed, 0)
+		reasons, err := r.checkAgainst(ctx, subject, snap, parsed, 0)
 		if err != nil {
 			return 0, err
 		}
@@ -110,11 +141,14 @@ func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts 
 	if err != nil {
 		return 0, err
 	}
-	err = r.updateSubject(ctx, subject, func(d *subjectDoc) error {
+	return id, r.updateSubject(ctx, subject, func(d *subjectDoc) error {
 		for _, v := range d.live() {
 			if v.ID == id {
 				return nil // registered meanwhile by another worker
 			}
+		}
+		if !slices.Equal(d.live(), snap.live()) {
+			return errSubjectChanged
 		}
 		next := 1
 		for _, v := range d.Versions {
@@ -130,11 +164,6 @@ func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts 
 		sort.Slice(d.Versions, func(i, j int) bool { return d.Versions[i].Version < d.Versions[j].Version })
 		return nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	r.log.Info("schema registered", "subject", subject, "id", id)
-	return id, nil
 }
 
 // existing finds a live version of subject with the same normalised schema.
@@ -213,22 +242,22 @@ func (r *Registry) CheckCompatibility(ctx context.Context, subject string, v int
 			return nil, err
 		}
 	}
-	return r.checkAgainst(ctx, subject, parsed, v)
+	d, _, err := r.loadSubject(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	return r.checkAgainst(ctx, subject, d, parsed, v)
 }
 
 // checkAgainst applies the subject's level to parsed; version 0 picks the
 // versions by level, otherwise only that version is checked.
-func (r *Registry) checkAgainst(ctx context.Context, subject string, parsed Parsed, version int) ([]string, error) {
+func (r *Registry) checkAgainst(ctx context.Context, subject string, d *subjectDoc, parsed Parsed, version int) ([]string, error) {
 	level, err := r.Compatibility(ctx, subject, true)
 	if err != nil {
 		return nil, err
 	}
 	if level == None {
 		return nil, nil
-	}
-	d, _, err := r.loadSubject(ctx, subject)
-	if err != nil {
-		return nil, err
 	}
 	live := d.live()
 	switch {
