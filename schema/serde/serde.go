@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/braidhq/braid/schema"
 	"github.com/braidhq/braid/schema/convert"
@@ -139,12 +140,21 @@ type Converter struct {
 	byID     map[int]*entry
 	bySchema map[*schema.Schema]*entry // encode: the source's schema value
 	byText   map[string]*entry         // encode: same schema, new pointer
-	latest   map[string]*entry         // encode without a schema
+	latest   map[string]latestEntry    // encode without a schema
+}
+
+// latestRefresh is how long the latest version of a subject is trusted
+// before the registry is asked again, so new versions are picked up.
+const latestRefresh = time.Minute
+
+type latestEntry struct {
+	*entry
+	fetched time.Time
 }
 
 func newConverter(reg *registry.Registry, f format, opts Options) *Converter {
 	return &Converter{reg: reg, f: f, opts: opts, byID: map[int]*entry{},
-		bySchema: map[*schema.Schema]*entry{}, byText: map[string]*entry{}, latest: map[string]*entry{}}
+		bySchema: map[*schema.Schema]*entry{}, byText: map[string]*entry{}, latest: map[string]latestEntry{}}
 }
 
 // Name implements convert.Converter.
@@ -313,20 +323,21 @@ func (c *Converter) latestEntry(ctx context.Context, topic string, s *schema.Sch
 		return nil, err
 	}
 	c.mu.RLock()
-	e, ok := c.latest[subject]
+	le, ok := c.latest[subject]
 	c.mu.RUnlock()
-	if ok {
-		return e, nil
+	if ok && time.Since(le.fetched) < latestRefresh {
+		return le.entry, nil
 	}
 	v, err := c.reg.Version(ctx, subject, registry.Latest, false)
 	if err != nil {
 		return nil, fmt.Errorf("latest schema of subject %q: %w", subject, err)
 	}
-	if e, err = c.byIDEntry(ctx, v.ID); err != nil {
+	e, err := c.byIDEntry(ctx, v.ID)
+	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.latest[subject] = e
+	c.latest[subject] = latestEntry{entry: e, fetched: time.Now()}
 	c.mu.Unlock()
 	return e, nil
 }
