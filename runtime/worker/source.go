@@ -125,7 +125,7 @@ func (c *connector) runSource(ctx context.Context, t *task) error {
 
 	// Bounded: at most a few coalesced batches wait for the log at a time.
 	producer := w.log.Producer(log.ProducerOptions{ID: c.producerID(t), MaxInFlight: 32})
-	acks := make(chan inflight, 8)
+	acks := make(chan inflight, 2)
 	ackDone := make(chan error, 1)
 	actx, cancelAcks := context.WithCancel(ctx)
 	defer cancelAcks()
@@ -202,7 +202,7 @@ func (c *connector) readLoop(ctx context.Context, t *task, src sdk.Source, proc 
 // Bounds of one published source batch made of several reads.
 const (
 	coalesceRecords = 32 << 10
-	coalesceBytes   = 4 << 20
+	coalesceBytes   = 2 << 20
 )
 
 type readResult struct {
