@@ -9,5 +9,5 @@ func addExtraCommands(root *cobra.Command) {
 		cf.register(c) // --server, --token, --output on the client commands only
 		root.AddCommand(c)
 	}
-	root.AddCommand(newAuditCmd())
+	root.AddCommand(newAuditCmd(), newSchemasCmd())
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/braidhq/braid/pipelines"
 	"github.com/braidhq/braid/runtime/api"
 	"github.com/braidhq/braid/runtime/engine"
+	"github.com/braidhq/braid/schema/registry"
 	"github.com/fsnotify/fsnotify"
 )
 
@@ -41,7 +42,8 @@ func serve(ctx context.Context, f *runFlags, eng *engine.Engine, logger *slog.Lo
 			return nil, err
 		}
 		srv := api.New(eng, api.Options{Addr: f.httpAddr, Token: token, TLSCert: f.tlsCert, TLSKey: f.tlsKey,
-			Logger: logger, Levels: f.levels, PipelineEnv: pipelineEnv, Version: version})
+			Logger: logger, Levels: f.levels, PipelineEnv: pipelineEnv, Version: version,
+			SchemaRegistry: registry.Handler(eng.Schemas, logger)})
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/braidhq/braid/connectors/parquet"
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/schema/convert"
+	"github.com/braidhq/braid/schema/serde"
 )
 
 // Plugins returns every built-in connector.
@@ -31,7 +32,12 @@ func Plugins() sdk.Plugins {
 	}
 }
 
-// RegisterConverters registers the built-in converters.
+// RegisterConverters registers the built-in converters: json, string, bytes
+// and csv, and the schema-registry formats avro, protobuf and jsonschema
+// (which find the registry in the convert.Env the worker passes them).
 func RegisterConverters() {
 	convert.Builtin()
+	for name, f := range serde.Factories(nil) {
+		convert.Register(name, f)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/braidhq/braid/runtime/transform"
 	"github.com/braidhq/braid/runtime/worker"
 	"github.com/braidhq/braid/schema/convert"
+	"github.com/braidhq/braid/schema/registry"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -43,6 +44,8 @@ type Engine struct {
 	Worker   *worker.Worker
 	Registry *prometheus.Registry
 	Metrics  *worker.Metrics
+	// Schemas is the schema registry, stored in the log's KV.
+	Schemas *registry.Registry
 
 	opts   Options
 	logger *slog.Logger
@@ -85,6 +88,15 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 		_ = conn.Close(context.Background())
 		return nil, fmt.Errorf("open log: %w", err)
 	}
+	schemas, err := openRegistry(ctx, lg, opts)
+	if err != nil {
+		_ = lg.Close()
+		_ = conn.Close(context.Background())
+		return nil, err
+	}
+	if opts.ConverterEnv.Registry == nil {
+		opts.ConverterEnv.Registry = schemas
+	}
 	metrics := worker.NewMetrics(opts.Registry)
 	w, err := worker.New(ctx, worker.Options{Log: lg, Plugins: opts.Plugins, Logger: opts.Logger,
 		WorkerID: opts.WorkerID, DataDir: opts.DataDir, Metrics: metrics, ConverterEnv: opts.ConverterEnv})
@@ -93,7 +105,8 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 		_ = conn.Close(context.Background())
 		return nil, err
 	}
-	return &Engine{Conn: conn, Log: lg, Worker: w, Registry: opts.Registry, Metrics: metrics, opts: opts, logger: opts.Logger}, nil
+	return &Engine{Conn: conn, Log: lg, Worker: w, Registry: opts.Registry, Metrics: metrics, Schemas: schemas,
+		opts: opts, logger: opts.Logger}, nil
 }
 
 // Catalog returns what pipeline files may name.

@@ -105,9 +105,11 @@ func (p *processor) decode(ctx context.Context, rec *sdk.Record, dec func([]byte
 	return nil
 }
 
-// encode fills Value from Fields when a source or transform left it nil.
+// encode fills Value from Fields when a source or transform left it nil. A
+// schema-aware converter encodes Fields even when the source kept its raw
+// bytes too (a JSON line): the topic's format is the converter's.
 func (p *processor) encode(ctx context.Context, topic string, rec *sdk.Record) error {
-	if rec.Value != nil || rec.Fields == nil {
+	if rec.Fields == nil || (rec.Value != nil && p.lazy) {
 		return nil
 	}
 	b, err := p.conv.Encode(ctx, topic, rec.Fields, rec.Schema)
