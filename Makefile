@@ -28,9 +28,16 @@ test: services build
 test-short:
 	$(GO) test -short $(PKGS)
 
-bench: build
+# Every benchmark prints one JSON line with its baseline from the same run and the ratio.
+bench: build services
 	./$(BIN) bench log --records 1000000 --size 128 --partitions 3 --json
 	./$(BIN) bench pipeline --records 1000000 --size 256 --json
+	./$(BIN) bench http-webhook --records 1000000 --batch 100 --json
+	./$(BIN) bench parquet --records 500000 --json
+	./$(BIN) bench jdbc-sink --dialect mysql --rows 100000 --json
+	./$(BIN) bench jdbc-sink --dialect postgres --rows 100000 --json
+	./$(BIN) bench jdbc-source --dialect mysql --rows 100000 --json
+	./$(BIN) bench jdbc-source --dialect postgres --rows 100000 --json
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
