@@ -27,7 +27,9 @@ type sink struct {
 	txs    map[string]*tableTx
 	order  []string // tables in first-write order, for deterministic commits
 	cache  colCache
-	noCopy bool // tests turn the COPY fast path off to exercise statements
+	// headerSchemas holds the schemas jdbc-source records carry in a header.
+	headerSchemas headerSchemas
+	noCopy        bool // tests turn the COPY fast path off to exercise statements
 	// bulkFallbacks counts chunks the bulk path refused, retries the
 	// transactions replayed after transient errors (for tests and logs).
 	bulkFallbacks, retries int

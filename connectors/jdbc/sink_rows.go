@@ -108,6 +108,9 @@ func (s *sink) toRow(rec *sdk.Record, idx int) (r row, ok bool, err error) {
 		return r, false, nil
 	}
 	r.del = del
+	if err := s.applyHeaderSchema(rec); err != nil {
+		return r, false, err
+	}
 	var value map[string]any
 	switch {
 	case !del:

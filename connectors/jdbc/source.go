@@ -27,6 +27,7 @@ type table struct {
 	track     []string // keyset columns, in ORDER BY order; empty: OFFSET paging
 	tsCol     string   // set in the timestamp modes
 	unlimited bool     // timestamp mode without a tie-breaker reads whole windows
+	hdr       string   // the schema as JSON, sent in the HeaderSchema header
 	st        tableState
 	due       time.Time
 }
@@ -52,6 +53,11 @@ type source struct {
 	tables []*table
 	cur    int
 	slab   slab
+	open   *cursor // the query streaming the current table's rows
+	// base is the context of open queries, which outlive a Read; Close
+	// cancels it.
+	base     context.Context
+	stopBase context.CancelFunc
 
 	mu       sync.Mutex
 	progress sdk.Progress
@@ -77,6 +83,7 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 		return err
 	}
 	s.db = db
+	s.base, s.stopBase = context.WithCancel(context.WithoutCancel(ctx))
 	names := s.cfg.tables
 	if s.cfg.pattern != "" {
 		if names, err = listTables(ctx, db, s.cfg.dialect, s.cfg.pattern); err != nil {
@@ -147,6 +154,9 @@ func (s *source) describeTable(ctx context.Context, name string) (*table, error)
 		}
 	}
 	t.schema.Key = t.key
+	if t.hdr, err = schemaHeader(t.schema); err != nil {
+		return nil, fmt.Errorf("table %q schema: %w", name, err)
+	}
 	names := make([]string, len(t.schema.Fields))
 	for i, f := range t.schema.Fields {
 		names[i] = f.Name
@@ -257,9 +267,16 @@ func (s *source) Read(ctx context.Context) ([]sdk.Record, error) {
 	}
 }
 
-// nextDue picks the table polled soonest, starting the scan at cur so tables
-// take turns.
+// nextDue picks the table whose query is still streaming, else the table
+// polled soonest, starting the scan at cur so tables take turns.
 func (s *source) nextDue() int {
+	if s.open != nil {
+		for i, t := range s.tables {
+			if t == s.open.t {
+				return i
+			}
+		}
+	}
 	best := s.cur
 	for k := 1; k < len(s.tables); k++ {
 		i := (s.cur + k) % len(s.tables)
@@ -273,6 +290,10 @@ func (s *source) nextDue() int {
 func (s *source) Ack(ctx context.Context, pos sdk.Position) error { return nil }
 
 func (s *source) Close(ctx context.Context) error {
+	s.closeCursor()
+	if s.stopBase != nil {
+		s.stopBase()
+	}
 	if s.db == nil {
 		return nil
 	}
