@@ -24,9 +24,10 @@ const (
 // It streams from an ordered JetStream consumer (ephemeral, unacknowledged,
 // recreated from the next sequence after a gap or reconnect) filtered on the
 // partition subject. The client keeps at most 4 MiB of stored messages in
-// flight, plus the undelivered rest of the
-// last decoded batch: a reader far behind never buffers its backlog, and the
-// next messages arrive while the caller processes the current ones.
+// flight, and a goroutine decodes ahead up to ~1 MiB of records (at least
+// one message) plus the message it holds: a reader far behind never buffers
+// its backlog, and the next messages arrive and decode while the caller
+// processes the current ones.
 type Reader struct {
 	l         *Log
 	topic     string
@@ -34,13 +35,12 @@ type Reader struct {
 	subject   string
 	stream    jetstream.Stream
 
-	mu      sync.Mutex
-	it      jetstream.MessagesContext
-	skipSeq uint64 // skip the first skip records of the message at skipSeq
-	skip    int
-	buf     []Record
-	held    jetstream.Msg // received but not yet decoded
-	closed  bool
+	mu     sync.Mutex
+	feed   *feed
+	buf    []Record // the undelivered rest of the current chunk
+	err    error    // the error that ended the feed, returned once buf is empty
+	timer  *time.Timer
+	closed bool
 }
 
 // NewReader opens a reader at offset from (or Earliest / Latest).
@@ -81,32 +81,30 @@ func (r *Reader) Seek(ctx context.Context, offset int64) error {
 	if err != nil {
 		return fmt.Errorf("topic %q partition %d: %w", r.topic, r.partition, err)
 	}
-	var next uint64
+	var next, skipSeq uint64
+	skip := 0
 	switch {
 	case offset == Earliest:
-		next, r.skipSeq, r.skip = 1, 0, 0
+		next = 1
 	case offset == Latest:
-		next, r.skipSeq, r.skip = info.State.LastSeq+1, 0, 0
+		next = info.State.LastSeq + 1
 	case offset >= 0:
 		seq, idx := SplitOffset(offset)
 		if seq > info.State.LastSeq+1 || (seq == info.State.LastSeq+1 && idx > 0) {
 			return fmt.Errorf("topic %q partition %d offset %d: %w (end is %d)",
 				r.topic, r.partition, offset, ErrOffsetOutOfRange, MakeOffset(info.State.LastSeq+1, 0))
 		}
-		next, r.skipSeq, r.skip = max(seq, 1), seq, idx
+		next, skipSeq, skip = max(seq, 1), seq, idx
 	default:
 		return fmt.Errorf("topic %q partition %d: %w: offset %d", r.topic, r.partition, ErrOffsetOutOfRange, offset)
 	}
-	r.buf, r.held = nil, nil
-	return r.start(ctx, next)
+	r.buf, r.err = nil, nil
+	return r.start(ctx, next, skipSeq, skip)
 }
 
-// start replaces the message stream so it begins at sequence next.
-func (r *Reader) start(ctx context.Context, next uint64) error {
-	if r.it != nil {
-		r.it.Stop()
-		r.it = nil
-	}
+// start replaces the feed so it begins at sequence next.
+func (r *Reader) start(ctx context.Context, next, skipSeq uint64, skip int) error {
+	r.stop()
 	cons, err := r.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{r.subject},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
@@ -115,13 +113,12 @@ func (r *Reader) start(ctx context.Context, next uint64) error {
 	if err != nil {
 		return fmt.Errorf("topic %q partition %d: open consumer at seq %d: %w", r.topic, r.partition, next, err)
 	}
-	buffer := readBuffer
 	// The message count only sizes the client's channel; bytes are the bound.
-	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(1024, buffer))
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(1024, readBuffer))
 	if err != nil {
 		return fmt.Errorf("topic %q partition %d: open consumer at seq %d: %w", r.topic, r.partition, next, err)
 	}
-	r.it = it
+	r.feed = newFeed(it, r.topic, r.partition, skipSeq, skip)
 	return nil
 }
 
@@ -136,108 +133,98 @@ func (r *Reader) Fetch(ctx context.Context, max int, maxBytes int, maxWait time.
 	if r.closed {
 		return nil, ErrClosed
 	}
-	if len(r.buf) == 0 {
-		if err := r.fill(ctx, max, maxBytes, maxWait); err != nil {
+	if len(r.buf) == 0 && r.err == nil {
+		if err := r.wait(ctx, maxWait); err != nil {
 			return nil, err
 		}
 	}
-	return r.take(max, maxBytes), nil
+	return r.take(max, maxBytes)
 }
 
-// take hands out buffered records, at least one, within max and maxBytes.
-func (r *Reader) take(max, maxBytes int) []Record {
-	n, size := 0, 0
-	for n < len(r.buf) && n < max {
-		size += len(r.buf[n].Key) + len(r.buf[n].Value)
-		if n > 0 && maxBytes > 0 && size > maxBytes {
-			break
-		}
-		n++
+// wait waits up to maxWait for the feed to queue something, and takes it.
+func (r *Reader) wait(ctx context.Context, maxWait time.Duration) error {
+	if r.refill() {
+		return nil
 	}
+	if r.timer == nil {
+		r.timer = time.NewTimer(max(maxWait, time.Millisecond))
+	} else {
+		r.timer.Reset(max(maxWait, time.Millisecond))
+	}
+	defer r.timer.Stop()
+	for {
+		select {
+		case <-r.feed.ready:
+			if r.refill() {
+				return nil
+			}
+		case <-r.timer.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// refill moves the next queued chunk into buf (or its error into err).
+func (r *Reader) refill() bool {
+	c, ok := r.feed.pop()
+	if !ok {
+		return false
+	}
+	if c.err != nil {
+		r.err = c.err
+		return true
+	}
+	r.buf = c.recs
+	return true
+}
+
+// take hands out buffered records, at least one, within max and maxBytes:
+// the rest of the current chunk without copying, joined by whole queued
+// chunks that fit (under a light load, many small ones).
+func (r *Reader) take(max, maxBytes int) ([]Record, error) {
+	if len(r.buf) == 0 && (r.err != nil || !r.refill() || len(r.buf) == 0) {
+		return nil, r.err
+	}
+	n, size := prefix(r.buf, max, maxBytes, 0)
 	out := r.buf[:n:n]
 	r.buf = r.buf[n:]
+	for len(r.buf) == 0 && n < max && (maxBytes <= 0 || size < maxBytes) {
+		next := r.feed.peek()
+		if next <= 0 || n+next > max {
+			break
+		}
+		if !r.refill() {
+			break
+		}
+		k, s := prefix(r.buf, max-n, maxBytes-size, 1)
+		if k < len(r.buf) {
+			break // does not fit whole: keep it for the next call
+		}
+		out = append(out, r.buf...) // copies: out's capacity ends at its length
+		n, size, r.buf = n+k, size+s, nil
+	}
 	if len(r.buf) == 0 {
 		r.buf = nil
 	}
-	return out
+	return out, nil
 }
 
-// fill waits up to maxWait for one message, then takes whatever else has
-// already arrived, until maxRecords or maxBytes are decoded. A message whose
-// records would overflow maxRecords is held for the next call, so the
-// records slice is sized once and never regrown.
-func (r *Reader) fill(ctx context.Context, maxRecords, maxBytes int, maxWait time.Duration) error {
-	wait := max(maxWait, time.Millisecond)
-	size := 0
-	for len(r.buf) < maxRecords && (maxBytes <= 0 || size < maxBytes) {
-		m := r.held
-		r.held = nil
-		if m == nil {
-			var err error
-			if m, err = r.next(ctx, wait); m == nil {
-				return err
-			}
+// prefix counts how many leading records of recs fit within max records and
+// maxBytes (≤ 0: unbounded), taking at least min(1, len(recs)) unless
+// atLeast is 1, and their size.
+func prefix(recs []Record, max, maxBytes, atLeast int) (int, int) {
+	n, size := 0, 0
+	for n < len(recs) && n < max {
+		s := len(recs[n].Key) + len(recs[n].Value)
+		if (n > 0 || atLeast > 0) && maxBytes > 0 && size+s > maxBytes {
+			break
 		}
-		// Only what has already arrived is worth taking after the first.
-		wait = 50 * time.Microsecond
-		n := recordCount(m.Headers())
-		if r.buf == nil {
-			c := min(n, maxRecords)
-			if n >= 256 { // a big batch: a lagging reader, likely to fill max
-				c = max(n, maxRecords)
-			}
-			r.buf = make([]Record, 0, c)
-		} else if len(r.buf)+n > cap(r.buf) && cap(r.buf) >= maxRecords {
-			r.held = m
-			return nil
-		}
-		dn, err := r.decode(m)
-		if err != nil {
-			return err
-		}
-		size += dn
+		size += s
+		n++
 	}
-	return nil
-}
-
-// next returns the next stored message, or nil when none arrives within wait.
-func (r *Reader) next(ctx context.Context, wait time.Duration) (jetstream.Msg, error) {
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	m, err := r.it.Next(jetstream.NextContext(wctx))
-	if err == nil {
-		return m, nil
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-		return nil, nil
-	}
-	return nil, fmt.Errorf("topic %q partition %d: read: %w", r.topic, r.partition, err)
-}
-
-// decode appends a stored message's records to r.buf and returns its size.
-func (r *Reader) decode(m jetstream.Msg) (int, error) {
-	md, err := m.Metadata()
-	if err != nil {
-		return 0, fmt.Errorf("topic %q partition %d: %w", r.topic, r.partition, err)
-	}
-	seq := md.Sequence.Stream
-	skip := 0
-	if seq == r.skipSeq {
-		skip = r.skip
-	}
-	h, data := m.Headers(), m.Data()
-	if h.Get(HeaderBatch) != "" {
-		r.buf, err = decodeBatch(r.buf, data, r.partition, seq, skip)
-		if err != nil {
-			return 0, fmt.Errorf("topic %q partition %d offset %d: %w", r.topic, r.partition, MakeOffset(seq, 0), err)
-		}
-	} else if skip == 0 {
-		r.buf = append(r.buf, decodeSingle(h, data, r.partition, seq, md.Timestamp))
-	}
-	return len(data), nil
+	return n, size
 }
 
 // Close releases the reader.
@@ -259,9 +246,9 @@ func (r *Reader) closeFromLog() {
 }
 
 func (r *Reader) stop() {
-	if r.it != nil {
-		r.it.Stop()
-		r.it = nil
+	if r.feed != nil {
+		r.feed.stop()
+		r.feed = nil
 	}
 }
 

@@ -1,0 +1,170 @@
+package log
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// queueBytes bounds the decoded records a feed keeps ready for its reader
+// (one chunk is always admitted, however large).
+const queueBytes = 1 << 20
+
+// chunk is one stored message's records, decoded, or the error that ended
+// the feed.
+type chunk struct {
+	recs  []Record
+	bytes int
+	err   error
+}
+
+// feed pumps one ordered consumer's messages into a small queue of decoded
+// chunks. The pump blocks in Next without timers and decodes the next
+// message while the reader's caller handles the previous one; the reader
+// takes whatever is queued without waiting. Waiting with sub-millisecond
+// timeouts instead would cost a full millisecond per fetch on an idle
+// process (the Go runtime rounds shorter sleeps up to 1 ms).
+type feed struct {
+	it        jetstream.MessagesContext
+	topic     string
+	partition int32
+	skipSeq   uint64 // skip the first skip records of the message at skipSeq
+	skip      int
+
+	done  chan struct{} // closed by stop
+	ready chan struct{} // one token: the queue became non-empty
+	space chan struct{} // one token: the queue dropped below queueBytes
+
+	mu    sync.Mutex
+	q     []chunk
+	bytes int
+}
+
+func newFeed(it jetstream.MessagesContext, topic string, partition int32, skipSeq uint64, skip int) *feed {
+	f := &feed{
+		it: it, topic: topic, partition: partition, skipSeq: skipSeq, skip: skip,
+		done:  make(chan struct{}),
+		ready: make(chan struct{}, 1),
+		space: make(chan struct{}, 1),
+	}
+	go f.pump()
+	return f
+}
+
+// stop ends the pump; queued chunks are dropped with the feed.
+func (f *feed) stop() {
+	select {
+	case <-f.done:
+	default:
+		close(f.done)
+	}
+	f.it.Stop()
+}
+
+func (f *feed) pump() {
+	for {
+		m, err := f.it.Next()
+		if err != nil {
+			select {
+			case <-f.done:
+				return
+			default:
+			}
+			f.push(chunk{err: fmt.Errorf("topic %q partition %d: read: %w", f.topic, f.partition, err)})
+			return
+		}
+		c := f.decode(m)
+		if !f.push(c) || c.err != nil {
+			return
+		}
+	}
+}
+
+// decode turns a stored message into a chunk of records.
+func (f *feed) decode(m jetstream.Msg) chunk {
+	md, err := m.Metadata()
+	if err != nil {
+		return chunk{err: fmt.Errorf("topic %q partition %d: %w", f.topic, f.partition, err)}
+	}
+	seq := md.Sequence.Stream
+	skip := 0
+	if seq == f.skipSeq {
+		skip = f.skip
+	}
+	h, data := m.Headers(), m.Data()
+	if h.Get(HeaderBatch) == "" {
+		if skip > 0 {
+			return chunk{}
+		}
+		return chunk{recs: []Record{decodeSingle(h, data, f.partition, seq, md.Timestamp)}, bytes: len(data)}
+	}
+	recs, err := decodeBatch(make([]Record, 0, max(recordCount(h)-skip, 0)), data, f.partition, seq, skip)
+	if err != nil {
+		return chunk{err: fmt.Errorf("topic %q partition %d offset %d: %w", f.topic, f.partition, MakeOffset(seq, 0), err)}
+	}
+	n := 0
+	for i := range recs {
+		n += len(recs[i].Key) + len(recs[i].Value)
+	}
+	return chunk{recs: recs, bytes: n}
+}
+
+// push queues c, waiting while the queue is full; false when stopped.
+func (f *feed) push(c chunk) bool {
+	if c.err == nil && len(c.recs) == 0 {
+		return true
+	}
+	f.mu.Lock()
+	for len(f.q) > 0 && f.bytes >= queueBytes {
+		f.mu.Unlock()
+		select {
+		case <-f.space:
+		case <-f.done:
+			return false
+		}
+		f.mu.Lock()
+	}
+	f.q = append(f.q, c)
+	f.bytes += c.bytes
+	f.mu.Unlock()
+	signal(f.ready)
+	return true
+}
+
+// pop returns the oldest queued chunk, if any.
+func (f *feed) pop() (chunk, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.q) == 0 {
+		return chunk{}, false
+	}
+	c := f.q[0]
+	f.q[0] = chunk{}
+	f.q = f.q[1:]
+	if len(f.q) == 0 {
+		f.q = f.q[:0:0] // let the backing array go
+	}
+	f.bytes -= c.bytes
+	if f.bytes < queueBytes {
+		signal(f.space)
+	}
+	return c, true
+}
+
+// peek returns the record count of the oldest queued chunk (-1: none, or an error).
+func (f *feed) peek() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.q) == 0 || f.q[0].err != nil {
+		return -1
+	}
+	return len(f.q[0].recs)
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
