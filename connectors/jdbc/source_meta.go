@@ -80,10 +80,11 @@ func describe(ctx context.Context, db *sql.DB, from, name string) (*schema.Schem
 	return s, rows.Err()
 }
 
-// tableNullable fills in nullability from the information schema, which
-// pgx's column types do not report.
+// tableNullable fills in nullability, which pgx's column types do not
+// report, and the length of CHAR/VARCHAR columns, which go-sql-driver/mysql's
+// do not, from the information schema.
 func tableNullable(ctx context.Context, db *sql.DB, d Dialect, table string, s *schema.Schema) error {
-	q := fmt.Sprintf("SELECT column_name, is_nullable FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+	q := fmt.Sprintf("SELECT column_name, is_nullable, data_type, COALESCE(character_maximum_length, 0) FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
 		d.currentSchema(), d.placeholder(1))
 	rows, err := db.QueryContext(ctx, q, table)
 	if err != nil {
@@ -91,12 +92,16 @@ func tableNullable(ctx context.Context, db *sql.DB, d Dialect, table string, s *
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var col, nullable string
-		if err := rows.Scan(&col, &nullable); err != nil {
+		var col, nullable, typ string
+		var length int64
+		if err := rows.Scan(&col, &nullable, &typ, &length); err != nil {
 			return err
 		}
 		if f := s.Field(col); f != nil {
 			f.Optional = nullable == "YES"
+			if f.Type == schema.String && f.Length == 0 && strings.Contains(strings.ToLower(typ), "char") && length > 0 && length < 1<<31-1 {
+				f.Length = int(length)
+			}
 		}
 	}
 	return rows.Err()
