@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -40,13 +41,23 @@ func ValidateBucketName(bucket string) error {
 
 // KV opens (creating when missing) a bucket.
 func (l *Log) KV(ctx context.Context, bucket string) (*KV, error) {
+	return l.openKV(ctx, bucket, 0)
+}
+
+// KVWithTTL opens (creating when missing) a bucket whose entries expire ttl
+// after their last write: leases and heartbeats.
+func (l *Log) KVWithTTL(ctx context.Context, bucket string, ttl time.Duration) (*KV, error) {
+	return l.openKV(ctx, bucket, ttl)
+}
+
+func (l *Log) openKV(ctx context.Context, bucket string, ttl time.Duration) (*KV, error) {
 	if err := ValidateBucketName(bucket); err != nil {
 		return nil, err
 	}
 	kv, err := l.js.KeyValue(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = l.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: bucket, History: 1, Storage: jetstream.FileStorage, Replicas: l.opts.Replicas,
+			Bucket: bucket, History: 1, Storage: jetstream.FileStorage, Replicas: l.opts.Replicas, TTL: ttl,
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			kv, err = l.js.KeyValue(ctx, bucket) // created concurrently

@@ -111,6 +111,9 @@ func embed(ctx context.Context, cfg Config) (*Conn, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nats listen %q: port: %w", cfg.Listen, err)
 		}
+		if p == 0 {
+			p = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
+		}
 		opts.Host, opts.Port = host, p
 	}
 	srv, err := server.NewServer(opts)

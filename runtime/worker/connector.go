@@ -136,9 +136,38 @@ func (c *connector) launch(parent context.Context, t *task) {
 	go c.supervise(ctx, t)
 }
 
-// supervise runs a task, restarting it with backoff when it fails.
+// supervise runs a task while this worker holds its lease, restarting it
+// with backoff when it fails; a lost lease stops it until it is won again.
 func (c *connector) supervise(ctx context.Context, t *task) {
 	defer close(t.done)
+	for {
+		t.set(StateUnassigned, "")
+		l, err := c.w.leases.acquire(ctx, c.leaseKey(t))
+		if err != nil {
+			t.set(StateStopped, "")
+			return
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-l.lost:
+				cancel()
+			case <-lctx.Done():
+			}
+		}()
+		c.runWithRestarts(lctx, t)
+		cancel()
+		l.stop()
+		if ctx.Err() != nil {
+			t.set(StateStopped, "")
+			return
+		}
+		c.w.logger.Info("task lease lost or given back; waiting to win it again", "connector", c.cfg.Name, "task", t.id)
+	}
+}
+
+// runWithRestarts runs a task until ctx ends, restarting it with backoff.
+func (c *connector) runWithRestarts(ctx context.Context, t *task) {
 	log := c.w.logger.With("connector", c.cfg.Name, "task", t.id)
 	failures := 0
 	for {
@@ -146,13 +175,11 @@ func (c *connector) supervise(ctx context.Context, t *task) {
 		started := time.Now()
 		err := c.runTask(ctx, t)
 		if ctx.Err() != nil {
-			t.set(StateStopped, "")
 			return
 		}
 		if err == nil {
 			// A finite source is done; keep RUNNING, as Kafka Connect shows it.
 			<-ctx.Done()
-			t.set(StateStopped, "")
 			return
 		}
 		if time.Since(started) > time.Minute {
@@ -162,12 +189,12 @@ func (c *connector) supervise(ctx context.Context, t *task) {
 		failures++
 		t.set(StateFailed, err.Error())
 		c.w.metrics.Errors.WithLabelValues(c.cfg.Name, "task").Inc()
-		log.Error("task failed; restarting", "err", err, "retry_in", wait)
 		if sdk.IsFatal(err) {
 			log.Error("task failed with a fatal error; not restarting until asked", "err", err)
 			<-ctx.Done()
 			return
 		}
+		log.Error("task failed; restarting", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return

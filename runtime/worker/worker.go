@@ -42,6 +42,9 @@ type Options struct {
 	// RestartBackoff is the first wait before restarting a failed task (default 1s).
 	RestartBackoff    time.Duration
 	RestartMaxBackoff time.Duration
+	// LeaseTTL and LeaseRefresh time the task leases through which workers
+	// sharing a NATS cluster split the tasks (defaults 10s and 2s).
+	LeaseTTL, LeaseRefresh time.Duration
 }
 
 // Worker runs connectors.
@@ -54,6 +57,7 @@ type Worker struct {
 	configs   *log.KV
 	status    *log.KV
 	state     *log.KV
+	leases    *leases
 
 	mu    sync.Mutex
 	conns map[string]*connector
@@ -92,8 +96,29 @@ func New(ctx context.Context, opts Options) (*Worker, error) {
 			return nil, fmt.Errorf("worker: open bucket %s: %w", b.name, err)
 		}
 	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = defaultLeaseTTL
+	}
+	if opts.LeaseRefresh <= 0 {
+		opts.LeaseRefresh = defaultLeaseRefresh
+	}
+	if w.leases, err = newLeases(ctx, opts.Log, opts.WorkerID, opts.LeaseTTL, opts.LeaseRefresh, w.taskCount); err != nil {
+		return nil, fmt.Errorf("worker: open bucket %s: %w", BucketLeases, err)
+	}
 	w.ctx, w.stop = context.WithCancel(context.Background())
+	go w.leases.heartbeat(w.ctx)
 	return w, nil
+}
+
+// taskCount is how many tasks this worker's connectors have in all.
+func (w *Worker) taskCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.conns {
+		n += c.cfg.Tasks
+	}
+	return n
 }
 
 // Plugins returns the connector types the worker knows.

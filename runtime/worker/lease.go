@@ -1,0 +1,193 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/braidhq/braid/runtime/log"
+)
+
+// BucketLeases holds task leases and worker heartbeats; entries expire when
+// their owner stops refreshing them.
+const BucketLeases = "braid-leases"
+
+// Lease timing: a lease is refreshed every leaseRefresh and lapses leaseTTL
+// after its owner's last refresh (a dead worker's tasks move within that).
+const (
+	defaultLeaseTTL     = 10 * time.Second
+	defaultLeaseRefresh = 2 * time.Second
+)
+
+// leases lets several workers share tasks: a task runs on the worker holding
+// its lease. Workers heartbeat under member/<id>; one holding more than its
+// fair share (tasks / live workers, rounded up) gives leases back, and one
+// holding its share waits before taking a free task, so the work spreads.
+type leases struct {
+	kv      *log.KV
+	worker  string
+	ttl     time.Duration
+	refresh time.Duration
+	tasks   func() int // tasks this worker knows of
+
+	held    atomic.Int64
+	members atomic.Int64
+
+	mu      sync.Mutex
+	release map[string]chan struct{} // leases asked to give back
+}
+
+func newLeases(ctx context.Context, lg *log.Log, worker string, ttl, refresh time.Duration, tasks func() int) (*leases, error) {
+	kv, err := lg.KVWithTTL(ctx, BucketLeases, ttl)
+	if err != nil {
+		return nil, err
+	}
+	l := &leases{kv: kv, worker: worker, ttl: ttl, refresh: refresh, tasks: tasks, release: map[string]chan struct{}{}}
+	l.members.Store(1)
+	return l, nil
+}
+
+// heartbeat keeps this worker's membership alive and counts live workers.
+func (l *leases) heartbeat(ctx context.Context) {
+	key := "member/" + l.worker
+	tick := time.NewTicker(l.refresh)
+	defer tick.Stop()
+	for {
+		_, _ = l.kv.Put(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339)))
+		if keys, err := l.kv.Keys(ctx, "member/"); err == nil && len(keys) > 0 {
+			l.members.Store(int64(len(keys)))
+		}
+		l.rebalance()
+		select {
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = l.kv.Delete(dctx, key)
+			cancel()
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// fairShare is how many tasks this worker should hold.
+func (l *leases) fairShare() int64 {
+	n := max(l.members.Load(), 1)
+	return (int64(l.tasks()) + n - 1) / n
+}
+
+// rebalance gives back one lease when this worker holds more than its share.
+func (l *leases) rebalance() {
+	if l.held.Load() <= l.fairShare() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ch := range l.release {
+		select {
+		case <-ch:
+			continue
+		default:
+		}
+		close(ch)
+		return
+	}
+}
+
+// lease is one held task lease.
+type lease struct {
+	lost <-chan struct{} // closed when the lease is lost or given back
+	stop func()          // releases the lease
+}
+
+// acquire blocks until this worker holds key's lease or ctx ends.
+func (l *leases) acquire(ctx context.Context, key string) (*lease, error) {
+	var freeSince time.Time
+	for {
+		rev, err := l.kv.Create(ctx, key, []byte(l.worker))
+		switch {
+		case err == nil:
+			if l.held.Load() < l.fairShare() || (!freeSince.IsZero() && time.Since(freeSince) >= 2*l.refresh) {
+				return l.hold(ctx, key, rev), nil
+			}
+			// Over our share: give the others a moment to take it.
+			_ = l.kv.Delete(ctx, key)
+			if freeSince.IsZero() {
+				freeSince = time.Now()
+			}
+		case errors.Is(err, log.ErrKeyExists):
+			freeSince = time.Time{}
+			if e, gerr := l.kv.Get(ctx, key); gerr == nil && string(e.Value) == l.worker {
+				// Ours from before a restart of this task: take it over.
+				return l.hold(ctx, key, e.Revision), nil
+			}
+		default:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+		}
+		jitter := time.Duration(rand.Int64N(int64(l.refresh / 4)))
+		if err := sleep(ctx, l.refresh/2+jitter); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// hold refreshes a lease until it is lost, given back or stopped.
+func (l *leases) hold(ctx context.Context, key string, rev uint64) *lease {
+	l.held.Add(1)
+	lost := make(chan struct{})
+	giveBack := make(chan struct{})
+	done := make(chan struct{})
+	l.mu.Lock()
+	l.release[key] = giveBack
+	l.mu.Unlock()
+	var once sync.Once
+	finish := func() {
+		once.Do(func() {
+			close(done)
+			l.mu.Lock()
+			delete(l.release, key)
+			l.mu.Unlock()
+			l.held.Add(-1)
+			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if e, err := l.kv.Get(dctx, key); err == nil && string(e.Value) == l.worker {
+				_ = l.kv.Delete(dctx, key)
+			}
+		})
+	}
+	go func() {
+		defer close(lost)
+		tick := time.NewTicker(l.refresh)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-giveBack:
+				return
+			case <-tick.C:
+				nrev, err := l.kv.Update(ctx, key, []byte(l.worker), rev)
+				if err != nil {
+					return // lapsed, taken by another worker, or shutting down
+				}
+				rev = nrev
+			}
+		}
+	}()
+	return &lease{lost: lost, stop: finish}
+}
+
+func (c *connector) leaseKey(t *task) string {
+	p := c.cfg.Pipeline
+	if p == "" {
+		p = "default"
+	}
+	return fmt.Sprintf("task/%s/%s/%d", p, c.cfg.Name, t.id)
+}
