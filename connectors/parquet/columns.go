@@ -4,11 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"math/big"
+	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -22,6 +19,68 @@ import (
 // place in that order.
 type column struct {
 	field schema.Field
+	index int      // leaf column index
+	def   int      // definition level of a present value
+	null  pq.Value // the column's null, levels set
+	fast  fastKind // the common Go type handled inline in appendRow
+	conv  convert
+}
+
+// place appends a present value with the column's levels, set in place:
+// SetDefinitionLevel and SetColumnIndex inline where Value.Level does not.
+func (c *column) place(row pq.Row, v pq.Value) pq.Row {
+	row = append(row, v)
+	last := &row[len(row)-1]
+	last.SetDefinitionLevel(c.def)
+	last.SetColumnIndex(c.index)
+	return row
+}
+
+// fastKind names the one Go type a column's decoder normally produces, so
+// appendRow converts it without an indirect call; other types go through the
+// column's convert.
+type fastKind uint8
+
+const (
+	fastNone fastKind = iota
+	fastInt64
+	fastDouble
+	fastBytes
+	fastTimestamp
+	fastBool
+)
+
+func fastFor(t schema.Type) fastKind {
+	switch t {
+	case schema.Int64:
+		return fastInt64
+	case schema.Float64:
+		return fastDouble
+	case schema.String, schema.Bytes:
+		return fastBytes
+	case schema.Timestamp:
+		return fastTimestamp
+	case schema.Boolean:
+		return fastBool
+	}
+	return fastNone
+}
+
+// value converts v inline when it has the column's common type.
+func (k fastKind) value(v any) (pq.Value, bool) {
+	switch x := v.(type) {
+	case int64:
+		return pq.Int64Value(x), k == fastInt64
+	case float64:
+		return pq.DoubleValue(x), k == fastDouble
+	case string:
+		return pq.ByteArrayValue(unsafe.Slice(unsafe.StringData(x), len(x))), k == fastBytes
+	case time.Time:
+		return pq.Int64Value(x.UnixMicro()), k == fastTimestamp
+	case bool:
+		return pq.BooleanValue(x), k == fastBool
+	}
+	return pq.Value{}, false
 }
 
 // layout is the shape of one file: its columns and the Parquet schema.
@@ -46,7 +105,11 @@ func newLayout(fields []schema.Field, src *schema.Schema) (*layout, error) {
 			node = pq.Optional(node)
 		}
 		group[f.Name] = node
-		l.cols = append(l.cols, column{field: f})
+		c := column{field: f, index: i, null: pq.NullValue().Level(0, 0, i), fast: fastFor(f.Type), conv: converterFor(f)}
+		if f.Optional {
+			c.def = 1
+		}
+		l.cols = append(l.cols, c)
 		l.index[f.Name] = i
 	}
 	if len(group) == 0 {
@@ -140,241 +203,34 @@ func infer(m map[string]any) []schema.Field {
 }
 
 // appendRow appends the record's values, one per column in column order,
-// and says about how many bytes they hold.
+// and says about how many bytes they hold. The per-column converters were
+// chosen when the layout was built, so a value costs one map lookup and one
+// call.
 func (l *layout) appendRow(row pq.Row, m map[string]any) (pq.Row, int64, error) {
 	size := int64(0)
-	for i, c := range l.cols {
-		v, ok := m[c.field.Name]
-		if !ok || v == nil {
+	row = slices.Grow(row, len(l.cols))
+	for i := range l.cols {
+		c := &l.cols[i]
+		v := m[c.field.Name]
+		if v == nil {
 			if !c.field.Optional {
 				return row, 0, fmt.Errorf("field %q: required but missing", c.field.Name)
 			}
-			row = append(row, pq.NullValue().Level(0, 0, i))
+			row = append(row, c.null)
 			continue
 		}
-		pv, err := toValue(c.field, v)
-		if err != nil {
-			return row, 0, fmt.Errorf("field %q: %w", c.field.Name, err)
+		pv, ok := c.fast.value(v)
+		if !ok {
+			var err error
+			if pv, err = c.conv(v); err != nil {
+				return row, 0, fmt.Errorf("field %q: %w", c.field.Name, err)
+			}
 		}
 		size += 8
 		if k := pv.Kind(); k == pq.ByteArray || k == pq.FixedLenByteArray {
 			size += int64(len(pv.ByteArray()))
 		}
-		def := 0
-		if c.field.Optional {
-			def = 1
-		}
-		row = append(row, pv.Level(0, def, i))
+		row = c.place(row, pv)
 	}
 	return row, size, nil
-}
-
-func toValue(f schema.Field, v any) (pq.Value, error) {
-	switch f.Type {
-	case schema.Boolean:
-		if b, ok := v.(bool); ok {
-			return pq.BooleanValue(b), nil
-		}
-	case schema.Int32, schema.Int64:
-		n, err := toInt(v)
-		if err != nil {
-			return pq.Value{}, err
-		}
-		if f.Type == schema.Int32 {
-			if n < math.MinInt32 || n > math.MaxInt32 {
-				return pq.Value{}, fmt.Errorf("%d does not fit int32", n)
-			}
-			return pq.Int32Value(int32(n)), nil
-		}
-		return pq.Int64Value(n), nil
-	case schema.Float32, schema.Float64:
-		x, err := toFloat(v)
-		if err != nil {
-			return pq.Value{}, err
-		}
-		if f.Type == schema.Float32 {
-			return pq.FloatValue(float32(x)), nil
-		}
-		return pq.DoubleValue(x), nil
-	case schema.String:
-		return pq.ByteArrayValue(toBytes(v)), nil
-	case schema.Bytes:
-		return pq.ByteArrayValue(toBytes(v)), nil
-	case schema.DecimalT:
-		return decimalValue(f, v)
-	case schema.Date:
-		t, err := toTime(v)
-		if err != nil {
-			return pq.Value{}, err
-		}
-		return pq.Int32Value(int32(t.Unix() / 86400)), nil
-	case schema.Time:
-		return timeOfDay(v)
-	case schema.Timestamp:
-		t, err := toTime(v)
-		if err != nil {
-			return pq.Value{}, err
-		}
-		return pq.Int64Value(t.UnixMicro()), nil
-	default: // JSON and nested types
-		b, err := json.Marshal(v)
-		if err != nil {
-			return pq.Value{}, err
-		}
-		return pq.ByteArrayValue(b), nil
-	}
-	return pq.Value{}, fmt.Errorf("%T %v is not a %s", v, v, f.Type)
-}
-
-func toInt(v any) (int64, error) {
-	switch x := v.(type) {
-	case int:
-		return int64(x), nil
-	case int32:
-		return int64(x), nil
-	case int64:
-		return x, nil
-	case uint32:
-		return int64(x), nil
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<63 {
-			return int64(x), nil
-		}
-	case json.Number:
-		return x.Int64()
-	case string:
-		return strconv.ParseInt(x, 10, 64)
-	}
-	return 0, fmt.Errorf("%T %v is not a whole number", v, v)
-}
-
-func toFloat(v any) (float64, error) {
-	switch x := v.(type) {
-	case float64:
-		return x, nil
-	case float32:
-		return float64(x), nil
-	case int:
-		return float64(x), nil
-	case int64:
-		return float64(x), nil
-	case int32:
-		return float64(x), nil
-	case json.Number:
-		return x.Float64()
-	case string:
-		return strconv.ParseFloat(x, 64)
-	case schema.Decimal:
-		return strconv.ParseFloat(string(x), 64)
-	}
-	return 0, fmt.Errorf("%T %v is not a number", v, v)
-}
-
-// toBytes views strings without copying: the writer copies values into its
-// own buffers and never changes them.
-func toBytes(v any) []byte {
-	switch x := v.(type) {
-	case string:
-		return unsafe.Slice(unsafe.StringData(x), len(x))
-	case []byte:
-		return x
-	case schema.Decimal:
-		return []byte(x)
-	case time.Time:
-		return []byte(x.Format(time.RFC3339Nano))
-	case map[string]any, []any:
-		b, _ := json.Marshal(x)
-		return b
-	}
-	return []byte(fmt.Sprint(v))
-}
-
-// toTime accepts time.Time, RFC 3339 (or date-only) strings and epoch
-// milliseconds.
-func toTime(v any) (time.Time, error) {
-	switch x := v.(type) {
-	case time.Time:
-		return x.UTC(), nil
-	case string:
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02"} {
-			if t, err := time.Parse(layout, x); err == nil {
-				return t.UTC(), nil
-			}
-		}
-		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", x)
-	}
-	if ms, err := toInt(v); err == nil {
-		return time.UnixMilli(ms).UTC(), nil
-	}
-	return time.Time{}, fmt.Errorf("%T %v is not a time", v, v)
-}
-
-func timeOfDay(v any) (pq.Value, error) {
-	s, ok := v.(string)
-	if !ok {
-		return pq.Value{}, fmt.Errorf("%T %v is not a time of day", v, v)
-	}
-	t, err := time.Parse("15:04:05.999999999", s)
-	if err != nil {
-		return pq.Value{}, fmt.Errorf("%q is not a time of day like 15:04:05", s)
-	}
-	d := time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute +
-		time.Duration(t.Second())*time.Second + time.Duration(t.Nanosecond())
-	return pq.Int64Value(d.Microseconds()), nil
-}
-
-// decimalValue stores a decimal as its unscaled integer.
-func decimalValue(f schema.Field, v any) (pq.Value, error) {
-	var s string
-	switch x := v.(type) {
-	case schema.Decimal:
-		s = string(x)
-	case string:
-		s = x
-	case float64, int, int64, json.Number:
-		s = fmt.Sprint(x)
-	default:
-		return pq.Value{}, fmt.Errorf("%T %v is not a decimal", v, v)
-	}
-	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
-	if !ok {
-		return pq.Value{}, fmt.Errorf("%q is not a decimal", s)
-	}
-	r.Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(f.Scale)), nil)))
-	if !r.IsInt() {
-		return pq.Value{}, fmt.Errorf("%s has more than %d digits after the point", s, f.Scale)
-	}
-	u := r.Num()
-	p := decimalPrecision(f)
-	if len(strings.TrimLeft(u.String(), "-")) > p {
-		return pq.Value{}, fmt.Errorf("%s has more than %d digits", s, p)
-	}
-	switch {
-	case p <= 9:
-		return pq.Int32Value(int32(u.Int64())), nil
-	case p <= 18:
-		return pq.Int64Value(u.Int64()), nil
-	}
-	return pq.FixedLenByteArrayValue(twosComplement(u, decimalBytes(p))), nil
-}
-
-// decimalBytes is the fixed length that holds any unscaled value of p digits.
-func decimalBytes(p int) int {
-	return int(math.Ceil((float64(p)*math.Log2(10) + 1) / 8))
-}
-
-// twosComplement renders n big-endian in size bytes.
-func twosComplement(n *big.Int, size int) []byte {
-	b := make([]byte, size)
-	if n.Sign() >= 0 {
-		n.FillBytes(b)
-		return b
-	}
-	// -n = ^(|n|-1)
-	m := new(big.Int).Sub(new(big.Int).Neg(n), big.NewInt(1))
-	m.FillBytes(b)
-	for i := range b {
-		b[i] = ^b[i]
-	}
-	return b
 }

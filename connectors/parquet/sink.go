@@ -41,6 +41,7 @@ type Sink struct {
 	dirty   map[string]bool // directories with new entries since the last sync
 	vals    []pq.Value      // backing of the rows of one Write
 	lastDir dirCache
+	last    *outFile // the file the previous record went to
 }
 
 // outFile is one Parquet file being written.
@@ -217,7 +218,10 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 		return err
 	}
 	tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-	of := s.open[tp][dir]
+	of := s.last
+	if of == nil || of.tp != tp || of.dir != dir {
+		of = s.open[tp][dir]
+	}
 	if of != nil && s.rollInterval > 0 && now.Sub(of.opened) >= s.rollInterval {
 		if err := s.finishPartition(tp); err != nil {
 			return err
@@ -246,6 +250,7 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 		s.vals = s.vals[:start]
 		return err
 	}
+	s.last = of
 	row := s.vals[start:len(s.vals):len(s.vals)]
 	of.rows = append(of.rows, row)
 	of.last = r.Offset
@@ -345,6 +350,9 @@ func (of *outFile) flushRows() error {
 func (s *Sink) finishPartition(tp sdk.TopicPartition) error {
 	files := s.open[tp]
 	delete(s.open, tp)
+	if s.last != nil && s.last.tp == tp {
+		s.last = nil
+	}
 	var errs []error
 	for _, of := range files {
 		errs = append(errs, s.finish(of))
