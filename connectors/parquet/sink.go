@@ -41,7 +41,8 @@ type Sink struct {
 	dirty   map[string]bool // directories with new entries since the last sync
 	vals    []pq.Value      // backing of the rows of one Write
 	lastDir dirCache
-	last    *outFile // the file the previous record went to
+	last    *outFile  // the file the previous record went to
+	noTime  fallbacks // records of this Write without a usable time field
 }
 
 // outFile is one Parquet file being written.
@@ -131,24 +132,14 @@ func scan(fsys fs.FS, drop func(string) error) (map[sdk.TopicPartition][]span, e
 	return spans, err
 }
 
-// bucket names the time directory of a record.
-func (s *Sink) bucket(r *sdk.Record, m map[string]any) (string, error) {
+// bucket names the time directory of a record. A time field that is
+// missing or not a time does not lose the record: it is partitioned by
+// ingestion time and the reason is returned for a warning.
+func (s *Sink) bucket(r *sdk.Record, m map[string]any, now time.Time) (dir string, fallback error) {
 	if s.by == "none" {
 		return "topic=" + r.Topic, nil
 	}
-	t := r.Timestamp
-	if s.timeField != "" {
-		v, ok := m[s.timeField]
-		if !ok || v == nil {
-			return "", fmt.Errorf("time field %q is missing", s.timeField)
-		}
-		var err error
-		if t, err = toTime(v); err != nil {
-			return "", fmt.Errorf("time field %q: %w", s.timeField, err)
-		}
-	} else if t.IsZero() {
-		t = time.Now()
-	}
+	t, fallback := s.partitionTime(r, m, now)
 	t = t.UTC()
 	step := int64(3600)
 	if s.by == "day" {
@@ -156,14 +147,59 @@ func (s *Sink) bucket(r *sdk.Record, m map[string]any) (string, error) {
 	}
 	unit := t.Unix() / step
 	if c := &s.lastDir; c.dir != "" && c.unit == unit && c.topic == r.Topic {
-		return c.dir, nil // most records share their neighbour's directory
+		return c.dir, fallback // most records share their neighbour's directory
 	}
-	dir := "topic=" + r.Topic + "/date=" + t.Format("2006-01-02")
+	dir = "topic=" + r.Topic + "/date=" + t.Format("2006-01-02")
 	if s.by == "hour" {
 		dir += "/hour=" + t.Format("15")
 	}
 	s.lastDir = dirCache{topic: r.Topic, unit: unit, dir: dir}
-	return dir, nil
+	return dir, fallback
+}
+
+// partitionTime is the time field's value, else ingestion time: the log
+// timestamp, or now for a record that has none.
+func (s *Sink) partitionTime(r *sdk.Record, m map[string]any, now time.Time) (time.Time, error) {
+	var fallback error
+	if s.timeField != "" {
+		v := m[s.timeField]
+		if v == nil {
+			fallback = fmt.Errorf("time field %q is missing", s.timeField)
+		} else if t, err := toTime(v); err != nil {
+			fallback = fmt.Errorf("time field %q: %w", s.timeField, err)
+		} else {
+			return t, nil
+		}
+	}
+	if r.Timestamp.IsZero() {
+		return now, fallback
+	}
+	return r.Timestamp, fallback
+}
+
+// fallbacks counts, within one Write, records partitioned by ingestion time
+// although a time field was configured; Write logs one warning for them.
+type fallbacks struct {
+	n     int
+	first *sdk.Record
+	err   error
+}
+
+func (f *fallbacks) note(r *sdk.Record, err error) {
+	if f.n == 0 {
+		f.first, f.err = r, err
+	}
+	f.n++
+}
+
+func (f *fallbacks) warn(log *slog.Logger) {
+	if f.n == 0 {
+		return
+	}
+	log.Warn("time field missing or not a time; partitioned by ingestion time instead",
+		"topic", f.first.Topic, "partition", f.first.Partition, "offset", f.first.Offset,
+		"records", f.n, "error", f.err)
+	*f = fallbacks{}
 }
 
 type dirCache struct {
@@ -178,6 +214,7 @@ type dirCache struct {
 func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 	var bad []sdk.RecordError
 	s.vals = s.vals[:0]
+	defer s.noTime.warn(s.log)
 	now := time.Now()
 	for i := range records {
 		r := &records[i]
@@ -213,10 +250,7 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 	if m == nil {
 		return nil // a tombstone has no row
 	}
-	dir, err := s.bucket(r, m)
-	if err != nil {
-		return err
-	}
+	dir, fallback := s.bucket(r, m, now)
 	tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
 	of := s.last
 	if of == nil || of.tp != tp || of.dir != dir {
@@ -256,6 +290,9 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 	of.last = r.Offset
 	of.n++
 	of.size += size
+	if fallback != nil {
+		s.noTime.note(r, fallback)
+	}
 	if of.n >= s.rollRecords || of.size >= s.rollSize {
 		return s.finishPartition(tp)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,11 +22,16 @@ import (
 
 func newTestSink(t *testing.T, raw map[string]any) *Sink {
 	t.Helper()
+	return newTestSinkEnv(t, raw, sdk.Env{})
+}
+
+func newTestSinkEnv(t *testing.T, raw map[string]any, env sdk.Env) *Sink {
+	t.Helper()
 	cfg, err := spec.Validate(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSink(cfg, sdk.Env{})
+	s, err := NewSink(cfg, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,38 +137,43 @@ func TestSchemaTypesReadBackWithDuckDB(t *testing.T) {
 func TestInferredColumnsTimeFieldAndWidening(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s := newTestSink(t, map[string]any{"path": dir, "time.field": "ts", "partition.by": "day"})
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	s := newTestSinkEnv(t, map[string]any{"path": dir, "time.field": "ts", "partition.by": "day"}, sdk.Env{Logger: logger})
+	ingested := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
 	recs := []sdk.Record{
 		{Topic: "ev", Offset: 1, Value: []byte(`{"ts":"2026-11-27T10:00:00Z","user":"a","n":1}`)},
 		{Topic: "ev", Offset: 2, Value: []byte(`{"ts":"2026-11-28T10:00:00Z","user":"b","n":2}`)},
 		{Topic: "ev", Offset: 3, Value: []byte(`{"ts":"2026-11-27T11:00:00Z","user":"c","n":3,"extra":true}`)},
-		{Topic: "ev", Offset: 4, Value: []byte(`{"user":"no time"}`)},
+		{Topic: "ev", Offset: 4, Value: []byte(`{"user":"no time","n":4}`), Timestamp: ingested},
+		{Topic: "ev", Offset: 5, Value: []byte(`{"ts":"soon","user":"bad time","n":5}`), Timestamp: ingested},
 	}
-	err := s.Write(context.Background(), recs)
-	var be *sdk.BatchError
-	if !errors.As(err, &be) || len(be.Records) != 1 || be.Records[0].Index != 3 || !strings.Contains(err.Error(), `"ts"`) {
-		t.Fatalf("want record 4 rejected naming the time field, got %v", err)
-	}
-	if err := s.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	writeFlush(t, s, recs)
 	got := files(t, dir)
 	want := []string{
 		"topic=ev/date=2026-11-27/part-p0-000000000000001-000000000000001.parquet",
 		"topic=ev/date=2026-11-27/part-p0-000000000000003-000000000000003.parquet",
 		"topic=ev/date=2026-11-28/part-p0-000000000000002-000000000000002.parquet",
+		"topic=ev/date=2026-11-29/part-p0-000000000000004-000000000000004.parquet", // ingestion time
+		"topic=ev/date=2026-11-29/part-p0-000000000000005-000000000000005.parquet", // widened by ts
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("files %v", got)
 	}
 	var n int
 	var users string
-	q := fmt.Sprintf(`SELECT count(*), string_agg(user || ':' || coalesce(extra::VARCHAR, '-'), ',' ORDER BY n) FROM read_parquet('%s/topic=ev/*/*.parquet', union_by_name=true)`, dir)
+	q := fmt.Sprintf(`SELECT count(*), string_agg(user || ':' || coalesce(extra::VARCHAR, '-') || ':' || coalesce(ts, '-'), ',' ORDER BY n)
+		FROM read_parquet('%s/topic=ev/*/*.parquet', union_by_name=true)`, dir)
 	if err := duck(t).QueryRow(q).Scan(&n, &users); err != nil {
 		t.Fatal(err)
 	}
-	if n != 3 || users != "a:-,b:-,c:true" {
-		t.Fatalf("rows %d %q", n, users)
+	if w := "a:-:2026-11-27T10:00:00Z,b:-:2026-11-28T10:00:00Z,c:true:2026-11-27T11:00:00Z,no time:-:-,bad time:-:soon"; n != 5 || users != w {
+		t.Fatalf("rows %d\n got %q\nwant %q", n, users, w)
+	}
+	for _, w := range []string{"level=WARN", "partitioned by ingestion time", "topic=ev", "offset=4", "records=2", `time field \"ts\" is missing`} {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("warning lacks %s: %s", w, logs.String())
+		}
 	}
 }
 

@@ -28,7 +28,7 @@ var spec = sdk.Spec{
 		{Name: "path", Type: sdk.TypeString, Required: true, Example: "./lake",
 			Doc: "Root directory of the dataset (created when missing). Nothing is written outside it."},
 		{Name: "time.field", Type: sdk.TypeString, Example: "created_at",
-			Doc: "Field whose time decides the date/hour directory (a timestamp, an RFC 3339 string or epoch milliseconds). Default: the record's log timestamp (ingestion time). A record without a usable value is rejected to the dead-letter topic."},
+			Doc: "Field whose time decides the date/hour directory (a timestamp, an RFC 3339 string or epoch milliseconds). Default: the record's log timestamp (ingestion time). A record whose field is missing or not a time is not rejected: it goes to the directory of its ingestion time, with a warning (the field's value, if any, is still written to its column)."},
 		{Name: "partition.by", Type: sdk.TypeString, Default: "hour", Enum: []string{"hour", "day", "none"},
 			Doc: "Time directories: `date=.../hour=...`, `date=...` only, or none (files directly under `topic=...`)."},
 		{Name: "compression", Type: sdk.TypeString, Default: "snappy", Enum: []string{"snappy", "zstd", "none"},
