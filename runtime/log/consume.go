@@ -180,9 +180,14 @@ func (r *Reader) refill() bool {
 	return true
 }
 
+// joinRecords is the largest queued chunk take copies onto the end of
+// another: joining small chunks (a light load stores a few records per
+// message) saves the caller calls, copying big ones costs more than it saves.
+const joinRecords = 512
+
 // take hands out buffered records, at least one, within max and maxBytes:
-// the rest of the current chunk without copying, joined by whole queued
-// chunks that fit (under a light load, many small ones).
+// the rest of the current chunk without copying, joined by whole small
+// queued chunks that fit.
 func (r *Reader) take(max, maxBytes int) ([]Record, error) {
 	if len(r.buf) == 0 && (r.err != nil || !r.refill() || len(r.buf) == 0) {
 		return nil, r.err
@@ -192,7 +197,7 @@ func (r *Reader) take(max, maxBytes int) ([]Record, error) {
 	r.buf = r.buf[n:]
 	for len(r.buf) == 0 && n < max && (maxBytes <= 0 || size < maxBytes) {
 		next := r.feed.peek()
-		if next <= 0 || n+next > max {
+		if next <= 0 || next > joinRecords || n+next > max {
 			break
 		}
 		if !r.refill() {
