@@ -27,8 +27,9 @@ var sourceSpec = sdk.Spec{
 	Name:    "jdbc-source",
 	Kind:    sdk.KindSource,
 	Summary: "Polls MySQL/MariaDB or PostgreSQL tables (or a query) and emits one structured record per row.",
-	Doc: "Each poll runs `SELECT ... WHERE <tracking columns> > <last position> ORDER BY <tracking columns> LIMIT batch.max.rows` " +
-		"per table. Records carry Fields, a Schema derived from the column types and, as Key, a JSON object of the primary-key columns. " +
+	Doc: "Each poll runs `SELECT ... WHERE <tracking columns> > <last position> ORDER BY <tracking columns> LIMIT <50 × batch.max.rows>` " +
+		"per table and streams it, batch.max.rows rows per Read. Records carry Fields, a Schema derived from the column types " +
+		"(also sent as JSON in the braid.schema header, so a sink behind the json converter keeps exact types) and, as Key, a JSON object of the primary-key columns. " +
 		"The position stores per-table progress, so a restarted task neither skips nor repeats rows.",
 	Fields: []sdk.Field{
 		{Name: "dsn", Type: sdk.TypeString, Required: true, Secret: true,
@@ -56,7 +57,7 @@ var sourceSpec = sdk.Spec{
 		{Name: "poll.interval", Type: sdk.TypeDuration, Default: "5s",
 			Doc: "How long to wait after a table is caught up before polling it again."},
 		{Name: "batch.max.rows", Type: sdk.TypeInt, Default: int64(1000),
-			Doc:   "Most rows one query returns and one Read emits.",
+			Doc:   "Most rows one Read emits; one query streams up to 50 times as many.",
 			Check: positive},
 		{Name: "topic", Type: sdk.TypeString,
 			Doc:     "Topic template; ${table} is replaced by the table name. Empty publishes to the pipeline's topic; set, the worker publishes each record to its Record.Topic.",
