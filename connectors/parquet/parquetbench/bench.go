@@ -117,7 +117,7 @@ func baseline(path string, records []sdk.Record, batch int) error {
 		"id": pq.Int(64), "user": pq.String(), "amount": pq.Leaf(pq.DoubleType),
 		"at": pq.Timestamp(pq.Microsecond), "note": pq.Optional(pq.String()),
 	})
-	w := pq.NewWriter(f, sch, pq.Compression(&snappy.Codec{}), pq.MaxRowsPerRowGroup(131072))
+	w := pq.NewWriter(f, sch, pq.Compression(&snappy.Codec{}), pq.MaxRowsPerRowGroup(rowGroupRows))
 	rows := make([]pq.Row, 0, batch)
 	vals := make([]pq.Value, 0, batch*5)
 	for i := range records {
