@@ -70,7 +70,7 @@ sinks:
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		wait := time.Duration(300+rng.IntN(1200)) * time.Millisecond
+		wait := time.Duration(150+rng.IntN(450)) * time.Millisecond
 		time.Sleep(wait) // the random moment of the crash, not synchronisation
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()

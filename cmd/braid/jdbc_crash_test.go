@@ -67,7 +67,7 @@ sinks:
 	// takes its tasks' leases back at once instead of waiting out the dead
 	// process's (host-pid) leases, so every run copies rows before its kill.
 	args := []string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--watch=false",
-		"--log-level", "warn", "--worker-id", "jdbc-crash"}
+		"--log-level", "warn"}
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	for kill := 0; kill < 5; kill++ {
 		cmd := exec.Command(bin, args...)

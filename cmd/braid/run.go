@@ -53,7 +53,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.natsURL, "nats-url", "", "external NATS cluster URL (overrides the pipeline file's nats.url)")
 	fl.StringVar(&f.natsListen, "nats-listen", "", "open a client port on the embedded NATS server (e.g. 127.0.0.1:4333)")
 	fl.BoolVar(&f.watch, "watch", true, "reload the pipeline file when it changes")
-	fl.StringVar(&f.workerID, "worker-id", "", "this worker's id (default host-pid)")
+	fl.StringVar(&f.workerID, "worker-id", "", "this worker's id (default: the host name and a hash of --data-dir, so a restarted worker takes its tasks back at once)")
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the REST API bearer token (default: env BRAID_TOKEN); required beyond loopback")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "REST API TLS certificate file (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "REST API TLS key file (PEM)")

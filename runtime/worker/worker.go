@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,8 +76,7 @@ func New(ctx context.Context, opts Options) (*Worker, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.WorkerID == "" {
-		host, _ := os.Hostname()
-		opts.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+		opts.WorkerID = defaultWorkerID(opts.DataDir)
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
@@ -119,6 +120,22 @@ func (w *Worker) taskCount() int {
 		n += c.cfg.Tasks
 	}
 	return n
+}
+
+// defaultWorkerID names a worker by its host and data dir, so a worker that
+// crashed and restarts on the same data dir is the same worker: it takes its
+// task leases back at once instead of waiting for them to lapse.
+func defaultWorkerID(dataDir string) string {
+	host, _ := os.Hostname()
+	if dataDir == "" {
+		return fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return fmt.Sprintf("%s-%s", host, hex.EncodeToString(sum[:4]))
 }
 
 // Plugins returns the connector types the worker knows.
