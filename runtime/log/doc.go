@@ -40,10 +40,12 @@
 //
 // A Reader streams one partition through an ordered consumer (ephemeral,
 // unacknowledged, recreated after gaps and reconnects) and keeps at most
-// 4 MiB in flight plus one decoded batch, however far behind it is. Fetch
-// waits up to maxWait for the first message, then takes only what has
-// already arrived. Offsets before the partition's first record (removed by
-// retention) start at the first record still stored.
+// 4 MiB in flight plus ~1 MiB of records decoded ahead by a goroutine,
+// however far behind it is. Fetch waits up to maxWait for the first record,
+// then takes only what is already decoded, without timers: a sub-millisecond
+// wait costs a whole millisecond on an idle Go process. Offsets before the
+// partition's first record (removed by retention) start at the first record
+// still stored.
 //
 // # Offsets
 //
