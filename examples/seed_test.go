@@ -83,6 +83,9 @@ func TestSeedRunsEndToEnd(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // polling interval, not synchronisation
 	}
+	// Parquet files appear before all of a topic is in them: wait until the
+	// lake's group has committed every partition's last offset.
+	waitCaughtUp(t, eng, "braid-seed-lake", "events", "pricing", "transactions", "interactions")
 	closeEngine(t, eng) // flushes every sink; nothing may arrive twice afterwards
 	if got := r.measure(t); got != want {
 		t.Errorf("after shutdown the sinks delivered %v;\nexpected exactly %v", got, want)
@@ -324,4 +327,36 @@ func statuses(eng *engine.Engine) string {
 		fmt.Fprintf(&sb, "%s: %+v %v\n", name, st, err)
 	}
 	return sb.String()
+}
+
+// waitCaughtUp polls until a sink's consumer group has committed the last
+// offset of every partition of its topics.
+func waitCaughtUp(t *testing.T, eng *engine.Engine, group string, topics ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		behind := ""
+		for _, topic := range topics {
+			info, err := eng.Log.Topic(t.Context(), topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			committed, err := eng.Log.CommittedOffsets(t.Context(), group, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range info.Partitions {
+				if p.LastOffset >= 0 && committed[p.Partition] < p.LastOffset {
+					behind = fmt.Sprintf("%s/%d at %d of %d", topic, p.Partition, committed[p.Partition], p.LastOffset)
+				}
+			}
+		}
+		if behind == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s did not catch up: %s", group, behind)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+	}
 }
