@@ -26,16 +26,6 @@ type column struct {
 	conv  convert
 }
 
-// place appends a present value with the column's levels, set in place:
-// SetDefinitionLevel and SetColumnIndex inline where Value.Level does not.
-func (c *column) place(row pq.Row, v pq.Value) pq.Row {
-	row = append(row, v)
-	last := &row[len(row)-1]
-	last.SetDefinitionLevel(c.def)
-	last.SetColumnIndex(c.index)
-	return row
-}
-
 // fastKind names the one Go type a column's decoder normally produces, so
 // appendRow converts it without an indirect call; other types go through the
 // column's convert.
@@ -64,23 +54,6 @@ func fastFor(t schema.Type) fastKind {
 		return fastBool
 	}
 	return fastNone
-}
-
-// value converts v inline when it has the column's common type.
-func (k fastKind) value(v any) (pq.Value, bool) {
-	switch x := v.(type) {
-	case int64:
-		return pq.Int64Value(x), k == fastInt64
-	case float64:
-		return pq.DoubleValue(x), k == fastDouble
-	case string:
-		return pq.ByteArrayValue(unsafe.Slice(unsafe.StringData(x), len(x))), k == fastBytes
-	case time.Time:
-		return pq.Int64Value(x.UnixMicro()), k == fastTimestamp
-	case bool:
-		return pq.BooleanValue(x), k == fastBool
-	}
-	return pq.Value{}, false
 }
 
 // layout is the shape of one file: its columns and the Parquet schema.
@@ -203,34 +176,50 @@ func infer(m map[string]any) []schema.Field {
 }
 
 // appendRow appends the record's values, one per column in column order,
-// and says about how many bytes they hold. The per-column converters were
-// chosen when the layout was built, so a value costs one map lookup and one
-// call.
+// and says about how many bytes they hold. The Go type a decoder normally
+// produces for a column is converted inline; anything else goes through the
+// converter chosen when the layout was built. Levels are set in place
+// because Value.Level does not inline.
 func (l *layout) appendRow(row pq.Row, m map[string]any) (pq.Row, int64, error) {
-	size := int64(0)
+	size := int64(8 * len(l.cols))
 	row = slices.Grow(row, len(l.cols))
 	for i := range l.cols {
 		c := &l.cols[i]
+		var pv pq.Value
+		ok := false
 		v := m[c.field.Name]
-		if v == nil {
+		switch x := v.(type) {
+		case nil:
 			if !c.field.Optional {
 				return row, 0, fmt.Errorf("field %q: required but missing", c.field.Name)
 			}
 			row = append(row, c.null)
 			continue
+		case int64:
+			pv, ok = pq.Int64Value(x), c.fast == fastInt64
+		case float64:
+			pv, ok = pq.DoubleValue(x), c.fast == fastDouble
+		case string:
+			pv, ok = pq.ByteArrayValue(unsafe.Slice(unsafe.StringData(x), len(x))), c.fast == fastBytes
+			size += int64(len(x))
+		case time.Time:
+			pv, ok = pq.Int64Value(x.UnixMicro()), c.fast == fastTimestamp
+		case bool:
+			pv, ok = pq.BooleanValue(x), c.fast == fastBool
 		}
-		pv, ok := c.fast.value(v)
 		if !ok {
 			var err error
 			if pv, err = c.conv(v); err != nil {
 				return row, 0, fmt.Errorf("field %q: %w", c.field.Name, err)
 			}
+			if k := pv.Kind(); k == pq.ByteArray || k == pq.FixedLenByteArray {
+				size += int64(len(pv.ByteArray()))
+			}
 		}
-		size += 8
-		if k := pv.Kind(); k == pq.ByteArray || k == pq.FixedLenByteArray {
-			size += int64(len(pv.ByteArray()))
-		}
-		row = c.place(row, pv)
+		row = append(row, pv)
+		last := &row[len(row)-1]
+		last.SetDefinitionLevel(c.def)
+		last.SetColumnIndex(c.index)
 	}
 	return row, size, nil
 }
