@@ -123,12 +123,18 @@ func BenchmarkAppendRowInline(b *testing.B) {
 	for b.Loop() {
 		vals = vals[:0]
 		for _, m := range ms {
+			n := len(vals)
 			vals = append(vals,
-				pq.DoubleValue(m["amount"].(float64)).Level(0, 0, 0),
-				pq.Int64Value(m["at"].(time.Time).UnixMicro()).Level(0, 0, 1),
-				pq.Int64Value(m["id"].(int64)).Level(0, 0, 2),
-				pq.ByteArrayValue(view(m["note"].(string))).Level(0, 1, 3),
-				pq.ByteArrayValue(view(m["user"].(string))).Level(0, 0, 4))
+				pq.DoubleValue(m["amount"].(float64)),
+				pq.Int64Value(m["at"].(time.Time).UnixMicro()),
+				pq.Int64Value(m["id"].(int64)),
+				pq.ByteArrayValue(view(m["note"].(string))),
+				pq.ByteArrayValue(view(m["user"].(string))))
+			row := vals[n:]
+			for j := range row {
+				row[j].SetColumnIndex(j)
+			}
+			row[3].SetDefinitionLevel(1) // note is optional
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ms)), "ns/row")

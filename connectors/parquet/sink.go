@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	pq "github.com/parquet-go/parquet-go"
@@ -262,8 +263,10 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 		}
 		of = nil
 	}
-	lay, err := s.layoutFor(of, r, m)
-	if err != nil {
+	var lay *layout
+	if of != nil && r.Schema != nil && of.lay.source == r.Schema {
+		lay = of.lay // the common case, without a call
+	} else if lay, err = s.layoutFor(of, r, m); err != nil {
 		return err
 	}
 	if of != nil && lay != of.lay { // the columns changed: start new files
@@ -451,14 +454,44 @@ func (s *Sink) Flush(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for d := range s.dirty {
-		if err := s.syncDir(d); err != nil {
-			return err
-		}
-		delete(s.dirty, d)
+	if err := s.syncDirs(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
+
+// syncDirs fsyncs the changed directories, a few at a time: each fsync
+// mostly waits on the disk, and a journaling file system commits concurrent
+// ones together.
+func (s *Sink) syncDirs() error {
+	dirs := make(chan string)
+	errs := make(chan error, len(s.dirty))
+	var wg sync.WaitGroup
+	for range min(len(s.dirty), maxParallelSyncs) {
+		wg.Go(func() {
+			for d := range dirs {
+				errs <- s.syncDir(d)
+			}
+		})
+	}
+	for d := range s.dirty {
+		dirs <- d
+	}
+	close(dirs)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if err := errors.Join(all...); err != nil {
+		return err
+	}
+	clear(s.dirty)
+	return nil
+}
+
+const maxParallelSyncs = 8
 
 func (s *Sink) syncDir(d string) error {
 	f, err := s.root.Open(d)

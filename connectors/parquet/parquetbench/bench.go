@@ -123,13 +123,19 @@ func baseline(path string, records []sdk.Record, batch int) error {
 	for i := range records {
 		m := records[i].Fields
 		start := len(vals)
-		// columns in name order: amount, at, id, note, user
+		// columns in name order: amount, at, id, note, user; levels set in
+		// place, the cheapest way parquet-go offers
 		vals = append(vals,
-			pq.DoubleValue(m["amount"].(float64)).Level(0, 0, 0),
-			pq.Int64Value(m["at"].(time.Time).UnixMicro()).Level(0, 0, 1),
-			pq.Int64Value(m["id"].(int64)).Level(0, 0, 2),
-			pq.ByteArrayValue(view(m["note"].(string))).Level(0, 1, 3),
-			pq.ByteArrayValue(view(m["user"].(string))).Level(0, 0, 4))
+			pq.DoubleValue(m["amount"].(float64)),
+			pq.Int64Value(m["at"].(time.Time).UnixMicro()),
+			pq.Int64Value(m["id"].(int64)),
+			pq.ByteArrayValue(view(m["note"].(string))),
+			pq.ByteArrayValue(view(m["user"].(string))))
+		row := vals[start:]
+		for j := range row {
+			row[j].SetColumnIndex(j)
+		}
+		row[3].SetDefinitionLevel(1) // note is optional
 		rows = append(rows, vals[start:len(vals):len(vals)])
 		if len(rows) == batch || i == len(records)-1 {
 			if _, err := w.WriteRows(rows); err != nil {
