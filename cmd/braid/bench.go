@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime/pprof"
 	"time"
 
+	"github.com/braidhq/braid/connectors/builtin"
 	"github.com/braidhq/braid/connectors/http/httpbench"
-	"github.com/braidhq/braid/connectors/sdk"
-	"github.com/braidhq/braid/runtime/log"
+	"github.com/braidhq/braid/pipelines"
+	"github.com/braidhq/braid/runtime/engine"
 	"github.com/braidhq/braid/runtime/natsd"
 	"github.com/braidhq/braid/runtime/worker/pipebench"
 	"github.com/spf13/cobra"
@@ -99,8 +101,11 @@ func newBenchWebhookCmd() *cobra.Command {
 	var partitions int
 	cmd := &cobra.Command{
 		Use:   "http-webhook",
-		Short: "batched POSTs from concurrent clients into the webhook source and on into the log",
-		Args:  cobra.NoArgs,
+		Short: "batched POSTs from concurrent clients into a worker's webhook source and on into the log",
+		Long: "Runs a worker with an http-webhook source publishing to a topic on an embedded log; a " +
+			"request is answered 200 only once its records are in the log. The baseline is the same " +
+			"load against a bare net/http handler in the same run.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			dir, err := os.MkdirTemp("", "braid-bench-webhook-")
@@ -108,31 +113,31 @@ func newBenchWebhookCmd() *cobra.Command {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			conn, err := natsd.Start(ctx, natsd.Config{DataDir: dir})
+			addr, err := freeLoopbackAddr()
 			if err != nil {
 				return err
 			}
-			defer conn.Close(context.Background())
-			lg, err := log.Open(ctx, conn, log.Options{Replicas: 1})
+			builtin.RegisterConverters()
+			eng, err := engine.Start(ctx, engine.Options{NATS: natsd.Config{DataDir: dir}, Plugins: builtin.Plugins(), DataDir: dir})
 			if err != nil {
 				return err
 			}
-			defer lg.Close()
-			if err := lg.CreateTopic(ctx, "webhook", log.TopicConfig{Partitions: partitions}); err != nil {
+			defer func() {
+				cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_ = eng.Close(cctx)
+			}()
+			yaml := fmt.Sprintf("version: 1\nname: bench\ntopics:\n  webhook: { partitions: %d }\n"+
+				"sources:\n  web: { connector: http-webhook, topic: webhook, config: { listen: %q, batch: true } }\n", partitions, addr)
+			p, lints := pipelines.Parse("bench.yaml", []byte(yaml), eng.Catalog(), func(string) (string, bool) { return "", false })
+			if len(lints) > 0 {
+				return fmt.Errorf("bench pipeline: %v", lints)
+			}
+			if _, err := eng.Apply(ctx, p, false); err != nil {
 				return err
 			}
-			prod := lg.Producer(log.ProducerOptions{ID: "bench-webhook"})
-			defer prod.Close(context.Background())
-			o.Deliver = func(ctx context.Context, recs []sdk.Record) error {
-				lrs := make([]log.Record, len(recs))
-				for i, r := range recs {
-					lrs[i] = log.Record{Key: r.Key, Value: r.Value, Partition: -1, Timestamp: time.Now()}
-				}
-				p, err := prod.Publish(ctx, log.Batch{Topic: "webhook", Records: lrs})
-				if err != nil {
-					return err
-				}
-				_, err = p.Wait(ctx)
+			o.URL = "http://" + addr + "/"
+			if err := waitListening(ctx, addr); err != nil {
 				return err
 			}
 			res, err := httpbench.Webhook(ctx, o)
@@ -149,4 +154,40 @@ func newBenchWebhookCmd() *cobra.Command {
 	fl.IntVar(&partitions, "partitions", 3, "partitions of the topic")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON line")
 	return cmd
+}
+
+// freeLoopbackAddr returns a loopback address with a port nobody listens on.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitListening polls until addr accepts connections.
+func waitListening(ctx context.Context, addr string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("webhook at %s did not start: %w", addr, err)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }

@@ -297,6 +297,10 @@ func (w *Webhook) parsePosition(pos sdk.Position) (seq uint64, idx int, ok bool)
 	return seq, idx, err1 == nil && err2 == nil
 }
 
+// NotReplayable tells the worker a webhook cannot replay a request after a
+// crash: the client, never answered, sends it again.
+func (w *Webhook) NotReplayable() {}
+
 // Ack answers every request whose records are all covered by pos.
 func (w *Webhook) Ack(_ context.Context, pos sdk.Position) error {
 	seq, idx, ok := w.parsePosition(pos)

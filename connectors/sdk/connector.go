@@ -66,6 +66,15 @@ type SchemaInfo struct {
 	Schema *schema.Schema
 }
 
+// NotReplayable is implemented by sources that cannot hand a record out again
+// after a crash, such as a webhook (its client retries instead, so delivery
+// is at-least-once whatever Braid does). The worker skips the cost of storing
+// their batches all-or-nothing, which buys exactly-once only for sources that
+// can replay from a position.
+type NotReplayable interface {
+	NotReplayable()
+}
+
 // Snapshotter is implemented by sources that start with a full read of existing
 // data; Progress reports it for the API and logs.
 type Snapshotter interface {

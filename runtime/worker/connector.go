@@ -67,6 +67,9 @@ type task struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	finished atomic.Bool // a source reached the end of its input
+	// atomic: the source replays from a position, so its batches are
+	// stored all-or-nothing (see sdk.NotReplayable).
+	atomic bool
 
 	mu       sync.Mutex
 	state    State

@@ -62,7 +62,7 @@ func (c *connector) recoverPosition(ctx context.Context, t *task) (storedPositio
 	// Without (a server before 2.12), it may be partly stored: resume before
 	// it, publishing some of its records again rather than losing any.
 	key := metaPosition
-	if !c.w.log.Atomic() {
+	if !c.w.log.Atomic() || !t.atomic {
 		key = metaPrev
 	}
 	for _, h := range meta {
@@ -99,13 +99,15 @@ func (c *connector) runSource(ctx context.Context, t *task) error {
 	if err := c.ensureTopic(ctx, c.cfg.Topic, 1); err != nil {
 		return fmt.Errorf("topic %s: %w", c.cfg.Topic, err)
 	}
-	sp, err := c.recoverPosition(ctx, t)
-	if err != nil {
-		return err
-	}
 	src, err := c.plugin.NewSource(cfg, c.env(t))
 	if err != nil {
 		return sdk.Fatal(fmt.Errorf("create source: %w", err))
+	}
+	_, notReplayable := src.(sdk.NotReplayable)
+	t.atomic = !notReplayable
+	sp, err := c.recoverPosition(ctx, t)
+	if err != nil {
+		return err
 	}
 	if err := src.Open(ctx, sp.Position); err != nil {
 		return fmt.Errorf("open source: %w", err)
@@ -328,7 +330,7 @@ func (c *connector) publish(ctx context.Context, t *task, proc *processor, produ
 	// Atomic batches need no message ids: a batch is either whole in the log
 	// (and recovery resumes after it) or absent.
 	msgID := ""
-	if !c.w.log.Atomic() {
+	if !c.w.log.Atomic() || !t.atomic {
 		sum := sha256.Sum256(last)
 		msgID = c.producerID(t) + "." + hex.EncodeToString(sum[:12])
 	}
@@ -342,7 +344,7 @@ func (c *connector) publish(ctx context.Context, t *task, proc *processor, produ
 		if msgID != "" {
 			id = msgID + "." + topic
 		}
-		p, err := producer.Publish(ctx, log.Batch{Topic: topic, Records: byTopic[topic], MsgID: id, Meta: meta, Atomic: true})
+		p, err := producer.Publish(ctx, log.Batch{Topic: topic, Records: byTopic[topic], MsgID: id, Meta: meta, Atomic: t.atomic})
 		if err != nil {
 			return fmt.Errorf("%s: publish to %s: %w", StageProduce, topic, err)
 		}

@@ -25,6 +25,14 @@ type Options struct {
 	// Deliver, when set, receives each batch between Read and Ack (point it at
 	// the real log to include the produce); nil acks straight away.
 	Deliver func(ctx context.Context, records []sdk.Record) error
+	// DeliverAsync, when set instead, starts delivering a batch and returns a
+	// wait for its completion; batches are acked in order as they complete,
+	// so reading goes on while earlier batches are stored, as in the worker.
+	DeliverAsync func(ctx context.Context, records []sdk.Record) (wait func() error, err error)
+	// URL, when set, is a webhook served elsewhere (a worker running the
+	// http-webhook source into the log); the bench only posts to it and
+	// counts the records of accepted requests.
+	URL string
 }
 
 // Result of one run.
@@ -53,6 +61,14 @@ func Webhook(ctx context.Context, o Options) (Result, error) {
 	if o.Records <= 0 {
 		return Result{}, errors.New("httpbench: Records must be positive")
 	}
+	body := batchBody(o.BatchSize)
+	if o.URL != "" {
+		run, err := load(ctx, o.URL, o, body)
+		if err != nil {
+			return Result{}, err
+		}
+		return finish(ctx, o, body, run, int64(len(run.lat)*o.BatchSize))
+	}
 	src, err := openSource(ctx, o)
 	if err != nil {
 		return Result{}, err
@@ -67,9 +83,14 @@ func Webhook(ctx context.Context, o Options) (Result, error) {
 	defer cancel()
 	var read atomic.Int64
 	readErr := make(chan error, 1)
-	go func() { readErr <- drain(rctx, src, o.Deliver, &read) }()
+	go func() {
+		if o.DeliverAsync != nil {
+			readErr <- drainAsync(rctx, src, o.DeliverAsync, &read)
+			return
+		}
+		readErr <- drain(rctx, src, o.Deliver, &read)
+	}()
 
-	body := batchBody(o.BatchSize)
 	run, err := load(rctx, "http://"+src.Addr()+"/", o, body)
 	cancel()
 	if rerr := <-readErr; rerr != nil && !errors.Is(rerr, context.Canceled) {
@@ -78,11 +99,15 @@ func Webhook(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return finish(ctx, o, body, run, read.Load())
+}
+
+// finish runs the baseline and puts the figures together.
+func finish(ctx context.Context, o Options, body []byte, run loadRun, n int64) (Result, error) {
 	base, err := baseline(ctx, o, body)
 	if err != nil {
 		return Result{}, fmt.Errorf("baseline: %w", err)
 	}
-	n := read.Load()
 	res := Result{
 		Records:     n,
 		Requests:    int64(len(run.lat)),
@@ -192,6 +217,50 @@ func drain(ctx context.Context, src *braidhttp.Webhook, deliver func(context.Con
 		n.Add(int64(len(recs)))
 		if err := src.Ack(ctx, recs[len(recs)-1].Position); err != nil {
 			return err
+		}
+	}
+}
+
+// drainAsync is drain with deliveries in flight: a second goroutine waits
+// for each in order and acks it, with at most 16 batches outstanding.
+func drainAsync(ctx context.Context, src *braidhttp.Webhook, deliver func(context.Context, []sdk.Record) (func() error, error), n *atomic.Int64) error {
+	type pending struct {
+		wait func() error
+		pos  sdk.Position
+		n    int
+	}
+	queue := make(chan pending, 16)
+	ackErr := make(chan error, 1)
+	go func() {
+		for p := range queue {
+			if err := p.wait(); err != nil {
+				ackErr <- fmt.Errorf("deliver: %w", err)
+				return
+			}
+			n.Add(int64(p.n))
+			if err := src.Ack(ctx, p.pos); err != nil {
+				ackErr <- err
+				return
+			}
+		}
+		ackErr <- nil
+	}()
+	defer close(queue)
+	for {
+		recs, err := src.Read(ctx)
+		if err != nil {
+			return err
+		}
+		wait, err := deliver(ctx, recs)
+		if err != nil {
+			return fmt.Errorf("deliver: %w", err)
+		}
+		select {
+		case queue <- pending{wait: wait, pos: recs[len(recs)-1].Position, n: len(recs)}:
+		case err := <-ackErr:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
