@@ -16,7 +16,10 @@ type span struct {
 	first, last int64
 }
 
-var finalName = regexp.MustCompile(`^(.+)-p(\d+)-(\d+)-(\d+)\.(jsonl|csv|txt)$`)
+var (
+	finalName  = regexp.MustCompile(`^(.+)-p(\d+)-(\d+)-(\d+)\.(jsonl|csv|txt)$`)
+	tempNameRE = regexp.MustCompile(`^\.(.+)-p(\d+)-(\d+)\.(jsonl|csv|txt)\.tmp$`)
+)
 
 func fileName(tp sdk.TopicPartition, first, last int64, ext string) string {
 	return fmt.Sprintf("%s-p%d-%015d-%015d.%s", tp.Topic, tp.Partition, first, last, ext)
@@ -24,6 +27,19 @@ func fileName(tp sdk.TopicPartition, first, last int64, ext string) string {
 
 func tempName(tp sdk.TopicPartition, first int64, ext string) string {
 	return fmt.Sprintf(".%s-p%d-%015d.%s.tmp", tp.Topic, tp.Partition, first, ext)
+}
+
+// parseTemp reads the topic partition an unfinished file belongs to.
+func parseTemp(name string) (sdk.TopicPartition, bool) {
+	m := tempNameRE.FindStringSubmatch(name)
+	if m == nil {
+		return sdk.TopicPartition{}, false
+	}
+	p, err := strconv.ParseInt(m[2], 10, 32)
+	if err != nil {
+		return sdk.TopicPartition{}, false
+	}
+	return sdk.TopicPartition{Topic: m[1], Partition: int32(p)}, true
 }
 
 // parseName reads topic, partition and offset range from a finished file's name.

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/braidhq/braid/connectors/sdk"
@@ -32,8 +31,9 @@ type Sink struct {
 
 	root  *os.Root
 	open  map[sdk.TopicPartition]*outFile
-	spans map[sdk.TopicPartition][]span // finished files by partition
-	dirty bool                          // a rename since the last directory fsync
+	spans map[sdk.TopicPartition][]span   // finished files by partition
+	stale map[sdk.TopicPartition][]string // unfinished files left by a crash
+	dirty bool                            // a rename since the last directory fsync
 }
 
 // outFile is the file being written for one topic partition.
@@ -98,12 +98,13 @@ func (s *Sink) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Unfinished files are removed per partition when this sink first writes
+	// to it: other tasks (here or on other workers) may be writing theirs in
+	// the same directory right now.
+	s.stale = map[sdk.TopicPartition][]string{}
 	for _, name := range names {
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") {
-			if err := s.root.Remove(name); err != nil {
-				return fmt.Errorf("file sink: remove stale %s: %w", name, err)
-			}
-			s.log.Info("removed unfinished file", "file", name)
+		if tp, ok := parseTemp(name); ok {
+			s.stale[tp] = append(s.stale[tp], name)
 			continue
 		}
 		if tp, sp, ok := parseName(name); ok {
@@ -173,6 +174,13 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 }
 
 func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*outFile, error) {
+	for _, name := range s.stale[tp] {
+		if err := s.root.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("file sink: remove stale %s: %w", name, err)
+		}
+		s.log.Info("removed unfinished file", "file", name)
+	}
+	delete(s.stale, tp)
 	of := &outFile{tp: tp, tmp: tempName(tp, r.Offset, s.ext), first: r.Offset, last: r.Offset, opened: now}
 	f, err := s.root.OpenFile(of.tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {

@@ -188,3 +188,39 @@ func BenchmarkSinkJSONL(b *testing.B) {
 	s.Flush(context.Background())
 	b.ReportMetric(float64(off)/b.Elapsed().Seconds(), "records/s")
 }
+
+// Two tasks share a directory, each with its own partition: a task that opens
+// while the other is writing leaves the other's unfinished file alone, and
+// removes only its own partition's leftovers.
+func TestSinkTasksShareDirectory(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := newTestSink(t, map[string]any{"path": dir})
+	if err := a.Write(ctx, recs("t", 0, 0, 9)); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, tempName(sdk.TopicPartition{Topic: "t", Partition: 1}, 0, "jsonl"))
+	if err := os.WriteFile(stale, []byte("half a line"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := newTestSink(t, map[string]any{"path": dir})
+	if err := b.Write(ctx, recs("t", 1, 0, 4)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Sink{a, b} {
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"t-p0-000000000000000-000000000000009.jsonl", "t-p1-000000000000000-000000000000004.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("partition 1's leftover %s was not removed: %v", stale, err)
+	}
+}
