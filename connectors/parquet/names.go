@@ -27,6 +27,24 @@ func tempName(dir string, partition int32, first int64) string {
 	return path.Join(dir, fmt.Sprintf(".part-p%d-%015d.parquet.tmp", partition, first))
 }
 
+// parseTemp reads the topic partition of an unfinished file's path
+// (topic=T/.../.part-p<P>-<first>.parquet.tmp).
+func parseTemp(p string) (sdk.TopicPartition, bool) {
+	top, _, _ := strings.Cut(p, "/")
+	topic, ok := strings.CutPrefix(top, "topic=")
+	base := path.Base(p)
+	rest, ok2 := strings.CutPrefix(base, ".part-p")
+	if !ok || !ok2 {
+		return sdk.TopicPartition{}, false
+	}
+	num, _, _ := strings.Cut(rest, "-")
+	part, err := strconv.ParseInt(num, 10, 32)
+	if err != nil {
+		return sdk.TopicPartition{}, false
+	}
+	return sdk.TopicPartition{Topic: topic, Partition: int32(part)}, true
+}
+
 // parseName reads topic, partition and offsets from a finished file's path
 // relative to the root (topic=<t>/.../part-p<n>-<first>-<last>.parquet).
 func parseName(rel string) (sdk.TopicPartition, span, bool) {

@@ -39,8 +39,9 @@ type Sink struct {
 	root    *os.Root
 	open    map[sdk.TopicPartition]map[string]*outFile // by time directory
 	spans   map[sdk.TopicPartition][]span
-	dirty   map[string]bool // directories with new entries since the last sync
-	vals    []pq.Value      // backing of the rows of one Write
+	stale   map[sdk.TopicPartition][]string // unfinished files left by a crash
+	dirty   map[string]bool                 // directories with new entries since the last sync
+	vals    []pq.Value                      // backing of the rows of one Write
 	lastDir dirCache
 	last    *outFile  // the file the previous record went to
 	noTime  fallbacks // records of this Write without a usable time field
@@ -98,9 +99,14 @@ func (s *Sink) Open(ctx context.Context) error {
 	s.root = root
 	s.open = map[sdk.TopicPartition]map[string]*outFile{}
 	s.dirty = map[string]bool{}
+	// Unfinished files are removed per partition when this sink first writes
+	// to it: other tasks may be writing theirs in the same tree right now.
+	s.stale = map[sdk.TopicPartition][]string{}
 	spans, err := scan(root.FS(), func(name string) error {
-		s.log.Info("removing unfinished file", "file", name)
-		return root.Remove(name)
+		if tp, ok := parseTemp(name); ok {
+			s.stale[tp] = append(s.stale[tp], name)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("parquet sink: scan %s: %w", s.dir, err)
@@ -341,6 +347,13 @@ func (s *Sink) create(tp sdk.TopicPartition, dir string, lay *layout, first int6
 	if err := s.root.MkdirAll(dir, 0o755); err != nil {
 		return nil, sdk.Retryable(fmt.Errorf("parquet sink: create %s in %s: %w", dir, s.dir, err))
 	}
+	for _, name := range s.stale[tp] {
+		if err := s.root.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("parquet sink: remove stale %s: %w", name, err)
+		}
+		s.log.Info("removed unfinished file", "file", name)
+	}
+	delete(s.stale, tp)
 	of := &outFile{tp: tp, dir: dir, tmp: tempName(dir, tp.Partition, first), lay: lay, first: first, last: first, opened: now}
 	f, err := s.root.OpenFile(of.tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
