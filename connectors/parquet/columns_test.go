@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	pq "github.com/parquet-go/parquet-go"
 
@@ -91,8 +90,9 @@ func benchMaps(n int) []map[string]any {
 	return out
 }
 
-// BenchmarkAppendRow builds rows through the layout; BenchmarkAppendRowInline
-// is the same rows written by hand for this one schema, its floor.
+// BenchmarkAppendRow builds rows through the layout; its floor, the same
+// rows written by hand for this one schema, is
+// parquetbench.BenchmarkBaselineRows.
 func BenchmarkAppendRow(b *testing.B) {
 	l, err := newLayout([]schema.Field{
 		{Name: "id", Type: schema.Int64}, {Name: "user", Type: schema.String}, {Name: "amount", Type: schema.Float64},
@@ -110,31 +110,6 @@ func BenchmarkAppendRow(b *testing.B) {
 			if vals, _, err = l.appendRow(vals, m); err != nil {
 				b.Fatal(err)
 			}
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ms)), "ns/row")
-}
-
-func BenchmarkAppendRowInline(b *testing.B) {
-	ms := benchMaps(4096)
-	vals := make([]pq.Value, 0, len(ms)*5)
-	view := func(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-	b.ReportAllocs()
-	for b.Loop() {
-		vals = vals[:0]
-		for _, m := range ms {
-			n := len(vals)
-			vals = append(vals,
-				pq.DoubleValue(m["amount"].(float64)),
-				pq.Int64Value(m["at"].(time.Time).UnixMicro()),
-				pq.Int64Value(m["id"].(int64)),
-				pq.ByteArrayValue(view(m["note"].(string))),
-				pq.ByteArrayValue(view(m["user"].(string))))
-			row := vals[n:]
-			for j := range row {
-				row[j].SetColumnIndex(j)
-			}
-			row[3].SetDefinitionLevel(1) // note is optional
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ms)), "ns/row")

@@ -60,14 +60,7 @@ func TestLibrariesReadBackWithDuckDB(t *testing.T) {
 // and file size for the same records as JSON; BRAID_BENCH_RECORDS sets the
 // count (default 200000).
 func TestCompareLibraries(t *testing.T) {
-	n := 200_000
-	if testing.Short() || raceEnabled {
-		n = 10_000 // a check that it runs, not a measurement
-	}
-	if v := os.Getenv("BRAID_BENCH_RECORDS"); v != "" {
-		json.Unmarshal([]byte(v), &n)
-	}
-	libs, err := CompareLibraries(t.TempDir(), Records(n), 1000)
+	libs, err := CompareLibraries(t.TempDir(), Records(benchRecords()), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
