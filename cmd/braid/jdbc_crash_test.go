@@ -81,13 +81,23 @@ sinks:
 		_ = cmd.Wait()
 		t.Logf("killed run %d after %s; %d rows in the target so far", kill+1, wait, countRows(pg, dst))
 	}
-	cmd := exec.Command(bin, args...)
+	// The final run serves the API, so the test knows when it is up (and
+	// handles SIGINT) before it signals it.
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := append(append([]string(nil), args...), "--http", addr)
+	cmd := exec.Command(bin, final...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	start := time.Now()
+	if err := waitListening(context.Background(), addr); err != nil {
+		t.Fatal(err)
+	}
 	deadline := start.Add(60 * time.Second)
 	for n := countRows(pg, dst); n < rows; n = countRows(pg, dst) {
 		if time.Now().After(deadline) {
