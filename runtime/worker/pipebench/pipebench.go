@@ -151,17 +151,28 @@ type rig struct {
 	lat  *latencies
 }
 
+// latencies keeps one record's latency in every `every` (the throughput
+// phase samples, so the harness does not hold a million durations in memory)
+// and counts them all.
 type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
+	mu    sync.Mutex
+	every int
+	n     int
+	d     []time.Duration
 }
 
-func (l *latencies) take() []time.Duration {
+func (l *latencies) sample(every int) {
+	l.mu.Lock()
+	l.every = every
+	l.mu.Unlock()
+}
+
+func (l *latencies) take() ([]time.Duration, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := l.d
-	l.d = nil
-	return out
+	out, n := l.d, l.n
+	l.d, l.n = nil, 0
+	return out, n
 }
 
 // timedSink wraps the file sink to record source read → sink write per record.
@@ -174,7 +185,10 @@ func (s timedSink) Write(ctx context.Context, recs []sdk.Record) error {
 	now := time.Now()
 	s.lat.mu.Lock()
 	for i := range recs {
-		s.lat.d = append(s.lat.d, now.Sub(recs[i].Timestamp))
+		if s.lat.n%max(s.lat.every, 1) == 0 {
+			s.lat.d = append(s.lat.d, now.Sub(recs[i].Timestamp))
+		}
+		s.lat.n++
 	}
 	s.lat.mu.Unlock()
 	return s.Sink.Write(ctx, recs)
@@ -237,6 +251,7 @@ func (r *rig) run(ctx context.Context, name string, o Options, src map[string]an
 }
 
 func (r *rig) throughput(ctx context.Context, in, out string, o Options) ([]time.Duration, float64, error) {
+	r.lat.sample(16)
 	start := time.Now()
 	if err := r.run(ctx, "bench", o, map[string]any{"path": in, "format": "lines", "batch.size": 4096}, out); err != nil {
 		return nil, 0, err
@@ -245,15 +260,16 @@ func (r *rig) throughput(ctx context.Context, in, out string, o Options) ([]time
 		return nil, 0, err
 	}
 	secs := time.Since(start).Seconds()
-	lat := r.lat.take()
-	if len(lat) != o.Records {
-		return nil, 0, fmt.Errorf("sink saw %d records, want %d", len(lat), o.Records)
+	lat, n := r.lat.take()
+	if n != o.Records {
+		return nil, 0, fmt.Errorf("sink saw %d records, want %d", n, o.Records)
 	}
 	return lat, secs, nil
 }
 
 // paced appends lines at o.Rate to a followed file.
 func (r *rig) paced(ctx context.Context, in, out string, o Options) ([]time.Duration, error) {
+	r.lat.sample(1)
 	if err := os.WriteFile(in, nil, 0o644); err != nil {
 		return nil, err
 	}
@@ -289,7 +305,8 @@ func (r *rig) paced(ctx context.Context, in, out string, o Options) ([]time.Dura
 	deadline := time.Now().Add(30 * time.Second)
 	var all []time.Duration
 	for len(all) < o.Paced && time.Now().Before(deadline) {
-		all = append(all, r.lat.take()...)
+		got, _ := r.lat.take()
+		all = append(all, got...)
 		time.Sleep(10 * time.Millisecond)
 	}
 	if len(all) < o.Paced {
