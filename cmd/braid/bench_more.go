@@ -97,12 +97,12 @@ func newBenchJDBCSinkCmd() *cobra.Command {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			via, closeVia, err := newLogPassthrough(ctx, dir)
+			lp, err := newLogPassthrough(ctx, dir)
 			if err != nil {
 				return err
 			}
-			defer closeVia()
-			o.Via = via
+			defer lp.close()
+			o.Prepare, o.Via = lp.prepare, lp.next
 			res, err := jdbcbench.RunSink(ctx, o, nil)
 			if err != nil {
 				return err
@@ -133,71 +133,130 @@ func newBenchJDBCSourceCmd() *cobra.Command {
 	return cmd
 }
 
-// newLogPassthrough returns a function that publishes records to a topic on
-// an embedded log, reads them back from it and decodes them with the JSON
-// converter: what a sink task does with records between the log and Write.
-func newLogPassthrough(ctx context.Context, dir string) (func(context.Context, []sdk.Record) ([]sdk.Record, error), func(), error) {
+// logPassthrough stores the bench's records in a topic before the clock
+// starts, then hands them to the sink as a sink task would: read back from the
+// log by a reader running ahead (so reading overlaps writing) and decoded with
+// the JSON converter.
+type logPassthrough struct {
+	conn  *natsd.Conn
+	lg    *log.Log
+	conv  convert.Converter
+	ahead chan []sdk.Record
+	errc  chan error
+	stop  context.CancelFunc
+	buf   []sdk.Record
+	src   []sdk.Record
+	used  int
+}
+
+const passTopic = "bench"
+
+func newLogPassthrough(ctx context.Context, dir string) (*logPassthrough, error) {
 	conn, err := natsd.Start(ctx, natsd.Config{DataDir: dir})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	lg, err := log.Open(ctx, conn, log.Options{Replicas: 1})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	const topic = "bench"
-	if err := lg.CreateTopic(ctx, topic, log.TopicConfig{Partitions: 1}); err != nil {
-		return nil, nil, err
-	}
-	prod := lg.Producer(log.ProducerOptions{ID: "bench"})
-	r, err := lg.NewReader(ctx, topic, 0, log.Earliest)
-	if err != nil {
-		return nil, nil, err
+	if err := lg.CreateTopic(ctx, passTopic, log.TopicConfig{Partitions: 1}); err != nil {
+		return nil, err
 	}
 	convert.Builtin()
 	conv, err := convert.New("json", nil, convert.Env{})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	via := func(ctx context.Context, recs []sdk.Record) ([]sdk.Record, error) {
-		lrs := make([]log.Record, len(recs))
-		for i, rec := range recs {
+	return &logPassthrough{conn: conn, lg: lg, conv: conv, stop: func() {}}, nil
+}
+
+// prepare publishes every record and starts the read-ahead.
+func (lp *logPassthrough) prepare(ctx context.Context, recs []sdk.Record) error {
+	prod := lp.lg.Producer(log.ProducerOptions{ID: "bench"})
+	defer prod.Close(ctx)
+	const batch = 4096
+	for i := 0; i < len(recs); i += batch {
+		part := recs[i:min(i+batch, len(recs))]
+		lrs := make([]log.Record, len(part))
+		for j, rec := range part {
 			v, err := json.Marshal(rec.Fields)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			lrs[i] = log.Record{Key: rec.Key, Value: v, Partition: 0, Timestamp: time.Now()}
+			lrs[j] = log.Record{Key: rec.Key, Value: v, Partition: 0, Timestamp: time.Now()}
 		}
-		p, err := prod.Publish(ctx, log.Batch{Topic: topic, Records: lrs})
-		if err != nil {
-			return nil, err
+		if _, err := prod.Publish(ctx, log.Batch{Topic: passTopic, Records: lrs}); err != nil {
+			return err
 		}
-		if _, err := p.Wait(ctx); err != nil {
-			return nil, err
-		}
-		out := make([]sdk.Record, 0, len(recs))
-		for len(out) < len(recs) {
-			got, err := r.Fetch(ctx, len(recs)-len(out), 16<<20, time.Second)
+	}
+	if err := prod.Flush(ctx); err != nil {
+		return err
+	}
+	lp.src = recs
+	r, err := lp.lg.NewReader(ctx, passTopic, 0, log.Earliest)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	lp.stop = cancel
+	lp.ahead, lp.errc = make(chan []sdk.Record, 4), make(chan error, 1)
+	// Like a sink task's reader for a FieldsSink: read and decode ahead.
+	go func() {
+		defer r.Close()
+		for n := 0; n < len(recs); {
+			got, err := r.Fetch(rctx, 8192, 8<<20, time.Second)
 			if err != nil {
-				return nil, err
+				lp.errc <- err
+				return
 			}
-			for _, lr := range got {
-				fields, _, err := conv.Decode(ctx, topic, lr.Value)
+			out := make([]sdk.Record, len(got))
+			for i, lr := range got {
+				fields, _, err := lp.conv.Decode(rctx, passTopic, lr.Value)
 				if err != nil {
-					return nil, fmt.Errorf("offset %d: %w", lr.Offset, err)
+					lp.errc <- fmt.Errorf("offset %d: %w", lr.Offset, err)
+					return
 				}
-				rec := recs[len(out)]
-				out = append(out, sdk.Record{Topic: rec.Topic, Partition: 0, Offset: lr.Offset, Key: lr.Key,
-					Value: lr.Value, Fields: fields, Schema: rec.Schema, Timestamp: lr.Timestamp})
+				out[i] = sdk.Record{Partition: 0, Offset: lr.Offset, Key: lr.Key, Value: lr.Value, Fields: fields, Timestamp: lr.Timestamp}
+			}
+			n += len(got)
+			select {
+			case lp.ahead <- out:
+			case <-rctx.Done():
+				return
 			}
 		}
-		return out, nil
+	}()
+	return nil
+}
+
+// next returns the next len(recs) records from the log, decoded.
+func (lp *logPassthrough) next(ctx context.Context, recs []sdk.Record) ([]sdk.Record, error) {
+	out := make([]sdk.Record, 0, len(recs))
+	for len(out) < len(recs) {
+		if len(lp.buf) == 0 {
+			select {
+			case lp.buf = <-lp.ahead:
+			case err := <-lp.errc:
+				return nil, err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		take := min(len(recs)-len(out), len(lp.buf))
+		for _, rec := range lp.buf[:take] {
+			src := lp.src[lp.used]
+			lp.used++
+			rec.Topic, rec.Schema = src.Topic, src.Schema
+			out = append(out, rec)
+		}
+		lp.buf = lp.buf[take:]
 	}
-	closeAll := func() {
-		_ = prod.Close(context.Background())
-		_ = r.Close()
-		_ = lg.Close()
-		_ = conn.Close(context.Background())
-	}
-	return via, closeAll, nil
+	return out, nil
+}
+
+func (lp *logPassthrough) close() {
+	lp.stop()
+	_ = lp.lg.Close()
+	_ = lp.conn.Close(context.Background())
 }

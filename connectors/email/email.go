@@ -286,3 +286,8 @@ func dedupValue(r *sdk.Record) string {
 	}
 	return fmt.Sprintf("at:%s/%d/%d", r.Topic, r.Partition, r.Offset)
 }
+
+// NeedsFields tells the worker to decode records ahead: templates read fields.
+func (s *Sink) NeedsFields() {}
+
+var _ sdk.FieldsSink = (*Sink)(nil)

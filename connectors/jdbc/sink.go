@@ -389,3 +389,9 @@ func (s *sink) savepoint(ctx context.Context, tx *txConn, name string, f func() 
 	_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
 	return err
 }
+
+// NeedsFields tells the worker to decode records ahead: every row is built
+// from its fields.
+func (s *sink) NeedsFields() {}
+
+var _ sdk.FieldsSink = (*sink)(nil)

@@ -551,3 +551,9 @@ func (s *Sink) WrittenOffsets(ctx context.Context, parts []sdk.TopicPartition) (
 }
 
 var _ sdk.OffsetTracker = (*Sink)(nil)
+
+// NeedsFields tells the worker to decode records ahead: every row is built
+// from its fields.
+func (s *Sink) NeedsFields() {}
+
+var _ sdk.FieldsSink = (*Sink)(nil)

@@ -66,6 +66,14 @@ type SchemaInfo struct {
 	Schema *schema.Schema
 }
 
+// FieldsSink is implemented by sinks that read every record's fields
+// (databases, Parquet, email). The worker then decodes records as soon as it
+// reads them from the log, on the partition's reader goroutine, so decoding
+// overlaps the sink's writes instead of adding to them.
+type FieldsSink interface {
+	NeedsFields()
+}
+
 // NotReplayable is implemented by sources that cannot hand a record out again
 // after a crash, such as a webhook (its client retries instead, so delivery
 // is at-least-once whatever Braid does). The worker skips the cost of storing

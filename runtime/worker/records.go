@@ -87,11 +87,11 @@ func (p *processor) lazyDecoder(ctx context.Context, topic string) func([]byte) 
 	return func(b []byte) (map[string]any, *schema.Schema, error) { return p.conv.Decode(ctx, topic, b) }
 }
 
-// decode fills Fields from Value with a schema-aware converter; JSON stays
-// lazy: the record decodes itself with dec, the converter, when someone asks.
-func (p *processor) decode(ctx context.Context, rec *sdk.Record, dec func([]byte) (map[string]any, *schema.Schema, error)) error {
+// decode fills Fields from Value with a schema-aware converter. JSON stays
+// lazy: the record decodes itself with the converter (set by the reader)
+// when someone asks.
+func (p *processor) decode(ctx context.Context, rec *sdk.Record) error {
 	if p.lazy {
-		rec.SetDecoder(dec)
 		return nil
 	}
 	if rec.Value == nil || rec.Fields != nil {

