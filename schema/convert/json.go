@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/braidhq/braid/schema"
+	"github.com/valyala/fastjson"
 )
 
 // How the json converter decodes numbers.
@@ -82,23 +84,141 @@ func (c *jsonConverter) decode(data []byte) (map[string]any, error) {
 	if trimmed[0] != '{' {
 		return nil, fmt.Errorf("value starts with %q, not a JSON object", firstToken(trimmed))
 	}
+	p := jsonParsers.Get()
+	defer jsonParsers.Put(p)
+	v, err := p.ParseBytes(data)
+	if err != nil {
+		return nil, diagnose(data)
+	}
+	return c.object(v)
+}
+
+// diagnose explains why data is not one JSON object, with the byte offset
+// (encoding/json says where; it only runs for bad input).
+func diagnose(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
+			return fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
 		}
-		return nil, fmt.Errorf("invalid JSON: %v", err)
+		return fmt.Errorf("invalid JSON: %v", err)
 	}
 	if off := dec.InputOffset(); len(bytes.TrimSpace(data[off:])) > 0 {
-		return nil, fmt.Errorf("unexpected data after the object at byte %d", off)
+		return fmt.Errorf("unexpected data after the object at byte %d", off)
 	}
-	if err := c.numbers(m); err != nil {
+	return errors.New("invalid JSON")
+}
+
+// jsonParsers reuse fastjson's parsers: a value decodes without reflection
+// and with few allocations (the sink side of a pipeline decodes every record).
+var jsonParsers fastjson.ParserPool
+
+// object turns a parsed JSON object into a map, numbers by c.number.
+func (c *jsonConverter) object(v *fastjson.Value) (map[string]any, error) {
+	obj, err := v.Object()
+	if err != nil {
 		return nil, err
 	}
-	return m, nil
+	m := make(map[string]any, obj.Len())
+	var ferr error
+	obj.Visit(func(k []byte, e *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		x, err := c.value(e)
+		if err != nil {
+			ferr = fmt.Errorf("field %q: %w", k, err)
+			return
+		}
+		m[validString(k)] = x
+	})
+	return m, ferr
+}
+
+// validNumber checks JSON's number grammar, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?,
+// which the parser is laxer about (leading zeros, NaN).
+func validNumber(b []byte) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+// validString copies b, replacing invalid UTF-8 with U+FFFD as encoding/json
+// does, so a value encodes back to the same text.
+func validString(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+func (c *jsonConverter) value(v *fastjson.Value) (any, error) {
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return nil, nil
+	case fastjson.TypeTrue:
+		return true, nil
+	case fastjson.TypeFalse:
+		return false, nil
+	case fastjson.TypeString:
+		b, err := v.StringBytes()
+		return validString(b), err
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		raw := v.MarshalTo(buf[:0])
+		if !validNumber(raw) {
+			return nil, fmt.Errorf("invalid JSON number %q", raw)
+		}
+		return c.number(string(raw))
+	case fastjson.TypeObject:
+		return c.object(v)
+	case fastjson.TypeArray:
+		items, err := v.Array()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]any, len(items))
+		for i, e := range items {
+			if out[i], err = c.value(e); err != nil {
+				return nil, fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unexpected JSON value %s", v.Type())
 }
 
 func firstToken(b []byte) string {
@@ -106,37 +226,6 @@ func firstToken(b []byte) string {
 		b = b[:12]
 	}
 	return string(b)
-}
-
-// numbers replaces every json.Number in v, in place, by its Go value.
-func (c *jsonConverter) numbers(v any) error {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			if n, ok := e.(json.Number); ok {
-				f, err := c.number(string(n))
-				if err != nil {
-					return fmt.Errorf("field %q: %w", k, err)
-				}
-				x[k] = f
-			} else if err := c.numbers(e); err != nil {
-				return fmt.Errorf("field %q: %w", k, err)
-			}
-		}
-	case []any:
-		for i, e := range x {
-			if n, ok := e.(json.Number); ok {
-				f, err := c.number(string(n))
-				if err != nil {
-					return fmt.Errorf("item %d: %w", i, err)
-				}
-				x[i] = f
-			} else if err := c.numbers(e); err != nil {
-				return fmt.Errorf("item %d: %w", i, err)
-			}
-		}
-	}
-	return nil
 }
 
 func (c *jsonConverter) number(s string) (any, error) {
