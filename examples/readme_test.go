@@ -34,7 +34,7 @@ func TestReadmePipelineLints(t *testing.T) {
 	for _, l := range lints {
 		t.Errorf("%s", l.String())
 	}
-	if p != nil && len(p.Connectors()) != 4 {
-		t.Errorf("README pipeline has %d connectors, want 4", len(p.Connectors()))
+	if p != nil && len(p.Connectors()) != 3 {
+		t.Errorf("README pipeline has %d connectors, want 3", len(p.Connectors()))
 	}
 }
