@@ -2,11 +2,10 @@ package file
 
 import (
 	"flag"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/connectors/sdk/sdktest"
 )
 
 var update = flag.Bool("update", false, "rewrite the settings tables in docs/connectors")
@@ -14,31 +13,5 @@ var update = flag.Bool("update", false, "rewrite the settings tables in docs/con
 // TestDocs keeps docs/connectors/file.md in step with the specs; run with
 // -update after changing a setting.
 func TestDocs(t *testing.T) {
-	checkDocs(t, "../../docs/connectors/file.md", map[string]sdk.Spec{"source": sourceSpec, "sink": sinkSpec})
-}
-
-func checkDocs(t *testing.T, path string, specs map[string]sdk.Spec) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	for tag, spec := range specs {
-		begin, end := "<!-- spec:"+tag+":begin -->\n", "<!-- spec:"+tag+":end -->"
-		i, j := strings.Index(doc, begin), strings.Index(doc, end)
-		if i < 0 || j < i {
-			t.Fatalf("%s: markers %q and %q missing", path, begin, end)
-		}
-		body := strings.Replace(spec.Markdown(), "# ", "## ", 1) + "\n"
-		if *update {
-			doc = doc[:i+len(begin)] + body + doc[j:]
-		} else if doc[i+len(begin):j] != body {
-			t.Errorf("%s: the %s settings are out of date; run go test -run TestDocs -update", path, tag)
-		}
-	}
-	if *update {
-		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sdktest.CheckDocSections(t, "../../docs/connectors/file.md", *update, map[string]sdk.Spec{"source": sourceSpec, "sink": sinkSpec})
 }
