@@ -61,6 +61,10 @@ type Sink struct {
 
 // NewSink builds the sink from validated settings.
 func NewSink(cfg sdk.Config, env sdk.Env) (*Sink, error) {
+	if env.Task > 0 {
+		// Two tasks appending to one chain would break it.
+		return nil, sdk.Fatal(fmt.Errorf("audit sink %s: tasks: the audit log is one hash chain per directory; run it with tasks: 1", env.Connector))
+	}
 	logger := env.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
