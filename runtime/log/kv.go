@@ -233,7 +233,17 @@ func (kv *KV) keys(ctx context.Context, filter, prefix string) ([]string, error)
 // Watch streams changes to keys with the prefix (current values first) until
 // ctx ends; then the channel closes.
 func (kv *KV) Watch(ctx context.Context, prefix string) (<-chan Entry, error) {
-	w, err := kv.kv.WatchAll(ctx)
+	return kv.watch(ctx, prefix)
+}
+
+// WatchUpdates streams changes to keys with the prefix made from now on,
+// without the current values.
+func (kv *KV) WatchUpdates(ctx context.Context, prefix string) (<-chan Entry, error) {
+	return kv.watch(ctx, prefix, jetstream.UpdatesOnly())
+}
+
+func (kv *KV) watch(ctx context.Context, prefix string, opts ...jetstream.WatchOpt) (<-chan Entry, error) {
+	w, err := kv.kv.WatchAll(ctx, opts...)
 	if err != nil {
 		return nil, kv.wrap("watch", prefix, err)
 	}

@@ -122,3 +122,54 @@ func TestWorkersShareTasksAndFailOver(t *testing.T) {
 	}
 	checkExactly(t, readOut(t, filepath.Join(dir, "out")), func(int) bool { return true }, 4000)
 }
+
+// A connector put on one worker runs on the others too, and deleting it on
+// any worker removes it everywhere.
+func TestConfigChangesReachEveryWorker(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	srv, err := natsd.Start(ctx, natsd.Config{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	conn2, err := natsd.Start(ctx, natsd.Config{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close(context.Background())
+	a := join(t, srv, "worker-a", dir)
+	defer a.w.Close(context.Background())
+	b := join(t, conn2, "worker-b", dir)
+	defer b.w.Close(context.Background())
+
+	in := filepath.Join(dir, "in.jsonl")
+	writeLines(t, in, 0, 10)
+	src := fileSource("from-a", in, "spread")
+	if err := a.w.Put(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "worker-b to run the connector put on worker-a", func() bool {
+		_, err := b.w.Status("from-a")
+		return err == nil
+	})
+	if err := b.w.Delete(ctx, "from-a"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "worker-a to drop the connector deleted on worker-b", func() bool {
+		_, err := a.w.Status("from-a")
+		return err != nil
+	})
+}
+
+// waitUntil polls cond until it holds, failing after 20 seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, with the deadline above
+	}
+}

@@ -61,10 +61,11 @@ type Worker struct {
 	state     *log.KV
 	leases    *leases
 
-	mu    sync.Mutex
-	conns map[string]*connector
-	ctx   context.Context // lives as long as the worker
-	stop  context.CancelFunc
+	applyMu sync.Mutex // serialises put and remove
+	mu      sync.Mutex
+	conns   map[string]*connector
+	ctx     context.Context // lives as long as the worker
+	stop    context.CancelFunc
 }
 
 // New returns a worker; it opens its KV buckets.
@@ -107,6 +108,12 @@ func New(ctx context.Context, opts Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: open bucket %s: %w", BucketLeases, err)
 	}
 	w.ctx, w.stop = context.WithCancel(context.Background())
+	updates, err := w.configs.WatchUpdates(w.ctx, "")
+	if err != nil {
+		w.stop()
+		return nil, fmt.Errorf("worker: watch %s: %w", BucketConnectors, err)
+	}
+	go w.followConfigs(w.ctx, updates)
 	go w.leases.heartbeat(w.ctx)
 	return w, nil
 }
@@ -149,6 +156,14 @@ func (w *Worker) ID() string { return w.opts.WorkerID }
 
 // Put starts a connector, or restarts it with a new config when it runs.
 func (w *Worker) Put(ctx context.Context, cfg ConnectorConfig) error {
+	return w.put(ctx, cfg, true)
+}
+
+// put starts or replaces a connector; store writes its config to the shared
+// bucket (false when the change came from the bucket, i.e. another worker).
+func (w *Worker) put(ctx context.Context, cfg ConnectorConfig, store bool) error {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -168,13 +183,17 @@ func (w *Worker) Put(ctx context.Context, cfg ConnectorConfig) error {
 	if err != nil {
 		return fmt.Errorf("connector %s: encode config: %w", cfg.Name, err)
 	}
-	if _, err := w.configs.Put(ctx, cfg.Name, raw); err != nil {
-		return fmt.Errorf("connector %s: store config: %w", cfg.Name, err)
-	}
+	// Swap first, store second: the watcher then finds its own write
+	// already running and leaves it alone.
 	w.mu.Lock()
 	old := w.conns[cfg.Name]
 	w.conns[cfg.Name] = c
 	w.mu.Unlock()
+	if store {
+		if _, err := w.configs.Put(ctx, cfg.Name, raw); err != nil {
+			return fmt.Errorf("connector %s: store config: %w", cfg.Name, err)
+		}
+	}
 	if old != nil {
 		old.stopTasks(ctx)
 	}
@@ -183,8 +202,15 @@ func (w *Worker) Put(ctx context.Context, cfg ConnectorConfig) error {
 	return nil
 }
 
-// Delete stops a connector and forgets its config (not its offsets).
+// Delete stops a connector and forgets its config (not its offsets), on
+// every worker of the cluster.
 func (w *Worker) Delete(ctx context.Context, name string) error {
+	return w.remove(ctx, name, true)
+}
+
+func (w *Worker) remove(ctx context.Context, name string, store bool) error {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
 	w.mu.Lock()
 	c := w.conns[name]
 	delete(w.conns, name)
@@ -193,10 +219,42 @@ func (w *Worker) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	c.stopTasks(ctx)
-	_ = w.configs.Delete(ctx, name)
-	_ = w.status.Delete(ctx, name)
+	if store {
+		_ = w.configs.Delete(ctx, name)
+		_ = w.status.Delete(ctx, name)
+	}
 	w.logger.Info("connector deleted", "connector", name)
 	return nil
+}
+
+// followConfigs applies connector configs other workers of the cluster put
+// or delete (through their REST API or pipeline files), so a change made on
+// one worker reaches them all.
+func (w *Worker) followConfigs(ctx context.Context, updates <-chan log.Entry) {
+	for e := range updates {
+		w.mu.Lock()
+		c := w.conns[e.Key]
+		w.mu.Unlock()
+		if e.Deleted {
+			if c != nil {
+				_ = w.remove(ctx, e.Key, false)
+			}
+			continue
+		}
+		if c != nil {
+			if raw, err := json.Marshal(c.cfg); err == nil && string(raw) == string(e.Value) {
+				continue // ours, or already the same
+			}
+		}
+		var cfg ConnectorConfig
+		if err := json.Unmarshal(e.Value, &cfg); err != nil {
+			w.logger.Warn("unreadable connector config from the cluster", "connector", e.Key, "err", err)
+			continue
+		}
+		if err := w.put(ctx, cfg, false); err != nil {
+			w.logger.Warn("connector config from the cluster not applied", "connector", e.Key, "err", err)
+		}
+	}
 }
 
 func (w *Worker) get(name string) (*connector, error) {
