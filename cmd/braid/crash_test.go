@@ -63,19 +63,9 @@ sinks:
 		t.Fatal(err)
 	}
 	args := []string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--watch=false", "--log-level", "warn"}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	for kill := 0; kill < 5; kill++ {
-		cmd := exec.Command(bin, args...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		wait := time.Duration(150+rng.IntN(450)) * time.Millisecond
-		time.Sleep(wait) // the random moment of the crash, not synchronisation
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
-		t.Logf("killed run %d after %s; %d lines in the sink so far", kill+1, wait, len(readSinkLines(t, out)))
-	}
+	killRepeatedly(t, bin, args, 5, 150*time.Millisecond, 450*time.Millisecond, func() string {
+		return fmt.Sprintf("%d lines in the sink", len(readSinkLines(t, out)))
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append(args, "--once")...)
@@ -100,6 +90,25 @@ sinks:
 	}
 	if missing > 0 || dup > 0 || len(got) != lines {
 		t.Fatalf("sink has %d lines for %d input lines: %d missing, %d duplicated", len(got), lines, missing, dup)
+	}
+}
+
+// killRepeatedly runs braid with args n times and SIGKILLs each run at a
+// random moment between least and least+spread, logging progress() after each.
+func killRepeatedly(t *testing.T, bin string, args []string, n int, least, spread time.Duration, progress func() string) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for kill := 0; kill < n; kill++ {
+		cmd := exec.Command(bin, args...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		wait := least + time.Duration(rng.Int64N(int64(spread)))
+		time.Sleep(wait) // the random moment of the crash, not synchronisation
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		t.Logf("killed run %d after %s; %s so far", kill+1, wait.Round(time.Millisecond), progress())
 	}
 }
 

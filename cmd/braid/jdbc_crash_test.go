@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,24 +62,13 @@ sinks:
 	if err := os.WriteFile(pipeline, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// A fixed worker id, as a restarted standalone worker would have: it
-	// takes its tasks' leases back at once instead of waiting out the dead
-	// process's (host-pid) leases, so every run copies rows before its kill.
+	// Every run uses the same data dir, so the same worker id: a restarted
+	// run takes its tasks' leases back at once.
 	args := []string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--watch=false",
 		"--log-level", "warn"}
-	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 11))
-	for kill := 0; kill < 5; kill++ {
-		cmd := exec.Command(bin, args...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		wait := time.Duration(700+rng.IntN(2000)) * time.Millisecond
-		time.Sleep(wait) // the random moment of the crash, not synchronisation
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
-		t.Logf("killed run %d after %s; %d rows in the target so far", kill+1, wait, countRows(pg, dst))
-	}
+	killRepeatedly(t, bin, args, 5, 400*time.Millisecond, 1500*time.Millisecond, func() string {
+		return fmt.Sprintf("%d rows in the target", countRows(pg, dst))
+	})
 	// The final run serves the API, so the test knows when it is up (and
 	// handles SIGINT) before it signals it.
 	addr, err := freeLoopbackAddr()

@@ -37,6 +37,27 @@ func join(t *testing.T, conn *natsd.Conn, id, dir string) *member {
 	return &member{conn: conn, log: lg, w: w}
 }
 
+// cluster starts an embedded server that listens on loopback and two
+// workers on it, each with its own connection; all stop when the test ends.
+func cluster(t *testing.T, dir string) (a, b *member) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := natsd.Start(ctx, natsd.Config{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close(context.Background()) })
+	conn2, err := natsd.Start(ctx, natsd.Config{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn2.Close(context.Background()) })
+	a, b = join(t, srv, "worker-a", dir), join(t, conn2, "worker-b", dir)
+	// Cleanups run last-in first-out: the workers stop before their connections.
+	t.Cleanup(func() { _ = a.w.Close(context.Background()); _ = b.w.Close(context.Background()) })
+	return a, b
+}
+
 func (m *member) running(t *testing.T, names ...string) int {
 	n := 0
 	for _, name := range names {
@@ -59,19 +80,7 @@ func (m *member) running(t *testing.T, names ...string) int {
 func TestWorkersShareTasksAndFailOver(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	srv, err := natsd.Start(ctx, natsd.Config{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
-	conn2, err := natsd.Start(ctx, natsd.Config{URL: srv.ClientURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn2.Close(context.Background())
-	a := join(t, srv, "worker-a", dir)
-	b := join(t, conn2, "worker-b", dir)
-	defer b.w.Close(context.Background())
+	a, b := cluster(t, dir)
 
 	in := filepath.Join(dir, "in.jsonl")
 	writeLines(t, in, 0, 2000)
@@ -92,18 +101,10 @@ func TestWorkersShareTasksAndFailOver(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitUntil(t, "both workers to run tasks and the sink to have 2000 records", func() bool {
 		ra, rb := a.running(t, "in", "out"), b.running(t, "in", "out")
-		if ra+rb == 4 && ra >= 1 && rb >= 1 && len(readOut(t, filepath.Join(dir, "out"))) == 2000 {
-			t.Logf("tasks running: worker-a %d, worker-b %d", ra, rb)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tasks not shared: worker-a runs %d, worker-b %d; sink has %d records", ra, rb, len(readOut(t, filepath.Join(dir, "out"))))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return ra+rb == 4 && ra >= 1 && rb >= 1 && len(readOut(t, filepath.Join(dir, "out"))) == 2000
+	})
 	checkExactly(t, readOut(t, filepath.Join(dir, "out")), func(int) bool { return true }, 2000)
 
 	// worker-a leaves; worker-b runs everything and nothing is lost or repeated.
@@ -113,13 +114,9 @@ func TestWorkersShareTasksAndFailOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeLines(t, in, 2000, 4000)
-	deadline = time.Now().Add(30 * time.Second)
-	for b.running(t, "in", "out") != 4 || len(readOut(t, filepath.Join(dir, "out"))) < 4000 {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker-b runs %d tasks, sink has %d records", b.running(t, "in", "out"), len(readOut(t, filepath.Join(dir, "out"))))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil(t, "worker-b to run all 4 tasks and the sink to have 4000 records", func() bool {
+		return b.running(t, "in", "out") == 4 && len(readOut(t, filepath.Join(dir, "out"))) >= 4000
+	})
 	checkExactly(t, readOut(t, filepath.Join(dir, "out")), func(int) bool { return true }, 4000)
 }
 
@@ -128,20 +125,7 @@ func TestWorkersShareTasksAndFailOver(t *testing.T) {
 func TestConfigChangesReachEveryWorker(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	srv, err := natsd.Start(ctx, natsd.Config{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
-	conn2, err := natsd.Start(ctx, natsd.Config{URL: srv.ClientURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn2.Close(context.Background())
-	a := join(t, srv, "worker-a", dir)
-	defer a.w.Close(context.Background())
-	b := join(t, conn2, "worker-b", dir)
-	defer b.w.Close(context.Background())
+	a, b := cluster(t, dir)
 
 	in := filepath.Join(dir, "in.jsonl")
 	writeLines(t, in, 0, 10)
@@ -162,10 +146,10 @@ func TestConfigChangesReachEveryWorker(t *testing.T) {
 	})
 }
 
-// waitUntil polls cond until it holds, failing after 20 seconds.
+// waitUntil polls cond until it holds, failing after 30 seconds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -258,21 +258,17 @@ func TestToleranceNoneFailsTaskAndNamesRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		st, err := e.w.Status("strict")
-		if err != nil {
+	var st worker.ConnectorStatus
+	waitUntil(t, "the task to fail on a bad record with errors.tolerance none", func() bool {
+		var err error
+		if st, err = e.w.Status("strict"); err != nil {
 			t.Fatal(err)
 		}
-		if st.Tasks[0].State == worker.StateFailed {
-			if !strings.Contains(st.Tasks[0].Trace, `topic "raw2" partition 0 offset`) {
-				t.Fatalf("trace does not name the record: %s", st.Tasks[0].Trace)
-			}
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+		return st.Tasks[0].State == worker.StateFailed
+	})
+	if !strings.Contains(st.Tasks[0].Trace, `topic "raw2" partition 0 offset`) {
+		t.Fatalf("trace does not name the record: %s", st.Tasks[0].Trace)
 	}
-	t.Fatal("task did not fail on a bad record with errors.tolerance none")
 }
 
 func TestPauseResumeAndDelete(t *testing.T) {
