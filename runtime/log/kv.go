@@ -231,7 +231,9 @@ func (kv *KV) keys(ctx context.Context, filter, prefix string) ([]string, error)
 }
 
 // Watch streams changes to keys with the prefix (current values first) until
-// ctx ends; then the channel closes.
+// ctx ends; then the channel closes. Buckets keep one revision per key, so a
+// watcher that falls behind sees each key's latest value rather than every
+// revision; it never misses the latest value or a delete.
 func (kv *KV) Watch(ctx context.Context, prefix string) (<-chan Entry, error) {
 	return kv.watch(ctx, prefix)
 }
