@@ -79,7 +79,7 @@ func (s *Server) sinkOffsets(ctx context.Context, cfg worker.ConnectorConfig) ([
 }
 
 func (s *Server) sourceOffsets(ctx context.Context, cfg worker.ConnectorConfig) ([]Offset, error) {
-	positions, err := s.eng.Worker.SourcePositions(ctx, cfg.Name)
+	positions, err := s.eng.Worker.SourcePositions(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (s *Server) deleteOffsets(w http.ResponseWriter, r *http.Request) {
 		for i := range max(cfg.Tasks, 1) {
 			tasks[i] = true
 		}
-		positions, err := s.eng.Worker.SourcePositions(ctx, cfg.Name)
+		positions, err := s.eng.Worker.SourcePositions(ctx, cfg)
 		if err != nil {
 			s.fail(w, err, nil)
 			return
@@ -157,7 +157,7 @@ func (s *Server) deleteOffsets(w http.ResponseWriter, r *http.Request) {
 			tasks[p.Task] = true
 		}
 		for t := range tasks {
-			if err := s.eng.Worker.SetSourcePosition(ctx, cfg.Name, cfg.Topic, t, nil); err != nil {
+			if err := s.eng.Worker.SetSourcePosition(ctx, cfg, t, nil); err != nil {
 				s.fail(w, err, nil)
 				return
 			}
@@ -284,7 +284,7 @@ func (s *Server) patchSource(ctx context.Context, cfg worker.ConnectorConfig, of
 				return flatError{fmt.Sprintf("offsets[%d].offset", i), "give position (text) or position_base64, or null to reset"}
 			}
 		}
-		if err := s.eng.Worker.SetSourcePosition(ctx, cfg.Name, cfg.Topic, task, pos); err != nil {
+		if err := s.eng.Worker.SetSourcePosition(ctx, cfg, task, pos); err != nil {
 			return err
 		}
 	}

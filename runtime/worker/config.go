@@ -78,11 +78,7 @@ func (c ConnectorConfig) withDefaults() ConnectorConfig {
 		c.Errors.Retries = 5
 	}
 	if c.Group == "" && c.Kind == sdk.KindSink {
-		p := c.Pipeline
-		if p == "" {
-			p = "default"
-		}
-		c.Group = "braid-" + p + "-" + c.Name
+		c.Group = defaultGroup(c.Pipeline, c.Name)
 	}
 	if c.Start == "" {
 		c.Start = "earliest"

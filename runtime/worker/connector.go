@@ -24,6 +24,9 @@ const (
 	StateStopped    State = "STOPPED"
 	StateFailed     State = "FAILED"
 	StateUnassigned State = "UNASSIGNED"
+	// StateBlocked: the task runs but cannot make progress (a full topic,
+	// an unavailable log); the trace says why. It resumes by itself.
+	StateBlocked State = "BLOCKED"
 )
 
 // TaskStatus is one task's status.
@@ -145,7 +148,7 @@ func (c *connector) supervise(ctx context.Context, t *task) {
 	defer close(t.done)
 	for {
 		t.set(StateUnassigned, "")
-		l, err := c.w.leases.acquire(ctx, c.leaseKey(t))
+		l, err := c.w.leases.acquire(ctx, c.ref(t.id).lease())
 		if err != nil {
 			t.set(StateStopped, "")
 			return

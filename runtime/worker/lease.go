@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -182,12 +181,4 @@ func (l *leases) hold(ctx context.Context, key string, rev uint64) *lease {
 		}
 	}()
 	return &lease{lost: lost, stop: finish}
-}
-
-func (c *connector) leaseKey(t *task) string {
-	p := c.cfg.Pipeline
-	if p == "" {
-		p = "default"
-	}
-	return fmt.Sprintf("task/%s/%s/%d", p, c.cfg.Name, t.id)
 }

@@ -15,6 +15,7 @@ type Metrics struct {
 	Latency    *prometheus.HistogramVec // source read → sink write, seconds
 	TaskState  *prometheus.GaugeVec     // 1 for the task's current state
 	Restarts   *prometheus.CounterVec
+	Blocked    *prometheus.GaugeVec // 1 while a task waits on the log, by reason
 }
 
 // NewMetrics creates the collectors and registers them with reg (when not nil).
@@ -39,9 +40,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 when the task is in the labelled state."}, []string{"connector", "task", "state"}),
 		Restarts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "braid", Name: "task_restarts_total",
 			Help: "Automatic task restarts after a failure."}, []string{"connector"}),
+		Blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "braid", Name: "task_blocked",
+			Help: "1 while a source task cannot publish and waits, by reason (topic_full, log_unavailable)."}, []string{"connector", "task", "reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.BytesIn, m.BytesOut, m.Errors, m.DLQ, m.Latency, m.TaskState, m.Restarts)
+		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.BytesIn, m.BytesOut, m.Errors, m.DLQ, m.Latency, m.TaskState, m.Restarts, m.Blocked)
 	}
 	return m
 }

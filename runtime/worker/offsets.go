@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/braidhq/braid/runtime/log"
 )
@@ -21,27 +19,28 @@ type SourcePosition struct {
 
 // SourcePositions returns the committed positions of a source connector's
 // tasks, by task id. The connector need not be running.
-func (w *Worker) SourcePositions(ctx context.Context, name string) ([]SourcePosition, error) {
-	keys, err := w.positions.Keys(ctx, name+"/")
+func (w *Worker) SourcePositions(ctx context.Context, cfg ConnectorConfig) ([]SourcePosition, error) {
+	prefix := positionPrefix(cfg.Pipeline, cfg.Name)
+	keys, err := w.positions.Keys(ctx, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("connector %s: list positions: %w", name, err)
+		return nil, fmt.Errorf("connector %s: list positions: %w", cfg.Name, err)
 	}
 	var out []SourcePosition
 	for _, k := range keys {
-		id, err := strconv.Atoi(strings.TrimPrefix(k, name+"/"))
-		if err != nil {
-			continue // another connector whose name starts with name + "/"
+		id, ok := parseTaskSuffix(k, prefix)
+		if !ok {
+			continue // another connector whose name starts with this one's
 		}
 		e, err := w.positions.Get(ctx, k)
 		if errors.Is(err, log.ErrKeyNotFound) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("connector %s task %d: read position: %w", name, id, err)
+			return nil, fmt.Errorf("connector %s task %d: read position: %w", cfg.Name, id, err)
 		}
 		var sp storedPosition
 		if err := json.Unmarshal(e.Value, &sp); err != nil {
-			return nil, fmt.Errorf("connector %s task %d: stored position: %w", name, id, err)
+			return nil, fmt.Errorf("connector %s task %d: stored position: %w", cfg.Name, id, err)
 		}
 		if sp.Position != nil {
 			out = append(out, SourcePosition{Task: id, Position: sp.Position})
@@ -53,40 +52,22 @@ func (w *Worker) SourcePositions(ctx context.Context, name string) ([]SourcePosi
 
 // SetSourcePosition stores where a stopped source task resumes; a nil
 // position makes it start from the beginning. The stored sequence is the
-// topic's current end, so batches the task published before are not mistaken
-// for a newer position when it restarts.
-func (w *Worker) SetSourcePosition(ctx context.Context, name, topic string, task int, pos []byte) error {
-	seq, err := w.lastSeq(ctx, topic)
+// topic's current end, so the batches the task stored before (and their
+// fences) are not mistaken for a newer position when it restarts.
+func (w *Worker) SetSourcePosition(ctx context.Context, cfg ConnectorConfig, task int, pos []byte) error {
+	seq, err := w.log.LastSequence(ctx, cfg.Topic)
 	if err != nil {
-		return fmt.Errorf("connector %s task %d: %w", name, task, err)
+		return fmt.Errorf("connector %s task %d: %w", cfg.Name, task, err)
 	}
 	raw, err := json.Marshal(storedPosition{Position: pos, Seq: seq})
 	if err != nil {
 		return err
 	}
-	if _, err := w.positions.Put(ctx, fmt.Sprintf("%s/%d", name, task), raw); err != nil {
-		return fmt.Errorf("connector %s task %d: store position: %w", name, task, err)
+	ref := taskRef{pipeline: pipelineOf(cfg.Pipeline), connector: cfg.Name, task: task}
+	if _, err := w.positions.Put(ctx, ref.position(), raw); err != nil {
+		return fmt.Errorf("connector %s task %d: store position: %w", cfg.Name, task, err)
 	}
 	return nil
-}
-
-// lastSeq returns the highest stream sequence stored in topic (0 when it is
-// empty or gone).
-func (w *Worker) lastSeq(ctx context.Context, topic string) (uint64, error) {
-	info, err := w.log.Topic(ctx, topic)
-	if errors.Is(err, log.ErrTopicNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("topic %s: %w", topic, err)
-	}
-	var last uint64
-	for _, p := range info.Partitions {
-		if p.LastOffset >= 0 {
-			last = max(last, uint64(p.LastOffset)>>log.IndexBits)
-		}
-	}
-	return last, nil
 }
 
 // State returns a connector's state (RUNNING, PAUSED, STOPPED, ...).

@@ -171,11 +171,28 @@ func fromLog(topic string, lr log.Record) sdk.Record {
 	return rec
 }
 
-// deadLetter handles a record error by the connector's policy: with tolerance
-// none it returns the error (the task fails and the record stays in the log or
-// the source); with tolerance all it publishes the record to the dead-letter
-// topic with headers that say what failed and where.
-func (c *connector) deadLetter(ctx context.Context, t *task, rec *sdk.Record, stage string, cause error) error {
+// deadLetters is a task's dead-letter writer: it handles a record error by
+// the connector's policy. With tolerance none it returns the error (the task
+// fails and the record stays in the log or the source); with tolerance all it
+// publishes the record to the dead-letter topic with headers that say what
+// failed and where, and waits until the log has it.
+type deadLetters struct {
+	c    *connector
+	t    *task
+	prod *log.Producer // opened on the first dead letter
+}
+
+func (c *connector) deadLetters(t *task) *deadLetters { return &deadLetters{c: c, t: t} }
+
+func (d *deadLetters) close(ctx context.Context) {
+	if d.prod != nil {
+		_ = d.prod.Close(ctx)
+		d.prod = nil
+	}
+}
+
+func (d *deadLetters) send(ctx context.Context, rec *sdk.Record, stage string, cause error) error {
+	c, t := d.c, d.t
 	where := rec.Where()
 	if rec.Topic == "" && rec.Position != nil {
 		where = fmt.Sprintf("source position %q", rec.Position)
@@ -210,13 +227,14 @@ func (c *connector) deadLetter(ctx context.Context, t *task, rec *sdk.Record, st
 	if err := c.ensureTopic(ctx, topic, 1); err != nil {
 		return fmt.Errorf("dead-letter topic %s: %w", topic, err)
 	}
-	prod := c.w.log.Producer(log.ProducerOptions{ID: "dlq." + c.cfg.Name})
-	defer prod.Close(ctx)
+	if d.prod == nil {
+		d.prod = c.w.log.Producer(log.ProducerOptions{ID: "dlq." + c.ref(t.id).producer()})
+	}
 	msgID := ""
 	if rec.Topic != "" {
 		msgID = fmt.Sprintf("dlq.%s.%s.%d.%d", c.cfg.Name, rec.Topic, rec.Partition, rec.Offset)
 	}
-	pend, err := prod.Publish(ctx, log.Batch{Topic: topic, Records: []log.Record{lr}, MsgID: msgID})
+	pend, err := d.prod.Publish(ctx, log.Batch{Topic: topic, Records: []log.Record{lr}, MsgID: msgID})
 	if err == nil {
 		_, err = pend.Wait(ctx)
 	}

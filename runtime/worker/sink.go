@@ -151,7 +151,8 @@ func (c *connector) runSink(ctx context.Context, t *task) error {
 	}
 	defer wg.Wait()
 	defer cancelReaders()
-	s := &sinkState{c: c, t: t, sink: sink, proc: proc, offsets: map[sdk.TopicPartition]int64{}}
+	s := &sinkState{c: c, t: t, sink: sink, proc: proc, dlq: c.deadLetters(t), offsets: map[sdk.TopicPartition]int64{}}
+	defer s.dlq.close(context.Background())
 	return s.loop(ctx, ch, errCh)
 }
 
@@ -204,6 +205,7 @@ type sinkState struct {
 	t       *task
 	sink    sdk.Sink
 	proc    *processor
+	dlq     *deadLetters
 	offsets map[sdk.TopicPartition]int64 // last offset written, not yet committed
 	pending int                          // records written since the last flush
 	since   time.Time                    // first unflushed write
@@ -251,7 +253,7 @@ func (s *sinkState) write(ctx context.Context, f fetched) error {
 			err = s.proc.decode(ctx, &rec)
 		}
 		if err != nil {
-			if derr := c.deadLetter(ctx, s.t, &rec, StageConvert, err); derr != nil {
+			if derr := s.dlq.send(ctx, &rec, StageConvert, err); derr != nil {
 				return derr
 			}
 			continue
@@ -261,7 +263,7 @@ func (s *sinkState) write(ctx context.Context, f fetched) error {
 		if err != nil {
 			// A route may have renamed the topic before the failing step.
 			rec.Topic, rec.Partition, rec.Offset = f.tp.Topic, f.tp.Partition, offset
-			if derr := c.deadLetter(ctx, s.t, &rec, StageTransform, err); derr != nil {
+			if derr := s.dlq.send(ctx, &rec, StageTransform, err); derr != nil {
 				return derr
 			}
 			continue
@@ -303,7 +305,7 @@ func (s *sinkState) writeWithRetry(ctx context.Context, recs []sdk.Record) error
 				if re.Index < 0 || re.Index >= len(recs) {
 					return fmt.Errorf("sink reported a failed record at index %d of %d: %w", re.Index, len(recs), re.Err)
 				}
-				if derr := c.deadLetter(ctx, s.t, &recs[re.Index], StageWrite, re.Err); derr != nil {
+				if derr := s.dlq.send(ctx, &recs[re.Index], StageWrite, re.Err); derr != nil {
 					return derr
 				}
 			}
