@@ -319,7 +319,7 @@ func (s *Server) restartTask(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
-	if err := s.eng.Worker.Pause(r.PathValue("name")); err != nil {
+	if err := s.eng.Worker.Pause(r.Context(), r.PathValue("name")); err != nil {
 		s.fail(w, err, nil)
 		return
 	}
@@ -327,7 +327,7 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
-	if err := s.eng.Worker.Resume(r.PathValue("name")); err != nil {
+	if err := s.eng.Worker.Resume(r.Context(), r.PathValue("name")); err != nil {
 		s.fail(w, err, nil)
 		return
 	}

@@ -117,14 +117,15 @@ func (s *Server) stopped(w http.ResponseWriter, r *http.Request) (worker.Connect
 		s.fail(w, err, nil)
 		return cfg, false
 	}
-	state, err := s.eng.Worker.State(name)
+	// STOPPED cluster-wide: the target, and every task on every worker.
+	ok, why, err := s.eng.Worker.Stopped(r.Context(), name)
 	if err != nil {
 		s.fail(w, err, nil)
 		return cfg, false
 	}
-	if state != worker.StateStopped {
+	if !ok {
 		writeError(w, http.StatusBadRequest, "Connectors must be in the STOPPED state before their offsets can be modified; "+
-			"%s is %s (PUT /connectors/%s/stop first)", name, state, name)
+			"%s (PUT /connectors/%s/stop first, then wait for its tasks to stop)", why, name)
 		return cfg, false
 	}
 	return cfg, true

@@ -35,6 +35,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// ConverterEnv is handed to converters (the schema registry client).
 	ConverterEnv convert.Env
+	// Replicas of new topics and of the state buckets on an external
+	// cluster (0: 3 when the cluster has at least 3 servers, else 1).
+	Replicas int
 }
 
 // Engine is a running Braid process.
@@ -81,7 +84,7 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	replicas := 1
 	if !conn.Embedded() {
-		replicas = 0 // the log picks the cluster's default
+		replicas = opts.Replicas // 0: the log picks from the cluster's size
 	}
 	lg, err := log.Open(ctx, conn, log.Options{Logger: opts.Logger, Replicas: replicas})
 	if err != nil {

@@ -66,6 +66,9 @@ func (l *Log) openKV(ctx context.Context, bucket string, ttl time.Duration) (*KV
 	if err != nil {
 		return nil, fmt.Errorf("kv bucket %q: %w", bucket, err)
 	}
+	if err := l.raiseReplicas(ctx, "KV_"+bucket); err != nil {
+		return nil, fmt.Errorf("kv bucket %q: %w", bucket, err)
+	}
 	return &KV{kv: kv, bucket: bucket}, nil
 }
 
@@ -280,4 +283,24 @@ func (kv *KV) watch(ctx context.Context, prefix string, opts ...jetstream.WatchO
 		}
 	}()
 	return out, nil
+}
+
+// raiseReplicas brings a state bucket made with fewer replicas (by an older
+// Braid, or before the cluster grew) up to the log's count, so losing one
+// node never stops every task.
+func (l *Log) raiseReplicas(ctx context.Context, stream string) error {
+	s, err := l.js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.Replicas >= l.opts.Replicas {
+		return nil
+	}
+	cfg.Replicas = l.opts.Replicas
+	if _, err := l.js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("raise replicas to %d: %w", l.opts.Replicas, err)
+	}
+	l.log.Info("state bucket replicas raised", "stream", stream, "replicas", l.opts.Replicas)
+	return nil
 }

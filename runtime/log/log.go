@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/braidhq/braid/runtime/natsd"
@@ -16,7 +17,9 @@ import (
 // Options configures a Log.
 type Options struct {
 	Logger *slog.Logger
-	// Replicas is the default replica count for new topics and buckets (1 embedded, 3 on a cluster).
+	// Replicas is the default replica count for new topics and for every
+	// state bucket. 0 picks it from the cluster: 3 where the connection
+	// knows of at least 3 servers, else 1.
 	Replicas int
 	// DuplicateWindow is how long JetStream remembers message ids for
 	// deduplication (default 2 minutes).
@@ -54,7 +57,7 @@ func Open(ctx context.Context, conn *natsd.Conn, opts Options) (*Log, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Replicas <= 0 {
-		opts.Replicas = 1
+		opts.Replicas = clusterReplicas(conn.NC)
 	}
 	if opts.DuplicateWindow <= 0 {
 		opts.DuplicateWindow = 2 * time.Minute
@@ -203,3 +206,17 @@ func (c *metaCache) forget(topic string) {
 	defer c.mu.Unlock()
 	delete(c.m, topic)
 }
+
+// clusterReplicas is the replica count for a cluster of the servers the
+// connection knows of (the one it dialled and those the cluster advertises):
+// 3 when there are at least 3, so a node can be lost without losing a topic
+// or the state, and 1 otherwise.
+func clusterReplicas(nc *nats.Conn) int {
+	if len(nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// Replicas returns the default replica count of new topics and buckets.
+func (l *Log) Replicas() int { return l.opts.Replicas }

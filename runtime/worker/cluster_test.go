@@ -66,7 +66,7 @@ func (m *member) running(t *testing.T, names ...string) int {
 			t.Fatal(err)
 		}
 		for _, ts := range st.Tasks {
-			if ts.State == worker.StateRunning {
+			if ts.State == worker.StateRunning && ts.WorkerID == m.w.ID() {
 				n++
 			}
 		}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -49,6 +48,7 @@ type ConnectorStatus struct {
 type connector struct {
 	w      *Worker
 	cfg    ConnectorConfig
+	raw    string // cfg as stored, to tell a changed config from the same one
 	plugin sdk.Plugin
 
 	mu      sync.Mutex
@@ -77,6 +77,7 @@ type task struct {
 	mu       sync.Mutex
 	state    State
 	trace    string
+	owned    bool // this worker holds the task's lease
 	progress func() sdk.Progress
 }
 
@@ -97,7 +98,27 @@ func (t *task) set(state State, trace string) {
 		m.WithLabelValues(t.c.cfg.Name, id, string(prev)).Set(0)
 	}
 	m.WithLabelValues(t.c.cfg.Name, id, string(state)).Set(1)
-	t.c.saveStatus()
+	t.saveStatus()
+}
+
+// setOwned records whether this worker holds the task's lease; only the
+// owner writes the task's status to the cluster.
+func (t *task) setOwned(owned bool) {
+	t.mu.Lock()
+	t.owned = owned
+	t.mu.Unlock()
+}
+
+// saveStatus writes the task's status to the status bucket while this
+// worker owns the task, so every worker's status shows it.
+func (t *task) saveStatus() {
+	t.mu.Lock()
+	owned := t.owned
+	t.mu.Unlock()
+	if !owned {
+		return
+	}
+	t.c.w.putStatus(t.c.ref(t.id).status(), t.status())
 }
 
 func (c *connector) taskList() []*task {
@@ -110,7 +131,6 @@ func (c *connector) setState(s State) {
 	c.mu.Lock()
 	c.state = s
 	c.mu.Unlock()
-	c.saveStatus()
 }
 
 func (c *connector) isStopped() bool {
@@ -136,16 +156,26 @@ func (c *connector) startTasks(parent context.Context) {
 
 func (c *connector) launch(parent context.Context, t *task) {
 	ctx, cancel := context.WithCancel(parent)
-	t.cancel = cancel
-	t.done = make(chan struct{})
+	done := make(chan struct{})
+	t.mu.Lock()
+	t.cancel, t.done = cancel, done
+	t.mu.Unlock()
 	t.finished.Store(false)
-	go c.supervise(ctx, t)
+	go c.supervise(ctx, t, done)
+}
+
+// handles returns the running task's cancel func and done channel (nil
+// before its first launch), read under the lock launch writes them under.
+func (t *task) handles() (context.CancelFunc, chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cancel, t.done
 }
 
 // supervise runs a task while this worker holds its lease, restarting it
 // with backoff when it fails; a lost lease stops it until it is won again.
-func (c *connector) supervise(ctx context.Context, t *task) {
-	defer close(t.done)
+func (c *connector) supervise(ctx context.Context, t *task, done chan struct{}) {
+	defer close(done)
 	for {
 		t.set(StateUnassigned, "")
 		l, err := c.w.leases.acquire(ctx, c.ref(t.id).lease())
@@ -153,6 +183,7 @@ func (c *connector) supervise(ctx context.Context, t *task) {
 			t.set(StateStopped, "")
 			return
 		}
+		t.setOwned(true)
 		lctx, cancel := context.WithCancel(ctx)
 		go func() {
 			select {
@@ -163,7 +194,7 @@ func (c *connector) supervise(ctx context.Context, t *task) {
 		}()
 		c.runWithRestarts(lctx, t)
 		cancel()
-		l.stop()
+		c.release(t, l)
 		if ctx.Err() != nil {
 			t.set(StateStopped, "")
 			return
@@ -219,16 +250,17 @@ func (c *connector) runTask(ctx context.Context, t *task) error {
 
 func (c *connector) stopTasks(ctx context.Context) {
 	for _, t := range c.taskList() {
-		if t.cancel != nil {
-			t.cancel()
+		if cancel, _ := t.handles(); cancel != nil {
+			cancel()
 		}
 	}
 	for _, t := range c.taskList() {
-		if t.done == nil {
+		_, done := t.handles()
+		if done == nil {
 			continue
 		}
 		select {
-		case <-t.done:
+		case <-done:
 		case <-ctx.Done():
 			c.w.logger.Warn("task did not stop in time", "connector", c.cfg.Name, "task", t.id)
 		}
@@ -245,10 +277,10 @@ func (c *connector) restartTask(ctx, parent context.Context, id int) error {
 	if t == nil {
 		return fmt.Errorf("%w: %s task %d", ErrNotFound, c.cfg.Name, id)
 	}
-	if t.cancel != nil {
-		t.cancel()
+	if cancel, done := t.handles(); cancel != nil {
+		cancel()
 		select {
-		case <-t.done:
+		case <-done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -274,7 +306,9 @@ func (c *connector) setPaused(p bool) {
 		close(c.pauseCh)
 		c.state = StateRunning
 	}
-	go c.saveStatus()
+	for _, t := range c.tasks {
+		go t.saveStatus()
+	}
 }
 
 // waitUnpaused blocks while the connector is paused.
@@ -296,38 +330,68 @@ func (c *connector) isPaused() bool {
 	return c.paused
 }
 
-func (c *connector) status() ConnectorStatus {
+// status is the connector's status as the cluster sees it: tasks this
+// worker owns from memory, the others from the status bucket (UNASSIGNED
+// when no live worker claims them).
+func (c *connector) status(ctx context.Context) ConnectorStatus {
 	c.mu.Lock()
 	state := c.state
 	c.mu.Unlock()
+	if state == StateUnassigned {
+		state = StateRunning
+	}
 	st := ConnectorStatus{Name: c.cfg.Name, Type: c.cfg.Kind,
 		Connector: TaskStatus{State: state, WorkerID: c.w.opts.WorkerID}, Tasks: []TaskStatus{}}
+	remote := c.w.clusterTasks(ctx, c.cfg.Name)
+	local := map[int]*task{}
 	for _, t := range c.taskList() {
-		ts := t.status()
+		local[t.id] = t
+	}
+	for id := range c.cfg.Tasks {
+		var ts TaskStatus
+		t := local[id]
+		owned := false
+		if t != nil {
+			t.mu.Lock()
+			owned = t.owned
+			if owned && t.progress != nil {
+				p := t.progress()
+				st.Progress = &p
+			}
+			t.mu.Unlock()
+		}
+		switch r, ok := remote[id]; {
+		case owned:
+			ts = t.status()
+		case ok:
+			ts = r
+		case state == StateStopped:
+			ts = TaskStatus{ID: id, State: StateStopped}
+		default:
+			ts = TaskStatus{ID: id, State: StateUnassigned}
+		}
 		if state == StatePaused && ts.State == StateRunning {
 			ts.State = StatePaused
 		}
 		st.Tasks = append(st.Tasks, ts)
-		t.mu.Lock()
-		if t.progress != nil {
-			p := t.progress()
-			st.Progress = &p
-		}
-		t.mu.Unlock()
 	}
 	return st
 }
 
-func (c *connector) saveStatus() {
-	raw, err := json.Marshal(c.status())
-	if err != nil {
-		return
+// release gives the task's lease back. The status it leaves in the cluster
+// is STOPPED when the connector was stopped, else none: the next owner
+// writes its own, and until then every worker shows the task UNASSIGNED.
+func (c *connector) release(t *task, l *lease) {
+	key := c.ref(t.id).status()
+	if c.isStopped() {
+		st := t.status()
+		st.State, st.Trace = StateStopped, ""
+		c.w.putStatus(key, st)
+	} else {
+		c.w.deleteStatus(key, c.w.opts.WorkerID)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := c.w.status.Put(ctx, c.cfg.Name, raw); err != nil && !errors.Is(err, context.Canceled) {
-		c.w.logger.Debug("store status", "connector", c.cfg.Name, "err", err)
-	}
+	t.setOwned(false)
+	l.stop()
 }
 
 // store is the connector's sdk.Store, a key prefix in the state bucket.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,7 @@ type leases struct {
 
 	held    atomic.Int64
 	members atomic.Int64
+	live    atomic.Pointer[map[string]bool] // live workers, from their heartbeats
 
 	mu      sync.Mutex
 	release map[string]chan struct{} // leases asked to give back
@@ -59,6 +61,11 @@ func (l *leases) heartbeat(ctx context.Context) {
 		_, _ = l.kv.Put(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339)))
 		if keys, err := l.kv.Keys(ctx, "member/"); err == nil && len(keys) > 0 {
 			l.members.Store(int64(len(keys)))
+			set := make(map[string]bool, len(keys))
+			for _, k := range keys {
+				set[strings.TrimPrefix(k, "member/")] = true
+			}
+			l.live.Store(&set)
 		}
 		l.rebalance()
 		select {
@@ -70,6 +77,16 @@ func (l *leases) heartbeat(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// alive reports whether a worker heartbeats (this one always does; before
+// the first heartbeat every worker counts as alive).
+func (l *leases) alive(id string) bool {
+	if id == l.worker {
+		return true
+	}
+	set := l.live.Load()
+	return set == nil || (*set)[id]
 }
 
 // fairShare is how many tasks this worker should hold.
@@ -163,6 +180,7 @@ func (l *leases) hold(ctx context.Context, key string, rev uint64) *lease {
 		defer close(lost)
 		tick := time.NewTicker(l.refresh)
 		defer tick.Stop()
+		refreshed := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
@@ -173,10 +191,19 @@ func (l *leases) hold(ctx context.Context, key string, rev uint64) *lease {
 				return
 			case <-tick.C:
 				nrev, err := l.kv.Update(ctx, key, []byte(l.worker), rev)
-				if err != nil {
-					return // lapsed, taken by another worker, or shutting down
+				switch {
+				case err == nil:
+					rev, refreshed = nrev, time.Now()
+				case errors.Is(err, log.ErrWrongRevision), errors.Is(err, log.ErrKeyNotFound):
+					return // lapsed or taken by another worker
+				case time.Since(refreshed)+l.refresh >= l.ttl:
+					// The bucket has not answered for nearly a TTL: another
+					// worker may take the task any moment now, so stop first.
+					// (Its writes are fenced anyway.)
+					return
 				}
-				rev = nrev
+				// Otherwise a passing fault (a leader election in the
+				// bucket): keep the task and try again on the next tick.
 			}
 		}
 	}()

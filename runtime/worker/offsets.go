@@ -69,14 +69,3 @@ func (w *Worker) SetSourcePosition(ctx context.Context, cfg ConnectorConfig, tas
 	}
 	return nil
 }
-
-// State returns a connector's state (RUNNING, PAUSED, STOPPED, ...).
-func (w *Worker) State(name string) (State, error) {
-	c, err := w.get(name)
-	if err != nil {
-		return "", err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.state, nil
-}

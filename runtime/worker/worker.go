@@ -59,13 +59,18 @@ type Worker struct {
 	configs   *log.KV
 	status    *log.KV
 	state     *log.KV
+	targets   *log.KV
 	leases    *leases
 
 	applyMu sync.Mutex // serialises put and remove
 	mu      sync.Mutex
 	conns   map[string]*connector
-	ctx     context.Context // lives as long as the worker
-	stop    context.CancelFunc
+	// targetOf caches the cluster's target per connector; restartSeen is
+	// the last restart request applied per connector.
+	targetOf    map[string]target
+	restartSeen map[string]uint64
+	ctx         context.Context // lives as long as the worker
+	stop        context.CancelFunc
 }
 
 // New returns a worker; it opens its KV buckets.
@@ -88,12 +93,13 @@ func New(ctx context.Context, opts Options) (*Worker, error) {
 	if opts.RestartMaxBackoff <= 0 {
 		opts.RestartMaxBackoff = time.Minute
 	}
-	w := &Worker{opts: opts, log: opts.Log, logger: opts.Logger, metrics: opts.Metrics, conns: map[string]*connector{}}
+	w := &Worker{opts: opts, log: opts.Log, logger: opts.Logger, metrics: opts.Metrics, conns: map[string]*connector{},
+		targetOf: map[string]target{}, restartSeen: map[string]uint64{}}
 	var err error
 	for _, b := range []struct {
 		name string
 		kv   **log.KV
-	}{{BucketPositions, &w.positions}, {BucketConnectors, &w.configs}, {BucketStatus, &w.status}, {BucketState, &w.state}} {
+	}{{BucketPositions, &w.positions}, {BucketConnectors, &w.configs}, {BucketStatus, &w.status}, {BucketState, &w.state}, {BucketTargets, &w.targets}} {
 		if *b.kv, err = opts.Log.KV(ctx, b.name); err != nil {
 			return nil, fmt.Errorf("worker: open bucket %s: %w", b.name, err)
 		}
@@ -113,9 +119,60 @@ func New(ctx context.Context, opts Options) (*Worker, error) {
 		w.stop()
 		return nil, fmt.Errorf("worker: watch %s: %w", BucketConnectors, err)
 	}
+	targetUpdates, err := w.targets.WatchUpdates(w.ctx, "")
+	if err != nil {
+		w.stop()
+		return nil, fmt.Errorf("worker: watch %s: %w", BucketTargets, err)
+	}
+	if err := w.loadTargets(ctx); err != nil {
+		w.stop()
+		return nil, err
+	}
+	go w.followTargets(w.ctx, targetUpdates)
+	// Run every connector the cluster stores (made through any worker's
+	// API or pipeline), then follow changes; the watch started first, so a
+	// change made meanwhile is applied after the load.
+	if err := w.loadConfigs(ctx); err != nil {
+		w.stop()
+		return nil, err
+	}
 	go w.followConfigs(w.ctx, updates)
 	go w.leases.heartbeat(w.ctx)
 	return w, nil
+}
+
+// loadConfigs starts every connector stored in the configs bucket.
+func (w *Worker) loadConfigs(ctx context.Context) error {
+	keys, err := w.configs.Keys(ctx, "")
+	if err != nil {
+		return fmt.Errorf("worker: list %s: %w", BucketConnectors, err)
+	}
+	for _, k := range keys {
+		e, err := w.configs.Get(ctx, k)
+		if errors.Is(err, log.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("worker: read connector %s: %w", k, err)
+		}
+		w.applyStored(ctx, e)
+	}
+	if len(keys) > 0 {
+		w.logger.Info("connectors stored in the cluster started", "count", len(keys))
+	}
+	return nil
+}
+
+// applyStored runs a connector config read from the bucket.
+func (w *Worker) applyStored(ctx context.Context, e log.Entry) {
+	var cfg ConnectorConfig
+	if err := json.Unmarshal(e.Value, &cfg); err != nil {
+		w.logger.Warn("unreadable connector config from the cluster", "connector", e.Key, "err", err)
+		return
+	}
+	if err := w.put(ctx, cfg, false); err != nil {
+		w.logger.Warn("connector config from the cluster not applied", "connector", e.Key, "err", err)
+	}
 }
 
 // taskCount is how many tasks this worker's connectors have in all.
@@ -175,27 +232,48 @@ func (w *Worker) put(ctx context.Context, cfg ConnectorConfig, store bool) error
 	if _, err := plugin.Spec.Validate(cfg.Config); err != nil {
 		return err
 	}
-	c, err := w.newConnector(cfg, plugin)
-	if err != nil {
-		return err
-	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("connector %s: encode config: %w", cfg.Name, err)
 	}
-	// Swap first, store second: the watcher then finds its own write
-	// already running and leaves it alone.
 	w.mu.Lock()
 	old := w.conns[cfg.Name]
-	w.conns[cfg.Name] = c
 	w.mu.Unlock()
+	if old != nil && old.raw == string(raw) {
+		// Unchanged (our own write coming back from the bucket, or a
+		// pipeline applied again): keep it running.
+		if store {
+			if _, err := w.configs.Put(ctx, cfg.Name, raw); err != nil {
+				return fmt.Errorf("connector %s: store config: %w", cfg.Name, err)
+			}
+		}
+		return nil
+	}
+	c, err := w.newConnector(cfg, plugin)
+	if err != nil {
+		return err
+	}
+	c.raw = string(raw)
+	// Store first, swap second: a config the cluster did not take is never
+	// run, and the old connector stays in the map (and stoppable).
 	if store {
 		if _, err := w.configs.Put(ctx, cfg.Name, raw); err != nil {
 			return fmt.Errorf("connector %s: store config: %w", cfg.Name, err)
 		}
 	}
+	w.mu.Lock()
+	w.conns[cfg.Name] = c
+	w.mu.Unlock()
 	if old != nil {
 		old.stopTasks(ctx)
+	}
+	switch tg := w.target(cfg.Name); tg.State {
+	case StateStopped:
+		c.setState(StateStopped)
+		w.logger.Info("connector is stopped in the cluster; not starting its tasks", "connector", cfg.Name)
+		return nil
+	case StatePaused:
+		c.setPaused(true)
 	}
 	c.startTasks(w.ctx)
 	w.logger.Info("connector started", "connector", cfg.Name, "type", cfg.Plugin, "tasks", cfg.Tasks)
@@ -221,8 +299,17 @@ func (w *Worker) remove(ctx context.Context, name string, store bool) error {
 	c.stopTasks(ctx)
 	if store {
 		_ = w.configs.Delete(ctx, name)
-		_ = w.status.Delete(ctx, name)
+		_ = w.targets.Delete(ctx, name)
+		if keys, err := w.status.Keys(ctx, statusTaskPrefix(name)); err == nil {
+			for _, k := range keys {
+				_ = w.status.Delete(ctx, k)
+			}
+		}
 	}
+	w.mu.Lock()
+	delete(w.targetOf, name)
+	delete(w.restartSeen, name)
+	w.mu.Unlock()
 	w.logger.Info("connector deleted", "connector", name)
 	return nil
 }
@@ -241,19 +328,7 @@ func (w *Worker) followConfigs(ctx context.Context, updates <-chan log.Entry) {
 			}
 			continue
 		}
-		if c != nil {
-			if raw, err := json.Marshal(c.cfg); err == nil && string(raw) == string(e.Value) {
-				continue // ours, or already the same
-			}
-		}
-		var cfg ConnectorConfig
-		if err := json.Unmarshal(e.Value, &cfg); err != nil {
-			w.logger.Warn("unreadable connector config from the cluster", "connector", e.Key, "err", err)
-			continue
-		}
-		if err := w.put(ctx, cfg, false); err != nil {
-			w.logger.Warn("connector config from the cluster not applied", "connector", e.Key, "err", err)
-		}
+		w.applyStored(ctx, e)
 	}
 }
 
@@ -288,72 +363,21 @@ func (w *Worker) Config(name string) (ConnectorConfig, error) {
 	return c.cfg, nil
 }
 
-// Pause pauses every task of a connector; they keep their resources.
-func (w *Worker) Pause(name string) error {
-	c, err := w.get(name)
-	if err != nil {
-		return err
-	}
-	c.setPaused(true)
-	return nil
-}
-
-// Resume resumes a paused or stopped connector.
-func (w *Worker) Resume(name string) error {
-	c, err := w.get(name)
-	if err != nil {
-		return err
-	}
-	if c.isStopped() {
-		c.startTasks(w.ctx)
-	}
-	c.setPaused(false)
-	return nil
-}
-
-// Stop shuts a connector's tasks down, keeping its config (KIP-875's STOPPED).
-func (w *Worker) Stop(ctx context.Context, name string) error {
-	c, err := w.get(name)
-	if err != nil {
-		return err
-	}
-	c.stopTasks(ctx)
-	c.setState(StateStopped)
-	return nil
-}
-
-// Restart restarts a connector's tasks (all, or only the failed ones).
-func (w *Worker) Restart(ctx context.Context, name string, onlyFailed bool) error {
-	c, err := w.get(name)
-	if err != nil {
-		return err
-	}
-	for _, t := range c.taskList() {
-		if !onlyFailed || t.status().State == StateFailed {
-			if err := c.restartTask(ctx, w.ctx, t.id); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// RestartTask restarts one task.
-func (w *Worker) RestartTask(ctx context.Context, name string, id int) error {
-	c, err := w.get(name)
-	if err != nil {
-		return err
-	}
-	return c.restartTask(ctx, w.ctx, id)
-}
-
-// Status returns a connector's status in Kafka Connect's shape.
+// Status returns a connector's status in Kafka Connect's shape, as the
+// cluster sees it (every task with the worker running it).
 func (w *Worker) Status(name string) (ConnectorStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return w.StatusContext(ctx, name)
+}
+
+// StatusContext is Status within ctx.
+func (w *Worker) StatusContext(ctx context.Context, name string) (ConnectorStatus, error) {
 	c, err := w.get(name)
 	if err != nil {
 		return ConnectorStatus{}, err
 	}
-	return c.status(), nil
+	return c.status(ctx), nil
 }
 
 // Close stops every connector within ctx, draining in-flight work.

@@ -285,13 +285,13 @@ func TestPauseResumeAndDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIdle(t, e.w)
-	if err := e.w.Pause("out"); err != nil {
+	if err := e.w.Pause(context.Background(), "out"); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := e.w.Status("out"); st.Connector.State != worker.StatePaused || st.Tasks[0].State != worker.StatePaused {
 		t.Fatalf("after pause: %+v", st)
 	}
-	if err := e.w.Resume("out"); err != nil {
+	if err := e.w.Resume(context.Background(), "out"); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := e.w.Status("out"); st.Connector.State != worker.StateRunning {
