@@ -80,9 +80,6 @@ type Options struct {
 	ReadFile func(string) ([]byte, error)
 }
 
-// MaxFileSize bounds a pipeline file.
-const MaxFileSize = 4 << 20
-
 // Parse reads a pipeline file named name (used in lints and for the default
 // pipeline name). Secret files named by relative paths are read from name's
 // folder. It returns the pipeline, or nil and every lint found, sorted by
