@@ -42,6 +42,9 @@ type node struct {
 	// rather than merged with <<.
 	byKey   map[string]int
 	written []bool
+	// strings: the column text starts at, and its interpolation mistakes.
+	textCol int
+	errs    []Lint
 }
 
 // index returns the position of key in a map node, or -1.
@@ -133,6 +136,8 @@ type parser_ struct {
 	file   string
 	lints  []Lint
 	interp *interpolator
+	// expanded are the nodes whose interpolation went wrong.
+	expanded []*node
 }
 
 func (p *parser_) lintAt(line, col int, format string, args ...any) {
@@ -423,10 +428,28 @@ func (b *builder) interpolate(n *node, y *yaml.Node) {
 	if y.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
 		col++ // the position is the opening quote's
 	}
-	s := y.Value
-	res, substituted, errs := b.p.interp.expand(s)
-	for _, e := range errs {
-		b.p.lintAt(n.line, col+e.offset, "%s", e.msg)
+	n.textCol = col
+	b.p.expand(n, nil)
+}
+
+// expand interpolates n.text into n.val, leaving the placeholders in keep as
+// written. Its mistakes are held on the node until the file is compiled, so
+// that a setting found to declare placeholders can expand again without them.
+func (p *parser_) expand(n *node, keep []string) {
+	res, substituted, errs := p.interp.expand(n.text, keep)
+	n.val, n.interp, n.bad = res, substituted, len(errs) > 0
+	if n.errs == nil && len(errs) > 0 {
+		p.expanded = append(p.expanded, n)
 	}
-	n.val, n.text, n.interp, n.bad = res, s, substituted, len(errs) > 0
+	n.errs = n.errs[:0]
+	for _, e := range errs {
+		n.errs = append(n.errs, Lint{File: p.file, Line: n.line, Column: n.textCol + e.offset, Msg: e.msg})
+	}
+}
+
+// interpLints adds the interpolation mistakes that are left.
+func (p *parser_) interpLints() {
+	for _, n := range p.expanded {
+		p.lints = append(p.lints, n.errs...)
+	}
 }
