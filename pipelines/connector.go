@@ -71,6 +71,7 @@ func (c *compiler) connector(path, name string, key, n *node, kind sdk.Kind) *Co
 	cfgNode := n.get("config")
 	cfgOK := !given(cfgNode) || c.isMap(cfgNode, path+".config")
 	if known && cfgOK {
+		c.keepPlaceholders(spec, cfgNode)
 		conn.Raw = rawMap(cfgNode)
 		conn.Config = c.validate(spec, conn.Raw, cfgNode, n.keyNode("config"), key, path+".config", nil)
 	}
@@ -79,6 +80,23 @@ func (c *compiler) connector(path, name string, key, n *node, kind sdk.Kind) *Co
 	conn.Errors = c.errorPolicy(n.get("errors"), path+".errors", conn)
 	conn.Hash = conn.hash()
 	return conn
+}
+
+// keepPlaceholders expands again the settings whose spec declares
+// placeholders, leaving those as written: table.name.format: "${topic}" is
+// the jdbc sink's to fill in, not an environment variable.
+func (c *compiler) keepPlaceholders(spec sdk.Spec, cfg *node) {
+	for _, f := range spec.Fields {
+		v := cfg.get(f.Name)
+		if len(f.Placeholders) == 0 || v == nil {
+			continue
+		}
+		for _, s := range append([]*node{v}, v.items...) {
+			if _, ok := s.val.(string); ok && s.kind == kindScalar && s.textCol > 0 {
+				c.expand(s, f.Placeholders)
+			}
+		}
+	}
 }
 
 func rawMap(n *node) map[string]any {

@@ -19,10 +19,11 @@ type interpError struct {
 	msg    string
 }
 
-// expand returns s with every ${...} replaced. substituted says whether any
-// value came from the environment or a file: such values are never echoed in
+// expand returns s with every ${...} replaced, except ${name} for a name in
+// keep: a connector's own placeholder. substituted says whether any value
+// came from the environment or a file: such values are never echoed in
 // messages, since they may be secrets.
-func (ip *interpolator) expand(s string) (res string, substituted bool, errs []interpError) {
+func (ip *interpolator) expand(s string, keep []string) (res string, substituted bool, errs []interpError) {
 	if !strings.Contains(s, "${") {
 		return s, false, nil
 	}
@@ -43,6 +44,11 @@ func (ip *interpolator) expand(s string) (res string, substituted bool, errs []i
 			errs = append(errs, interpError{i, "unclosed ${ (write $${ for a literal ${)"})
 			b.WriteString(s[i:])
 			break
+		}
+		if expr := s[i+2 : i+end]; contains(keep, expr) {
+			b.WriteString(s[i : i+end+1])
+			i += end + 1
+			continue
 		}
 		v, err := ip.lookup(s[i+2 : i+end])
 		if err != "" {

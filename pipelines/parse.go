@@ -1,6 +1,7 @@
 package pipelines
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,9 +81,6 @@ type Options struct {
 	ReadFile func(string) ([]byte, error)
 }
 
-// MaxFileSize bounds a pipeline file.
-const MaxFileSize = 4 << 20
-
 // Parse reads a pipeline file named name (used in lints and for the default
 // pipeline name). Secret files named by relative paths are read from name's
 // folder. It returns the pipeline, or nil and every lint found, sorted by
@@ -109,12 +107,15 @@ func ParseWith(name string, data []byte, cat Catalog, opts Options) (*Pipeline, 
 		p.lintAt(1, 1, "the file is larger than %d bytes", MaxFileSize)
 		return nil, p.lints
 	}
+	// A BOM is invisible in editors, so columns count from after it.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	root := p.parseYAML(data)
 	var pl *Pipeline
 	if root != nil {
 		c := &compiler{parser_: p, cat: cat}
 		pl = c.pipeline(root)
 	}
+	p.interpLints()
 	if len(p.lints) > 0 {
 		sortLints(p.lints)
 		return nil, p.lints

@@ -58,7 +58,7 @@ var sinkSpec = sdk.Spec{
 			Doc: "Create a missing table from the record schema (or from the value's Go types when there is none), with the primary key."},
 		{Name: "auto.evolve", Type: sdk.TypeBool, Default: false,
 			Doc: "Add a nullable column for each record field the table lacks (ALTER TABLE ADD COLUMN). Off, such records are rejected."},
-		{Name: "table.name.format", Type: sdk.TypeString, Default: "${topic}",
+		{Name: "table.name.format", Type: sdk.TypeString, Default: "${topic}", Placeholders: []string{"topic"},
 			Doc: "Target table; ${topic} is replaced by the record's topic. The result is one identifier, quoted (a dot is part of the name)."},
 		{Name: "batch.size", Type: sdk.TypeInt, Default: int64(4000), Check: positive,
 			Doc: "Most rows per multi-row statement (statements are also cut at about 8 MiB)."},

@@ -61,7 +61,7 @@ var sourceSpec = sdk.Spec{
 			Check: positive},
 		{Name: "topic", Type: sdk.TypeString,
 			Doc:     "Topic template; ${table} is replaced by the table name. Empty publishes to the pipeline's topic; set, the worker publishes each record to its Record.Topic.",
-			Example: "shop.${table}"},
+			Example: "shop.${table}", Placeholders: []string{"table"}},
 	},
 }
 

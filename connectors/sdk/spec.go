@@ -45,6 +45,10 @@ type Field struct {
 	Doc      string    `json:"doc"`
 	Enum     []string  `json:"enum,omitempty"`
 	Example  string    `json:"example,omitempty"`
+	// Placeholders are the ${name}s the connector itself fills in (a jdbc
+	// sink's table.name.format: "${topic}"). Pipeline files pass them through
+	// untouched instead of reading them from the environment.
+	Placeholders []string `json:"placeholders,omitempty"`
 	// Check validates a value that already has the right type.
 	Check func(v any) error `json:"-"`
 }
