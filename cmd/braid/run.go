@@ -22,6 +22,7 @@ type runFlags struct {
 	once       bool
 	timeout    time.Duration
 	natsURL    string
+	replicas   int
 	natsListen string
 	watch      bool
 	workerID   string
@@ -51,6 +52,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	fl.BoolVar(&f.once, "once", false, "exit once every source reached the end of its input and every sink caught up")
 	fl.DurationVar(&f.timeout, "timeout", 0, "with --once: give up after this long (0: no limit)")
 	fl.StringVar(&f.natsURL, "nats-url", "", "external NATS cluster URL (overrides the pipeline file's nats.url)")
+	fl.IntVar(&f.replicas, "replicas", 0, "on an external cluster: replicas of new topics and of the state buckets (0: 3 when the cluster has at least 3 servers, else 1)")
 	fl.StringVar(&f.natsListen, "nats-listen", "", "open a client port on the embedded NATS server (e.g. 127.0.0.1:4333)")
 	fl.BoolVar(&f.watch, "watch", true, "reload the pipeline file when it changes")
 	fl.StringVar(&f.workerID, "worker-id", "", "this worker's id (default: the host name and a hash of --data-dir, so a restarted worker takes its tasks back at once)")
@@ -80,7 +82,7 @@ func run(ctx context.Context, f *runFlags, logger *slog.Logger) error {
 		nc.URL, nc.CredsFile, nc.Token = p.NATS.URL, p.NATS.Creds, p.NATS.Token
 		nc.TLSCA, nc.TLSCert, nc.TLSKey = p.NATS.TLS.CA, p.NATS.TLS.Cert, p.NATS.TLS.Key
 	}
-	eng, err := engine.Start(ctx, engine.Options{NATS: nc, Plugins: plugins, Logger: logger, DataDir: f.dataDir, WorkerID: f.workerID})
+	eng, err := engine.Start(ctx, engine.Options{NATS: nc, Plugins: plugins, Logger: logger, DataDir: f.dataDir, WorkerID: f.workerID, Replicas: f.replicas})
 	if err != nil {
 		return err
 	}
