@@ -246,6 +246,9 @@ func (r *Registry) resolveRefs(ctx context.Context, refs []Reference, seen map[S
 		if seen[key] {
 			continue
 		}
+		if len(seen) >= maxReferences {
+			return nil, newErr(CodeInvalidSchema, "Invalid schema: it reaches more than %d references", maxReferences)
+		}
 		seen[key] = true
 		if out, err = r.resolveRefs(ctx, v.References, seen, out); err != nil {
 			return nil, err
