@@ -73,8 +73,8 @@ type RegisterOptions struct {
 // another subject reuses that id; an incompatible one fails with code 40901
 // and the reasons.
 func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts RegisterOptions) (int, error) {
-	if subject == "" {
-		return 0, newErr(CodeInvalidSubject, "Invalid subject: empty")
+	if err := ValidateSubject(subject); err != nil {
+		return 0, err
 	}
 	mode, err := r.Mode(ctx, subject, true)
 	if err != nil {
