@@ -100,7 +100,9 @@ func deref(s avro.Schema) avro.Schema {
 }
 
 func (c *avroChecker) check(r, w avro.Schema, path string) {
-	if !c.budget.spend(1) {
+	ok := c.budget.enter()
+	defer c.budget.leave()
+	if !ok {
 		return
 	}
 	r, w = deref(r), deref(w)

@@ -24,6 +24,10 @@ const (
 	// versions it checks against: well under a second of work, and ten times
 	// the nodes of a large real schema.
 	maxCheckSteps = 250_000
+	// maxCheckDepth bounds how deep a check descends: two recursive schemas
+	// whose cycles differ in length meet a new pair at every level until the
+	// cycles realign, and each level holds a longer path.
+	maxCheckDepth = 1000
 )
 
 // checkSchemaSize refuses a schema whose references together are too large.
@@ -85,8 +89,12 @@ func nesting(text string, proto bool) (depth, at int) {
 	return depth, 0
 }
 
-// budget counts the steps a request may still take.
-type budget struct{ left int }
+// budget counts the steps a request may still take, and how deep its
+// check is.
+type budget struct {
+	left, depth int
+	tooDeep     bool
+}
 
 func newBudget() *budget { return &budget{left: maxCheckSteps} }
 
@@ -96,9 +104,27 @@ func (b *budget) spend(n int) bool {
 	return b.left >= 0
 }
 
+// enter takes a step one level deeper and reports whether the budget still
+// holds; every enter needs its leave.
+func (b *budget) enter() bool {
+	b.depth++
+	if b.depth > maxCheckDepth {
+		b.tooDeep, b.left = true, -1
+	}
+	return b.spend(1)
+}
+
+func (b *budget) leave() { b.depth-- }
+
 func (b *budget) exceeded() bool { return b.left < 0 }
 
-func errTooComplex() *Error {
+// err is the error for an exceeded budget.
+func (b *budget) err() *Error {
+	if b.tooDeep {
+		return newErr(CodeInvalidSchema,
+			"Invalid schema: checking compatibility descends more than %d levels into the schemas' references; simplify the schema",
+			maxCheckDepth)
+	}
 	return newErr(CodeInvalidSchema,
 		"Invalid schema: checking compatibility takes more than %d steps; simplify the schema or check it against fewer versions",
 		maxCheckSteps)

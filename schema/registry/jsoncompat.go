@@ -74,7 +74,9 @@ func resolveLocal(root, s any) (any, string) {
 func nodeID(m map[string]any) unsafe.Pointer { return reflect.ValueOf(m).UnsafePointer() }
 
 func (c *jsonChecker) check(r, w any, path string) {
-	if !c.budget.spend(1) {
+	ok := c.budget.enter()
+	defer c.budget.leave()
+	if !ok {
 		return
 	}
 	var rref, wref string

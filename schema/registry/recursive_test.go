@@ -183,3 +183,38 @@ func TestSchemaTextBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestMisalignedCyclesAreBounded: two recursive schemas whose cycles have
+// coprime lengths (300 and 299 definitions) meet a new pair of nodes at every
+// level for 89,700 levels, each with a longer path: the check stops at its
+// depth limit with 42201 instead of exhausting memory.
+func TestMisalignedCyclesAreBounded(t *testing.T) {
+	t.Parallel()
+	cycle := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"$ref":"#/definitions/d0","definitions":{`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `"d%d":{"type":"object","properties":{"c":{"$ref":"#/definitions/d%d"}}}`, i, (i+1)%n)
+		}
+		b.WriteString(`}}`)
+		return b.String()
+	}
+	r := New(NewMemStore(), nil)
+	ctx := ctxT(t)
+	mustRegister(t, r, "cycles", Schema{Schema: cycle(300), Type: JSON})
+	finishes(t, 20*time.Second, func() {
+		_, err := r.CheckCompatibility(ctx, "cycles", 0, Schema{Schema: cycle(299), Type: JSON})
+		wantCode(t, err, CodeInvalidSchema)
+		if !strings.Contains(err.Error(), "levels") {
+			t.Errorf("message does not say the check went too deep: %v", err)
+		}
+	})
+	// Cycles of equal length realign at once.
+	reasons, err := r.CheckCompatibility(ctx, "cycles", 0, Schema{Schema: cycle(300), Type: JSON})
+	if err != nil || len(reasons) > 0 {
+		t.Fatalf("same schema: %v %v", reasons, err)
+	}
+}

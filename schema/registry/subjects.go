@@ -287,7 +287,7 @@ func (r *Registry) checkAgainst(ctx context.Context, subject string, d *subjectD
 			}
 		}
 		if b.exceeded() {
-			return nil, errTooComplex()
+			return nil, b.err()
 		}
 	}
 	return reasons, nil
