@@ -53,8 +53,8 @@ func (c *compiler) connector(path, name string, key, n *node, kind sdk.Kind) *Co
 		conn.Topics = c.sinkTopics(n, path)
 		conn.Group = "braid-" + c.pl.Name + "-" + name
 		if g, ok := c.str(n.get("group"), path+".group"); ok {
-			if !validName(g) {
-				c.lint(n.get("group"), "%s.group: %s must be 1 to %d letters, digits, - or _", path, n.get("group").show(), maxNameLen)
+			if !sdk.ValidName(g) {
+				c.lint(n.get("group"), "%s.group: %s must be %s", path, n.get("group").show(), sdk.NameRule)
 			}
 			conn.Group = g
 		}

@@ -206,32 +206,18 @@ func (p *parser_) enum(n *node, path string, options []string) (string, bool) {
 	return "", false
 }
 
-// name reads a topic, connector or pipeline name: letters, digits, - and _,
-// which every NATS subject, stream and KV key accepts.
+// name reads a topic, connector or pipeline name with the one name rule
+// (sdk.ValidName), which every NATS subject, stream and KV key accepts.
 func (p *parser_) name(n *node, path, what string) (string, bool) {
 	s, ok := p.str(n, path)
 	if !ok {
 		return "", false
 	}
-	if !validName(s) {
-		p.lint(n, "%s: %s %s must be 1 to %d letters, digits, - or _", path, what, n.show(), maxNameLen)
+	if !sdk.ValidName(s) {
+		p.lint(n, "%s: %s %s must be %s", path, what, n.show(), sdk.NameRule)
 		return "", false
 	}
 	return s, true
-}
-
-const maxNameLen = 128
-
-func validName(s string) bool {
-	if s == "" || len(s) > maxNameLen {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 func contains(list []string, s string) bool {

@@ -176,14 +176,14 @@ func defaultName(file string) string {
 	}
 	var b strings.Builder
 	for _, r := range base {
-		if validName(string(r)) {
+		if sdk.ValidName(string(r)) {
 			b.WriteRune(r)
 		} else {
 			b.WriteByte('-')
 		}
 	}
 	name := b.String()
-	if !validName(name) {
+	if !sdk.ValidName(name) {
 		return "pipeline"
 	}
 	return name

@@ -3,6 +3,8 @@ package pipelines
 import (
 	"fmt"
 	"strings"
+
+	"github.com/braidhq/braid/connectors/sdk"
 )
 
 var topicKeys = []string{"partitions", "retention", "max_bytes", "replicas", "discard", "batching", "compression", "converter", "schema"}
@@ -32,7 +34,7 @@ func (c *compiler) topicsSection(n *node) {
 		}
 	}
 	for i, k := range n.keys {
-		if !validName(k.str()) {
+		if !sdk.ValidName(k.str()) {
 			continue
 		}
 		t := c.topic(k.str(), n.vals[i])

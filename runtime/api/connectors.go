@@ -167,6 +167,10 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "name: missing")
 		return
 	}
+	if err := sdk.CheckName(keyName, req.Name); err != nil {
+		s.fail(w, err, nil)
+		return
+	}
 	if _, err := s.eng.Worker.Config(req.Name); err == nil {
 		writeError(w, http.StatusConflict, "Connector %s already exists", req.Name)
 		return
@@ -229,6 +233,10 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if err := sdk.CheckName(keyName, name); err != nil {
+		s.fail(w, err, nil)
+		return
+	}
 	var flat map[string]any
 	if !readJSON(w, r, &flat) {
 		return

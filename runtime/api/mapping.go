@@ -10,6 +10,7 @@ import (
 
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/pipelines"
+	"github.com/braidhq/braid/runtime/log"
 	"github.com/braidhq/braid/runtime/transform"
 	"github.com/braidhq/braid/runtime/worker"
 )
@@ -79,6 +80,9 @@ func fromFlat(name string, flat map[string]any, plugins sdk.Plugins) (worker.Con
 	if err := setPolicy(&c, wk); err != nil {
 		return c, err
 	}
+	if err := checkNames(c); err != nil {
+		return c, err
+	}
 	if c.Transforms, err = transformsFromFlat(wk); err != nil {
 		return c, err
 	}
@@ -95,6 +99,33 @@ func fromFlat(name string, flat map[string]any, plugins sdk.Plugins) (worker.Con
 		}
 	}
 	return c, nil
+}
+
+// checkNames applies the log's topic rule and the one name rule to the
+// names a config gives, as lint does, so a bad name answers 400 here instead
+// of failing when the task starts (or reaching a NATS subject at all).
+func checkNames(c worker.ConnectorConfig) error {
+	check := func(key, topic string) error {
+		if err := log.ValidateTopicName(topic); topic != "" && err != nil {
+			return flatError{key, err.Error()}
+		}
+		return nil
+	}
+	if err := check(keyTopic, c.Topic); err != nil {
+		return err
+	}
+	for i, t := range c.Topics {
+		if err := check(fmt.Sprintf("%s[%d]", keyTopics, i), t); err != nil {
+			return err
+		}
+	}
+	if err := check(keyDLQ, c.Errors.DeadLetterTopic); err != nil {
+		return err
+	}
+	if c.Group != "" {
+		return sdk.CheckName(keyGroup, c.Group)
+	}
+	return nil
 }
 
 // braidPrefix forces a key to mean the worker's field when the connector

@@ -71,15 +71,18 @@ func simplifyAvro(v any) any {
 
 // avroCompatible applies the Avro specification's schema resolution rules:
 // can a reader with schema r decode data written with schema w?
-func avroCompatible(r, w *avroSchema) []string {
-	c := avroChecker{seen: map[[2]string]bool{}}
+// Recursion passes through named records only, and each pair of records is
+// compared once.
+func avroCompatible(r, w *avroSchema, b *budget) []string {
+	c := avroChecker{memo: pairMemo[[2]*avro.RecordSchema]{}, budget: b}
 	c.check(r.schema, w.schema, "")
-	return c.reasons
+	return uniqueReasons(c.reasons)
 }
 
 type avroChecker struct {
 	reasons []string
-	seen    map[[2]string]bool
+	memo    pairMemo[[2]*avro.RecordSchema]
+	budget  *budget
 }
 
 func (c *avroChecker) fail(rule, path, format string, args ...any) {
@@ -97,6 +100,11 @@ func deref(s avro.Schema) avro.Schema {
 }
 
 func (c *avroChecker) check(r, w avro.Schema, path string) {
+	ok := c.budget.enter()
+	defer c.budget.leave()
+	if !ok {
+		return
+	}
 	r, w = deref(r), deref(w)
 	if wu, ok := w.(*avro.UnionSchema); ok {
 		for i, branch := range wu.Types() {
@@ -149,7 +157,7 @@ func (c *avroChecker) checkBranch(r, w avro.Schema, path string) {
 		return
 	}
 	for _, branch := range ru.Types() {
-		sub := avroChecker{seen: c.seen}
+		sub := avroChecker{memo: c.memo, budget: c.budget}
 		sub.check(branch, w, path)
 		if len(sub.reasons) == 0 {
 			return
@@ -166,11 +174,10 @@ func describeAvro(s avro.Schema) string {
 }
 
 func (c *avroChecker) checkRecord(r, w *avro.RecordSchema, path string) {
-	key := [2]string{r.String(), w.String()}
-	if c.seen[key] {
-		return // recursive type already being checked
-	}
-	c.seen[key] = true
+	c.memo.visit([2]*avro.RecordSchema{r, w}, &c.reasons, c.budget, func() { c.checkFields(r, w, path) })
+}
+
+func (c *avroChecker) checkFields(r, w *avro.RecordSchema, path string) {
 	c.checkName(r, w, path)
 	for i, rf := range r.Fields() {
 		wf := findAvroField(w.Fields(), rf)

@@ -19,7 +19,11 @@ type modeDoc struct {
 // fails with 40408.
 func (r *Registry) Compatibility(ctx context.Context, subject string, fallback bool) (Level, error) {
 	var c configDoc
-	_, err := r.getJSON(ctx, scopedKey(keyConfig, subject), &c)
+	key, err := scopedKey(keyConfig, subject)
+	if err != nil {
+		return "", err
+	}
+	_, err = r.getJSON(ctx, key, &c)
 	switch {
 	case err == nil:
 		return c.Compatibility, nil
@@ -39,8 +43,12 @@ func (r *Registry) SetCompatibility(ctx context.Context, subject string, level L
 	if _, err := ParseLevel(string(level)); err != nil {
 		return err
 	}
+	key, err := scopedKey(keyConfig, subject)
+	if err != nil {
+		return err
+	}
 	b, _ := json.Marshal(configDoc{Compatibility: level})
-	if _, err := r.store.Put(ctx, scopedKey(keyConfig, subject), b); err != nil {
+	if _, err := r.store.Put(ctx, key, b); err != nil {
 		return errStore("writing compatibility", err)
 	}
 	r.log.Info("schema compatibility set", "subject", subject, "level", level)
@@ -54,7 +62,8 @@ func (r *Registry) DeleteCompatibility(ctx context.Context, subject string) (Lev
 	if err != nil {
 		return "", err
 	}
-	if err := r.store.Delete(ctx, scopedKey(keyConfig, subject)); err != nil {
+	key, _ := scopedKey(keyConfig, subject) // valid: Compatibility read it
+	if err := r.store.Delete(ctx, key); err != nil {
 		return "", errStore("deleting compatibility", err)
 	}
 	return old, nil
@@ -64,7 +73,11 @@ func (r *Registry) DeleteCompatibility(ctx context.Context, subject string) (Lev
 // the global mode when asked; otherwise a subject without one fails with 40409.
 func (r *Registry) Mode(ctx context.Context, subject string, fallback bool) (Mode, error) {
 	var m modeDoc
-	_, err := r.getJSON(ctx, scopedKey(keyMode, subject), &m)
+	key, err := scopedKey(keyMode, subject)
+	if err != nil {
+		return "", err
+	}
+	_, err = r.getJSON(ctx, key, &m)
 	switch {
 	case err == nil:
 		return m.Mode, nil
@@ -82,6 +95,10 @@ func (r *Registry) Mode(ctx context.Context, subject string, fallback bool) (Mod
 // requires no schemas to exist there unless force is set.
 func (r *Registry) SetMode(ctx context.Context, subject string, mode Mode, force bool) error {
 	if _, err := ParseMode(string(mode)); err != nil {
+		return err
+	}
+	key, err := scopedKey(keyMode, subject)
+	if err != nil {
 		return err
 	}
 	if mode == Import && !force {
@@ -103,7 +120,7 @@ func (r *Registry) SetMode(ctx context.Context, subject string, mode Mode, force
 		}
 	}
 	b, _ := json.Marshal(modeDoc{Mode: mode})
-	if _, err := r.store.Put(ctx, scopedKey(keyMode, subject), b); err != nil {
+	if _, err := r.store.Put(ctx, key, b); err != nil {
 		return errStore("writing mode", err)
 	}
 	r.log.Info("schema registry mode set", "subject", subject, "mode", mode)
@@ -116,7 +133,8 @@ func (r *Registry) DeleteMode(ctx context.Context, subject string) (Mode, error)
 	if err != nil {
 		return "", err
 	}
-	if err := r.store.Delete(ctx, scopedKey(keyMode, subject)); err != nil {
+	key, _ := scopedKey(keyMode, subject) // valid: Mode read it
+	if err := r.store.Delete(ctx, key); err != nil {
 		return "", errStore("deleting mode", err)
 	}
 	return old, nil

@@ -23,6 +23,9 @@ type resolvedRef struct {
 
 // parse validates a schema of any format against its resolved references.
 func parse(s Schema, refs []resolvedRef) (Parsed, error) {
+	if err := checkSchemaSize(s, refs); err != nil {
+		return nil, err
+	}
 	switch s.format() {
 	case Avro:
 		return parseAvro(s.Schema, refs)
@@ -35,19 +38,20 @@ func parse(s Schema, refs []resolvedRef) (Parsed, error) {
 }
 
 // compatible lists the reasons data written with writer cannot be read with
-// reader; none means compatible.
-func compatible(reader, writer Parsed) []string {
+// reader; none means compatible. It spends from b, and stops early (with
+// reasons that may be incomplete) once b is exceeded.
+func compatible(reader, writer Parsed, b *budget) []string {
 	if reader.Format() != writer.Format() {
 		return []string{fmt.Sprintf("SCHEMA_TYPE_CHANGED: schema type changed from %s to %s",
 			writer.Format(), reader.Format())}
 	}
 	switch r := reader.(type) {
 	case *avroSchema:
-		return avroCompatible(r, writer.(*avroSchema))
+		return avroCompatible(r, writer.(*avroSchema), b)
 	case *protoSchema:
-		return protoCompatible(r, writer.(*protoSchema))
+		return protoCompatible(r, writer.(*protoSchema), b)
 	case *jsonSchema:
-		return jsonCompatible(r, writer.(*jsonSchema))
+		return jsonCompatible(r, writer.(*jsonSchema), b)
 	}
 	return []string{fmt.Sprintf("no compatibility rules for %s", reader.Format())}
 }

@@ -5,7 +5,7 @@ import "testing"
 // fuzzParser checks that a parser never panics, and that every schema it
 // accepts normalises stably and is compatible with itself.
 func fuzzParser(f *testing.F, format Format) {
-	for _, tc := range compatCases {
+	for _, tc := range append(compatCases, recursiveCases...) {
 		if tc.format == format {
 			f.Add(tc.new)
 		}
@@ -15,7 +15,8 @@ func fuzzParser(f *testing.F, format Format) {
 		if err != nil {
 			return
 		}
-		if reasons := compatible(p, p); len(reasons) > 0 {
+		b := newBudget()
+		if reasons := compatible(p, p, b); len(reasons) > 0 && !b.exceeded() {
 			t.Fatalf("schema incompatible with itself: %v\n%s", reasons, text)
 		}
 		if format == Protobuf {

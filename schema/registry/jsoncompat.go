@@ -3,31 +3,47 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // jsonCompatible checks that every document valid under the writer's schema
 // is valid under the reader's, with Confluent's rule names. Open content
 // models (additionalProperties absent or true) make adding a property a
 // FORWARD-only change and removing one a BACKWARD-only change, as in Confluent.
-func jsonCompatible(r, w *jsonSchema) []string {
-	c := jsonChecker{rroot: r.doc, wroot: w.doc, seen: map[[2]string]bool{}}
+// Each pair of schema nodes is compared once, so "$ref": "#" ends.
+func jsonCompatible(r, w *jsonSchema, b *budget) []string {
+	c := jsonChecker{jsonRun: &jsonRun{rroot: r.doc, wroot: w.doc, budget: b,
+		memo: pairMemo[[2]unsafe.Pointer]{}, anything: map[string]any{}}}
 	c.check(r.doc, w.doc, "#")
-	return c.reasons
+	return uniqueReasons(c.reasons)
+}
+
+// jsonRun is the state every checker of one comparison shares.
+type jsonRun struct {
+	rroot, wroot any
+	// memo is keyed by the nodes' maps: a pointer that also keeps them
+	// alive, so no other map can take their address.
+	memo   pairMemo[[2]unsafe.Pointer]
+	budget *budget
+	// anything stands for a writer node that accepts any value (true or
+	// absent), one node so that it has one identity.
+	anything map[string]any
 }
 
 type jsonChecker struct {
-	rroot, wroot any
-	seen         map[[2]string]bool
-	reasons      []string
+	*jsonRun
+	reasons []string
 }
 
 func (c *jsonChecker) fail(rule, path, format string, args ...any) {
 	c.reasons = append(c.reasons, fmt.Sprintf("%s at %s: %s", rule, path, fmt.Sprintf(format, args...)))
 }
 
-// resolve follows a local "$ref" ("#/definitions/x") inside root.
+// resolveLocal follows local "$ref"s ("#/definitions/x") inside root. It
+// returns the ref it could not follow, if any.
 func resolveLocal(root, s any) (any, string) {
 	for range 32 {
 		m, ok := s.(map[string]any)
@@ -54,17 +70,18 @@ func resolveLocal(root, s any) (any, string) {
 	return s, ""
 }
 
+// nodeID identifies a schema node of a parsed document.
+func nodeID(m map[string]any) unsafe.Pointer { return reflect.ValueOf(m).UnsafePointer() }
+
 func (c *jsonChecker) check(r, w any, path string) {
+	ok := c.budget.enter()
+	defer c.budget.leave()
+	if !ok {
+		return
+	}
 	var rref, wref string
 	r, rref = resolveLocal(c.rroot, r)
 	w, wref = resolveLocal(c.wroot, w)
-	if rref != "" || wref != "" {
-		key := [2]string{rref, wref}
-		if c.seen[key] {
-			return
-		}
-		c.seen[key] = true
-	}
 	if rb, ok := r.(bool); ok || r == nil {
 		if (ok && rb) || r == nil {
 			return // reader accepts everything
@@ -74,25 +91,27 @@ func (c *jsonChecker) check(r, w any, path string) {
 		return // writer accepts nothing
 	}
 	rm, _ := r.(map[string]any)
-	wm, _ := w.(map[string]any)
 	if rm == nil {
 		c.fail("TYPE_NARROWED", path, "the new schema rejects every value")
 		return
 	}
+	wm, _ := w.(map[string]any)
 	if wm == nil {
-		wm = map[string]any{}
+		wm = c.anything
 	}
-	if rref != wref && (rref != "" && wref != "") && !strings.HasPrefix(rref, "#") {
-		c.fail("REFERENCE_CHANGED", path, "$ref changed from %q to %q", wref, rref)
-	}
-	if !c.checkTypes(rm, wm, path) {
-		return
-	}
-	c.checkEnum(rm, wm, path)
-	c.checkBounds(rm, wm, path)
-	c.checkObject(rm, wm, path)
-	c.checkArray(rm, wm, path)
-	c.checkCombined(rm, wm, path)
+	c.memo.visit([2]unsafe.Pointer{nodeID(rm), nodeID(wm)}, &c.reasons, c.budget, func() {
+		if rref != wref && (rref != "" && wref != "") && !strings.HasPrefix(rref, "#") {
+			c.fail("REFERENCE_CHANGED", path, "$ref changed from %q to %q", wref, rref)
+		}
+		if !c.checkTypes(rm, wm, path) {
+			return
+		}
+		c.checkEnum(rm, wm, path)
+		c.checkBounds(rm, wm, path)
+		c.checkObject(rm, wm, path)
+		c.checkArray(rm, wm, path)
+		c.checkCombined(rm, wm, path)
+	})
 }
 
 func jsonTypes(m map[string]any) []string {
@@ -145,8 +164,15 @@ func (c *jsonChecker) checkEnum(r, w map[string]any, path string) {
 		c.fail("ENUM_ARRAY_NARROWED", path, "enum added where any value was allowed")
 		return
 	}
+	if !c.budget.spend(len(re) + len(we)) {
+		return
+	}
+	allowed := make(map[string]bool, len(re))
+	for _, x := range re {
+		allowed[jsonText(x)] = true
+	}
 	for _, v := range we {
-		if !slices.ContainsFunc(re, func(x any) bool { return jsonEqual(x, v) }) {
+		if !allowed[jsonText(v)] {
 			c.fail("ENUM_ARRAY_NARROWED", path, "enum value %v was removed", jsonText(v))
 		}
 	}
@@ -156,8 +182,6 @@ func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
-
-func jsonEqual(a, b any) bool { return jsonText(a) == jsonText(b) }
 
 func jsonNumber(m map[string]any, key string) (float64, bool) {
 	switch n := m[key].(type) {
@@ -309,21 +333,12 @@ func (c *jsonChecker) checkCombined(r, w map[string]any, path string) {
 		}
 		ws, wok := w[key].([]any)
 		if !wok {
-			ws = []any{w}
+			ws = []any{w} // w itself is the one alternative
 		}
 		for i, wb := range ws {
 			found := false
 			for _, rb := range rs {
-				sub := jsonChecker{rroot: c.rroot, wroot: c.wroot, seen: c.seen}
-				if !wok {
-					wbm := map[string]any{}
-					for k, v := range wb.(map[string]any) {
-						if k != key {
-							wbm[k] = v
-						}
-					}
-					wb = wbm
-				}
+				sub := jsonChecker{jsonRun: c.jsonRun}
 				sub.check(rb, wb, path)
 				if len(sub.reasons) == 0 {
 					found = true

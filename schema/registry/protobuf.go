@@ -65,8 +65,11 @@ func parseProtobuf(text string, refs []resolvedRef) (*protoSchema, error) {
 }
 
 // protoCompatible applies Confluent's Protobuf rules to the change from the
-// writer's schema (original) to the reader's (update).
-func protoCompatible(r, w *protoSchema) []string {
+// writer's schema (original) to the reader's (update). It compares the
+// messages a file declares, by name, and never follows a field into its
+// message type, so recursive messages need no memo: the work is bounded by
+// the declarations.
+func protoCompatible(r, w *protoSchema, b *budget) []string {
 	var reasons []string
 	fail := func(rule, path, format string, args ...any) {
 		reasons = append(reasons, fmt.Sprintf("%s at %s: %s", rule, path, fmt.Sprintf(format, args...)))
@@ -81,6 +84,9 @@ func protoCompatible(r, w *protoSchema) []string {
 	walk = func(rms, wms protoreflect.MessageDescriptors) {
 		for i := 0; i < wms.Len(); i++ {
 			wm := wms.Get(i)
+			if !b.spend(1 + wm.Fields().Len()) {
+				return
+			}
 			rm := rms.ByName(wm.Name())
 			if rm == nil {
 				fail("MESSAGE_REMOVED", "#/"+string(wm.FullName()), "message %s was removed", wm.FullName())

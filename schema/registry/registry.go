@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Store keys. Subjects may hold any character, so they are base64url-encoded
@@ -28,15 +30,61 @@ const (
 // casRetries bounds optimistic-concurrency retries against other workers.
 const casRetries = 32
 
-func subjectKey(subject string) string {
-	return keySubject + base64.RawURLEncoding.EncodeToString([]byte(subject))
+// subjectKey is the key of a subject's versions. Keys are built only here
+// and in scopedKey, both after ValidateSubject, so no subject can make a key
+// longer than NATS accepts.
+func subjectKey(subject string) (string, error) {
+	if err := ValidateSubject(subject); err != nil {
+		return "", err
+	}
+	return keySubject + base64.RawURLEncoding.EncodeToString([]byte(subject)), nil
 }
 
-func scopedKey(base, subject string) string {
+// scopedKey is the key of a setting of subject, or the global one for "".
+func scopedKey(base, subject string) (string, error) {
 	if subject == "" {
-		return base
+		return base, nil
 	}
-	return base + "." + base64.RawURLEncoding.EncodeToString([]byte(subject))
+	if err := ValidateSubject(subject); err != nil {
+		return "", err
+	}
+	return base + "." + base64.RawURLEncoding.EncodeToString([]byte(subject)), nil
+}
+
+// MaxSubjectLen bounds a subject, in bytes: its key, base64url-encoded, stays
+// far below the NATS control line (4 KB) that a 5,000-byte subject broke.
+const MaxSubjectLen = 255
+
+// ValidateSubject accepts what Confluent's subjects hold in practice, and
+// refuses what would break a key or a log line: 1 to MaxSubjectLen bytes of
+// printable UTF-8 without whitespace or control characters. So
+// "orders-value", "com.example.User", ":.ctx:orders" and "a/b" are subjects.
+// It fails with 42208.
+func ValidateSubject(subject string) error {
+	why := ""
+	switch {
+	case subject == "":
+		why = "empty"
+	case len(subject) > MaxSubjectLen:
+		why = fmt.Sprintf("%d bytes, more than %d", len(subject), MaxSubjectLen)
+	case !utf8.ValidString(subject):
+		why = "not valid UTF-8"
+	default:
+		for i, c := range subject {
+			if !unicode.IsPrint(c) || unicode.IsSpace(c) {
+				why = fmt.Sprintf("character %q at byte %d; whitespace and control characters are not allowed", c, i)
+				break
+			}
+		}
+	}
+	if why == "" {
+		return nil
+	}
+	shown := subject
+	if len(shown) > 48 {
+		shown = fmt.Sprintf("%s… (%d bytes)", shown[:40], len(subject))
+	}
+	return newErr(CodeInvalidSubject, "Invalid subject %q: %s", shown, why)
 }
 
 // storedSchema is one schema id's record.
@@ -116,7 +164,11 @@ func (r *Registry) getJSON(ctx context.Context, key string, v any) (uint64, erro
 // loadSubject returns a subject's versions and revision (0 when absent).
 func (r *Registry) loadSubject(ctx context.Context, subject string) (*subjectDoc, uint64, error) {
 	var d subjectDoc
-	rev, err := r.getJSON(ctx, subjectKey(subject), &d)
+	key, err := subjectKey(subject)
+	if err != nil {
+		return nil, 0, err
+	}
+	rev, err := r.getJSON(ctx, key, &d)
 	if errors.Is(err, ErrKeyNotFound) {
 		return &d, 0, nil
 	}
@@ -128,7 +180,10 @@ func (r *Registry) loadSubject(ctx context.Context, subject string) (*subjectDoc
 
 // saveSubject writes a subject with CAS; ErrWrongRevision means retry.
 func (r *Registry) saveSubject(ctx context.Context, subject string, d *subjectDoc, rev uint64) error {
-	key := subjectKey(subject)
+	key, err := subjectKey(subject)
+	if err != nil {
+		return err
+	}
 	if len(d.Versions) == 0 {
 		return r.store.Delete(ctx, key)
 	}
@@ -245,6 +300,9 @@ func (r *Registry) resolveRefs(ctx context.Context, refs []Reference, seen map[S
 		key := SubjectVersion{Subject: v.Subject, Version: v.Version}
 		if seen[key] {
 			continue
+		}
+		if len(seen) >= maxReferences {
+			return nil, newErr(CodeInvalidSchema, "Invalid schema: it reaches more than %d references", maxReferences)
 		}
 		seen[key] = true
 		if out, err = r.resolveRefs(ctx, v.References, seen, out); err != nil {

@@ -73,8 +73,8 @@ type RegisterOptions struct {
 // another subject reuses that id; an incompatible one fails with code 40901
 // and the reasons.
 func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts RegisterOptions) (int, error) {
-	if subject == "" {
-		return 0, newErr(CodeInvalidSubject, "Invalid subject: empty")
+	if err := ValidateSubject(subject); err != nil {
+		return 0, err
 	}
 	mode, err := r.Mode(ctx, subject, true)
 	if err != nil {
@@ -269,6 +269,7 @@ func (r *Registry) checkAgainst(ctx context.Context, subject string, d *subjectD
 		live = slices.DeleteFunc(live, func(e versionEntry) bool { return e.Version != version })
 	}
 	var reasons []string
+	b := newBudget()
 	for i := len(live) - 1; i >= 0; i-- {
 		old, err := r.ParsedByID(ctx, live[i].ID)
 		if err != nil {
@@ -276,14 +277,17 @@ func (r *Registry) checkAgainst(ctx context.Context, subject string, d *subjectD
 		}
 		prefix := "version " + strconv.Itoa(live[i].Version) + ": "
 		if level.backward() {
-			for _, m := range compatible(parsed, old) {
+			for _, m := range compatible(parsed, old, b) {
 				reasons = append(reasons, prefix+m+" (BACKWARD: the new schema cannot read data written with the old)")
 			}
 		}
 		if level.forward() {
-			for _, m := range compatible(old, parsed) {
+			for _, m := range compatible(old, parsed, b) {
 				reasons = append(reasons, prefix+m+" (FORWARD: the old schema cannot read data written with the new)")
 			}
+		}
+		if b.exceeded() {
+			return nil, b.err()
 		}
 	}
 	return reasons, nil
