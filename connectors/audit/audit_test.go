@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,5 +271,41 @@ func TestAuditSpec(t *testing.T) {
 	}
 	if _, err := spec().Validate(map[string]any{}); err == nil || !strings.Contains(err.Error(), "path") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Entries appended after the last Flush, also across a daily rotation, are
+// cut on Close: the worker never confirmed them and replays them.
+func TestAuditCloseAbandonsUnflushedEntries(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	day := time.Date(2026, 11, 27, 23, 59, 0, 0, time.UTC)
+	s := openSink(t, dir, func() time.Time { return day })
+	writeAll(t, s, records("t", 0, 1, 2))
+	if err := s.Write(t.Context(), records("t", 0, 3, 3)); err != nil {
+		t.Fatal(err)
+	}
+	day = day.Add(2 * time.Minute)
+	bad := sdk.Record{Topic: "t", Offset: 4, Fields: map[string]any{"x": math.Inf(1)}}
+	err := s.Write(t.Context(), append([]sdk.Record{bad}, records("t", 0, 5, 5)...))
+	var be *sdk.BatchError
+	if !errors.As(err, &be) || len(be.Records) != 1 || be.Records[0].Index != 0 {
+		t.Fatalf("write with a bad record = %v, want it rejected alone", err)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(dir); err != nil || rep.Entries != 2 || rep.LastSeq != 2 {
+		t.Fatalf("Verify = %+v, %v", rep, err)
+	}
+	s = openSink(t, dir, func() time.Time { return day })
+	tp := sdk.TopicPartition{Topic: "t"}
+	if got, _ := s.WrittenOffsets(t.Context(), []sdk.TopicPartition{tp}); got[tp] != 2 {
+		t.Fatalf("WrittenOffsets = %v, want 2", got)
+	}
+	writeAll(t, s, records("t", 0, 3, 5))
+	_ = s.Close(t.Context())
+	if rep, err := Verify(dir); err != nil || rep.Entries != 5 {
+		t.Fatalf("Verify after replay = %+v, %v", rep, err)
 	}
 }

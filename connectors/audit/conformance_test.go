@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"math"
 	"testing"
 
 	"github.com/braidhq/braid/connectors/sdk"
@@ -13,6 +14,7 @@ func TestConformance(t *testing.T) {
 	sdktest.RunSink(t, SinkPlugin(), sdktest.SinkCase{
 		Config:  map[string]any{"path": dir},
 		Records: records("orders", 0, 1, 3),
+		Reject:  &sdk.Record{Fields: map[string]any{"amount": math.NaN()}}, // not JSON
 		Check: func(t *testing.T, written []sdk.Record) {
 			rep, err := Verify(dir)
 			if err != nil || rep.Entries != int64(len(written)) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,11 @@ type Sink struct {
 	f    *os.File
 	w    *bufio.Writer
 	day  string
+	cur  cut   // the current file and its size at the last Flush
+	size int64 // bytes written to the current file, buffered or not
+	// rotated holds the files rotated away since the last Flush, with
+	// their sizes at the last Flush: Close cuts them back.
+	rotated []cut
 
 	seq      int64
 	lastHash string
@@ -57,6 +63,12 @@ type Sink struct {
 	mu      sync.Mutex
 	offsets map[sdk.TopicPartition]int64 // written (maybe buffered)
 	durable map[sdk.TopicPartition]int64 // fsynced
+}
+
+// cut is an audit file and the size it had when the sink last flushed.
+type cut struct {
+	name string
+	size int64
 }
 
 // NewSink builds the sink from validated settings.
@@ -152,11 +164,13 @@ func (s *Sink) truncate(name string, size int64) error {
 	return f.Sync()
 }
 
-// Write appends the records not yet in the log.
+// Write appends the records not yet in the log. A record that cannot be
+// encoded is reported in a *sdk.BatchError; the others are appended.
 func (s *Sink) Write(_ context.Context, records []sdk.Record) error {
 	if s.broken != nil {
 		return s.broken
 	}
+	var bad []sdk.RecordError
 	for i := range records {
 		r := &records[i]
 		tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
@@ -169,7 +183,8 @@ func (s *Sink) Write(_ context.Context, records []sdk.Record) error {
 		now := s.now().UTC()
 		e, err := newEntry(r, now)
 		if err != nil {
-			return &sdk.BatchError{Records: []sdk.RecordError{{Index: i, Err: err}}}
+			bad = append(bad, sdk.RecordError{Index: i, Err: err})
+			continue
 		}
 		if err := s.append(now, &e); err != nil {
 			s.broken = sdk.Retryable(fmt.Errorf("audit: %s: %w", r.Where(), err))
@@ -178,6 +193,9 @@ func (s *Sink) Write(_ context.Context, records []sdk.Record) error {
 		s.mu.Lock()
 		s.offsets[tp] = r.Offset
 		s.mu.Unlock()
+	}
+	if len(bad) > 0 {
+		return &sdk.BatchError{Records: bad}
 	}
 	return nil
 }
@@ -192,7 +210,9 @@ func (s *Sink) append(now time.Time, e *Entry) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.w.Write(line); err != nil {
+	n, err := s.w.Write(line)
+	s.size += int64(n)
+	if err != nil {
 		return err
 	}
 	s.seq, s.lastHash = e.Seq, e.Hash
@@ -201,6 +221,9 @@ func (s *Sink) append(now time.Time, e *Entry) error {
 
 // rotate makes the previous file durable and opens the day's file.
 func (s *Sink) rotate(day string) error {
+	if s.f != nil && s.size > s.cur.size {
+		s.rotated = append(s.rotated, s.cur)
+	}
 	if err := s.closeFile(); err != nil {
 		return err
 	}
@@ -209,11 +232,16 @@ func (s *Sink) rotate(day string) error {
 	if err != nil {
 		return err
 	}
-	if err := syncDir(s.root); err != nil {
+	st, err := f.Stat()
+	if err == nil {
+		err = syncDir(s.root)
+	}
+	if err != nil {
 		f.Close()
 		return err
 	}
 	s.f, s.w, s.day = f, bufio.NewWriterSize(f, 256<<10), day
+	s.cur, s.size = cut{name: name, size: st.Size()}, st.Size()
 	return nil
 }
 
@@ -250,22 +278,34 @@ func (s *Sink) Flush(_ context.Context) error {
 			return s.broken
 		}
 	}
+	s.cur.size, s.rotated = s.size, nil
 	s.mu.Lock()
 	s.durable = maps.Clone(s.offsets)
 	s.mu.Unlock()
 	return nil
 }
 
-// Close flushes and closes the current file.
-func (s *Sink) Close(ctx context.Context) error {
+// Close abandons the entries appended since the last Flush, cutting the
+// files back to their flushed sizes, and closes them. The worker flushes
+// before a clean stop; after a failure those records were not committed and
+// are replayed, so keeping them would claim offsets the worker never
+// confirmed (and, after a rejected record, ones it never handled).
+func (s *Sink) Close(context.Context) error {
 	var err error
-	if s.broken == nil {
-		err = s.Flush(ctx)
-	}
 	if s.f != nil {
-		_ = s.f.Close()
+		_ = s.f.Close() // without flushing the buffer
+		if s.size > s.cur.size {
+			s.rotated = append(s.rotated, s.cur)
+		}
 		s.f, s.w, s.day = nil, nil, ""
 	}
+	for _, c := range slices.Backward(s.rotated) {
+		err = errors.Join(err, s.truncate(c.name, c.size))
+	}
+	s.rotated = nil
+	s.mu.Lock()
+	s.offsets = maps.Clone(s.durable)
+	s.mu.Unlock()
 	if s.root != nil {
 		err = errors.Join(err, s.root.Close())
 		s.root = nil

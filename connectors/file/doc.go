@@ -9,7 +9,9 @@
 //
 // The sink writes JSON lines, CSV or raw lines into one directory. Each file
 // is named after its topic, partition and offset range and only appears
-// (renamed from a hidden temporary name, after fsync) once it is complete, so
-// a replay rewrites files instead of duplicating records and the sink can tell
-// the worker, from the names alone, which offsets are already durable.
+// (renamed from a hidden temporary name, after fsync) when the worker
+// flushes, so a replay rewrites files instead of duplicating records and the
+// sink can tell the worker, from the names alone, which offsets are already
+// durable. A name never covers a record that was rejected and not yet dealt
+// with: Close deletes what was not flushed.
 package file

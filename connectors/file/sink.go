@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,11 +30,13 @@ type Sink struct {
 	delim        rune
 	log          *slog.Logger
 
-	root  *os.Root
-	open  map[sdk.TopicPartition]*outFile
-	spans map[sdk.TopicPartition][]span   // finished files by partition
-	stale map[sdk.TopicPartition][]string // unfinished files left by a crash
-	dirty bool                            // a rename since the last directory fsync
+	root   *os.Root
+	open   map[sdk.TopicPartition]*outFile
+	sealed []*outFile                      // rolled since the last Flush: synced, not yet named
+	spans  map[sdk.TopicPartition][]span   // finished files by partition
+	stale  map[sdk.TopicPartition][]string // unfinished files left by a crash
+	dirty  bool                            // a rename since the last directory fsync
+	broken error                           // records written since the last Flush were lost
 }
 
 // outFile is the file being written for one topic partition.
@@ -45,7 +48,8 @@ type outFile struct {
 	w           *bufio.Writer
 	csv         *csv.Writer
 	columns     []string
-	first, last int64
+	n           int   // records encoded into the file
+	first, last int64 // their offsets; valid when n > 0
 	opened      time.Time
 }
 
@@ -94,6 +98,7 @@ func (s *Sink) Open(ctx context.Context) error {
 	s.root = root
 	s.open = map[sdk.TopicPartition]*outFile{}
 	s.spans = map[sdk.TopicPartition][]span{}
+	s.sealed, s.broken = nil, nil
 	names, err := s.list()
 	if err != nil {
 		return err
@@ -130,7 +135,16 @@ func (s *Sink) list() ([]string, error) {
 
 // Write appends records to their partitions' files, rolling by size and age.
 // Records that cannot be encoded are reported in a *sdk.BatchError.
+//
+// Nothing Write does claims an offset: a rolled file is synced but keeps its
+// temporary name until Flush, which the worker calls only after it has dealt
+// with the rejected records (dead-letter topic, or a failed task whose Close
+// abandons the unflushed files). A file name never covers a record that is
+// neither in a file nor handled.
 func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
+	if s.broken != nil {
+		return s.broken
+	}
 	var bad []sdk.RecordError
 	now := time.Now()
 	for i := range records {
@@ -138,7 +152,7 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 		tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
 		of := s.open[tp]
 		if of != nil && s.rollInterval > 0 && now.Sub(of.opened) >= s.rollInterval {
-			if err := s.finish(of); err != nil {
+			if err := s.seal(of); err != nil {
 				return err
 			}
 			of = nil
@@ -157,9 +171,13 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 			bad = append(bad, sdk.RecordError{Index: i, Err: fmt.Errorf("%s: %w", r.Where(), err)})
 			continue
 		}
+		if of.n == 0 {
+			of.first = r.Offset
+		}
 		of.last = r.Offset
+		of.n++
 		if of.cw.n+int64(of.w.Buffered()) >= s.rollSize {
-			if err := s.finish(of); err != nil {
+			if err := s.seal(of); err != nil {
 				return err
 			}
 		}
@@ -181,7 +199,10 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*out
 		s.log.Info("removed unfinished file", "file", name)
 	}
 	delete(s.stale, tp)
-	of := &outFile{tp: tp, tmp: tempName(tp, r.Offset, s.ext), first: r.Offset, last: r.Offset, opened: now}
+	of := &outFile{tp: tp, tmp: tempName(tp, r.Offset, s.ext), opened: now}
+	// Only a replay of the same batch (a retried Write) creates a file at an
+	// offset again; its records replace the sealed file's.
+	s.sealed = slices.DeleteFunc(s.sealed, func(o *outFile) bool { return o.tmp == of.tmp })
 	f, err := s.root.OpenFile(of.tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, sdk.Retryable(fmt.Errorf("file sink: create %s in %s: %w", of.tmp, s.dir, err))
@@ -309,8 +330,9 @@ func csvValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// finish makes one file durable and gives it its final name.
-func (s *Sink) finish(of *outFile) error {
+// seal makes one file durable under its temporary name; Flush names it. A
+// file without records is removed instead: it claims nothing.
+func (s *Sink) seal(of *outFile) error {
 	delete(s.open, of.tp)
 	err := of.w.Flush()
 	if err == nil {
@@ -319,16 +341,36 @@ func (s *Sink) finish(of *outFile) error {
 	if cerr := of.f.Close(); err == nil {
 		err = cerr
 	}
-	name := fileName(of.tp, of.first, of.last, s.ext)
-	if err == nil {
-		err = s.root.Rename(of.tmp, name)
+	if err != nil || of.n == 0 {
+		s.root.Remove(of.tmp)
 	}
 	if err != nil {
-		s.root.Remove(of.tmp)
-		return sdk.Retryable(fmt.Errorf("file sink: write %s in %s: %w", name, s.dir, err))
+		// Records of earlier Writes were in the file: retrying this Write
+		// or Flush would not bring them back, so the task must replay from
+		// its committed offset.
+		s.broken = fmt.Errorf("file sink: write %s in %s: %w (records since the last flush are lost; restart the task to replay them)",
+			of.tmp, s.dir, err)
+		return s.broken
 	}
-	s.dirty = true
-	s.replaced(of.tp, span{name: name, first: of.first, last: of.last})
+	if of.n > 0 {
+		s.sealed = append(s.sealed, of)
+	}
+	return nil
+}
+
+// publish gives the sealed files their final names, in the order they were
+// sealed, so a partition's files appear oldest first.
+func (s *Sink) publish() error {
+	for len(s.sealed) > 0 {
+		of := s.sealed[0]
+		name := fileName(of.tp, of.first, of.last, s.ext)
+		if err := s.root.Rename(of.tmp, name); err != nil {
+			return sdk.Retryable(fmt.Errorf("file sink: write %s in %s: %w", name, s.dir, err))
+		}
+		s.sealed = s.sealed[1:]
+		s.dirty = true
+		s.replaced(of.tp, span{name: name, first: of.first, last: of.last})
+	}
 	return nil
 }
 
@@ -351,12 +393,19 @@ func (s *Sink) replaced(tp sdk.TopicPartition, sp span) {
 	s.spans[tp] = append(kept, sp)
 }
 
-// Flush finishes every open file and syncs the directory.
+// Flush syncs every open file, names the files written since the last
+// Flush after the offsets they hold, and syncs the directory.
 func (s *Sink) Flush(ctx context.Context) error {
+	if s.broken != nil {
+		return s.broken
+	}
 	for _, of := range s.open {
-		if err := s.finish(of); err != nil {
+		if err := s.seal(of); err != nil {
 			return err
 		}
+	}
+	if err := s.publish(); err != nil {
+		return err
 	}
 	if s.dirty {
 		if err := s.syncDir(); err != nil {
@@ -379,15 +428,28 @@ func (s *Sink) syncDir() error {
 	return nil
 }
 
-// Close finishes open files, like Flush, and releases the directory.
-func (s *Sink) Close(ctx context.Context) error {
+// Close abandons what was written since the last Flush and releases the
+// directory. The worker flushes before a clean stop; after a failure the
+// unflushed records were not committed and are replayed, so finishing their
+// files here would claim offsets that were never handled.
+func (s *Sink) Close(context.Context) error {
 	if s.root == nil {
 		return nil
 	}
-	err := s.Flush(context.WithoutCancel(ctx))
+	for _, of := range s.open {
+		of.f.Close()
+		s.sealed = append(s.sealed, of)
+	}
+	clear(s.open)
+	for _, of := range s.sealed {
+		if err := s.root.Remove(of.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("cannot remove unflushed file", "file", of.tmp, "error", err)
+		}
+	}
+	s.sealed = nil
 	s.root.Close()
 	s.root = nil
-	return err
+	return nil
 }
 
 // WrittenOffsets reports, from the finished files' names, the last offset

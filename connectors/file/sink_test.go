@@ -66,12 +66,14 @@ func writeFlush(t *testing.T, s *Sink, batch []sdk.Record) {
 func TestSinkConformance(t *testing.T) {
 	dir := t.TempDir()
 	sdktest.RunSink(t, SinkPlugin(), sdktest.SinkCase{
-		Config:  map[string]any{"path": dir},
+		Config:  map[string]any{"path": dir, "roll.size": 100}, // six records a file
 		Records: recs("orders", 0, 1, 20),
+		Reject:  &sdk.Record{Value: []byte("this is not json")},
 		Check: func(t *testing.T, _ []sdk.Record) {
-			b, err := os.ReadFile(filepath.Join(dir, "orders-p0-000000000000001-000000000000020.jsonl"))
-			if err != nil || strings.Count(string(b), "\n") != 20 {
-				t.Fatalf("file: %v, %q", err, b)
+			names := dirNames(t, dir)
+			if len(names) != 4 || names[0] != "orders-p0-000000000000001-000000000000006.jsonl" ||
+				names[3] != "orders-p0-000000000000019-000000000000020.jsonl" {
+				t.Fatalf("files %v", names)
 			}
 		},
 	})
@@ -223,4 +225,27 @@ func TestSinkTasksShareDirectory(t *testing.T) {
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("partition 1's leftover %s was not removed: %v", stale, err)
 	}
+}
+
+// A file that cannot be made durable takes records of earlier Writes with
+// it: the sink keeps failing until it is reopened, so a retried Flush cannot
+// succeed and let the worker commit records that are gone.
+func TestSinkStaysFailedAfterLosingRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newTestSink(t, map[string]any{"path": t.TempDir()})
+	if err := s.Write(ctx, recs("t", 0, 1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	s.open[sdk.TopicPartition{Topic: "t"}].f.Close() // the next sync fails
+	if err := s.Flush(ctx); err == nil {
+		t.Fatal("flush of a file that cannot be synced succeeded")
+	}
+	if err := s.Flush(ctx); err == nil || sdk.IsRetryable(err) {
+		t.Fatalf("second flush = %v, want the same non-retryable error", err)
+	}
+	if err := s.Write(ctx, recs("t", 0, 4, 4)); err == nil {
+		t.Fatal("write after losing records succeeded")
+	}
+	s.Close(ctx)
 }

@@ -64,8 +64,10 @@ var sinkSpec = sdk.Spec{
 	Kind:    sdk.KindSink,
 	Summary: "Writes records as JSON lines, CSV or raw lines into files named by topic, partition and offset range.",
 	Doc: "Records of each topic partition go to their own file, written under a hidden temporary " +
-		"name and renamed to `<topic>-p<partition>-<first offset>-<last offset>.<ext>` after fsync " +
-		"when it is rolled (by size or age) or flushed. A replay writes the same names again " +
+		"name, fsynced when it is rolled (by size or age), and renamed to " +
+		"`<topic>-p<partition>-<first offset>-<last offset>.<ext>` when the worker flushes, so a name " +
+		"never claims a record that was rejected or not yet committed; a failed task's unflushed files " +
+		"are deleted and their records read again. A replay writes the same names again " +
 		"(and removes files whose offset range the new file covers), so records are not duplicated; " +
 		"on restart the sink reports the last offset of each partition found in the file names.",
 	Fields: []sdk.Field{

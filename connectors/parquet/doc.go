@@ -6,10 +6,12 @@
 // Columns come from the record's schema (*schema.Schema, mapped to Parquet
 // logical types: DECIMAL, TIMESTAMP, DATE, TIME, STRING, JSON, nullable when
 // optional) or are inferred from the structured fields. A file is written
-// under a hidden temporary name and renamed after fsync when it rolls (by
-// size, record count or age) or the worker flushes; names carry partition and
-// offset range, so a replay rewrites files instead of duplicating rows, and
-// the sink reports durable offsets from the names (sdk.OffsetTracker).
+// under a hidden temporary name, fsynced when it rolls (by size, record count
+// or age) and renamed only when the worker flushes, so no name claims a
+// record that was rejected or not yet committed; Close deletes what was not
+// flushed. Names carry partition and offset range, so a replay rewrites files
+// instead of duplicating rows, and the sink reports durable offsets from the
+// names (sdk.OffsetTracker).
 //
 // The date/hour comes from the time.field setting or the log timestamp; a
 // record whose time field is missing or not a time is written under its

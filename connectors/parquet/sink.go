@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,8 @@ type Sink struct {
 
 	root    *os.Root
 	open    map[sdk.TopicPartition]map[string]*outFile // by time directory
+	sealed  []*outFile                                 // rolled since the last Flush: synced, not yet named
+	broken  error                                      // records written since the last Flush were lost
 	spans   map[sdk.TopicPartition][]span
 	stale   map[sdk.TopicPartition][]string // unfinished files left by a crash
 	dirty   map[string]bool                 // directories with new entries since the last sync
@@ -55,7 +58,7 @@ type outFile struct {
 	w           *pq.Writer
 	lay         *layout
 	rows        []pq.Row // rows of the current Write, written at its end
-	first, last int64
+	first, last int64    // offsets of the rows; valid when n > 0
 	n, size     int64
 	opened      time.Time
 }
@@ -98,6 +101,7 @@ func (s *Sink) Open(ctx context.Context) error {
 	}
 	s.root = root
 	s.open = map[sdk.TopicPartition]map[string]*outFile{}
+	s.sealed, s.broken, s.last = nil, nil, nil
 	s.dirty = map[string]bool{}
 	// Unfinished files are removed per partition when this sink first writes
 	// to it: other tasks may be writing theirs in the same tree right now.
@@ -218,7 +222,15 @@ type dirCache struct {
 // Write adds records to their files. Records that cannot be written (no
 // fields, a value that does not fit its column, a bad topic or time) are
 // reported in a *sdk.BatchError; the others are written.
+//
+// Nothing Write does claims an offset: a rolled file is synced but keeps its
+// temporary name until Flush, which the worker calls only after it has dealt
+// with the rejected records (dead-letter topic, or a failed task whose Close
+// abandons the unflushed files).
 func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
+	if s.broken != nil {
+		return s.broken
+	}
 	var bad []sdk.RecordError
 	s.vals = s.vals[:0]
 	defer s.noTime.warn(s.log)
@@ -264,7 +276,7 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 		of = s.open[tp][dir]
 	}
 	if of != nil && s.rollInterval > 0 && now.Sub(of.opened) >= s.rollInterval {
-		if err := s.finishPartition(tp); err != nil {
+		if err := s.sealPartition(tp); err != nil {
 			return err
 		}
 		of = nil
@@ -276,7 +288,7 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 		return err
 	}
 	if of != nil && lay != of.lay { // the columns changed: start new files
-		if err := s.finishPartition(tp); err != nil {
+		if err := s.sealPartition(tp); err != nil {
 			return err
 		}
 		of = nil
@@ -296,6 +308,9 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 	s.last = of
 	row := s.vals[start:len(s.vals):len(s.vals)]
 	of.rows = append(of.rows, row)
+	if of.n == 0 {
+		of.first = r.Offset
+	}
 	of.last = r.Offset
 	of.n++
 	of.size += size
@@ -303,7 +318,7 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 		s.noTime.note(r, fallback)
 	}
 	if of.n >= s.rollRecords || of.size >= s.rollSize {
-		return s.finishPartition(tp)
+		return s.sealPartition(tp)
 	}
 	return nil
 }
@@ -354,7 +369,10 @@ func (s *Sink) create(tp sdk.TopicPartition, dir string, lay *layout, first int6
 		s.log.Info("removed unfinished file", "file", name)
 	}
 	delete(s.stale, tp)
-	of := &outFile{tp: tp, dir: dir, tmp: tempName(dir, tp.Partition, first), lay: lay, first: first, last: first, opened: now}
+	of := &outFile{tp: tp, dir: dir, tmp: tempName(dir, tp.Partition, first), lay: lay, opened: now}
+	// Only a replay of the same batch (a retried Write) creates a file at an
+	// offset again; its rows replace the sealed file's.
+	s.sealed = slices.DeleteFunc(s.sealed, func(o *outFile) bool { return o.tmp == of.tmp })
 	f, err := s.root.OpenFile(of.tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, sdk.Retryable(fmt.Errorf("parquet sink: create %s in %s: %w", of.tmp, s.dir, err))
@@ -398,9 +416,10 @@ func (of *outFile) flushRows() error {
 	return nil
 }
 
-// finishPartition finishes every open file of a partition together, so the
-// largest offset in the finished names is durable with all before it.
-func (s *Sink) finishPartition(tp sdk.TopicPartition) error {
+// sealPartition seals every open file of a partition together; Flush names
+// them in the same order, so the largest offset in the finished names is
+// durable with all before it.
+func (s *Sink) sealPartition(tp sdk.TopicPartition) error {
 	files := s.open[tp]
 	delete(s.open, tp)
 	if s.last != nil && s.last.tp == tp {
@@ -408,12 +427,14 @@ func (s *Sink) finishPartition(tp sdk.TopicPartition) error {
 	}
 	var errs []error
 	for _, of := range files {
-		errs = append(errs, s.finish(of))
+		errs = append(errs, s.seal(of))
 	}
 	return errors.Join(errs...)
 }
 
-func (s *Sink) finish(of *outFile) error {
+// seal makes one file durable under its temporary name. A file without rows
+// is removed instead: it claims nothing.
+func (s *Sink) seal(of *outFile) error {
 	err := of.flushRows()
 	if err == nil {
 		err = of.w.Close()
@@ -424,16 +445,36 @@ func (s *Sink) finish(of *outFile) error {
 	if cerr := of.f.Close(); err == nil {
 		err = cerr
 	}
-	name := fileName(of.dir, of.tp.Partition, of.first, of.last)
-	if err == nil {
-		err = s.root.Rename(of.tmp, name)
+	if err != nil || of.n == 0 {
+		s.root.Remove(of.tmp)
 	}
 	if err != nil {
-		s.root.Remove(of.tmp)
-		return sdk.Retryable(fmt.Errorf("parquet sink: finish %s in %s: %w", name, s.dir, err))
+		// Rows of earlier Writes were in the file: retrying this Write or
+		// Flush would not bring them back, so the task must replay from
+		// its committed offset.
+		s.broken = fmt.Errorf("parquet sink: finish %s in %s: %w (records since the last flush are lost; restart the task to replay them)",
+			of.tmp, s.dir, err)
+		return s.broken
 	}
-	s.dirty[of.dir] = true
-	s.replaced(of.tp, span{name: name, first: of.first, last: of.last})
+	if of.n > 0 {
+		s.sealed = append(s.sealed, of)
+	}
+	return nil
+}
+
+// publish gives the sealed files their final names, in the order they were
+// sealed.
+func (s *Sink) publish() error {
+	for len(s.sealed) > 0 {
+		of := s.sealed[0]
+		name := fileName(of.dir, of.tp.Partition, of.first, of.last)
+		if err := s.root.Rename(of.tmp, name); err != nil {
+			return sdk.Retryable(fmt.Errorf("parquet sink: finish %s in %s: %w", name, s.dir, err))
+		}
+		s.sealed = s.sealed[1:]
+		s.dirty[of.dir] = true
+		s.replaced(of.tp, span{name: name, first: of.first, last: of.last})
+	}
 	return nil
 }
 
@@ -458,13 +499,20 @@ func (s *Sink) replaced(tp sdk.TopicPartition, sp span) {
 	s.spans[tp] = append(kept, sp)
 }
 
-// Flush finishes every open file and syncs the directories that changed.
+// Flush finishes every open file, names the files written since the last
+// Flush after the offsets they hold, and syncs the directories that changed.
 func (s *Sink) Flush(ctx context.Context) error {
+	if s.broken != nil {
+		return s.broken
+	}
 	var errs []error
 	for tp := range s.open {
-		errs = append(errs, s.finishPartition(tp))
+		errs = append(errs, s.sealPartition(tp))
 	}
 	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := s.publish(); err != nil {
 		return err
 	}
 	if err := s.syncDirs(); err != nil {
@@ -518,15 +566,31 @@ func (s *Sink) syncDir(d string) error {
 	return nil
 }
 
-// Close finishes open files, like Flush, and releases the directory.
-func (s *Sink) Close(ctx context.Context) error {
+// Close abandons what was written since the last Flush and releases the
+// directory. The worker flushes before a clean stop; after a failure the
+// unflushed records were not committed and are replayed, so finishing their
+// files here would claim offsets that were never handled.
+func (s *Sink) Close(context.Context) error {
 	if s.root == nil {
 		return nil
 	}
-	err := s.Flush(context.WithoutCancel(ctx))
+	for _, files := range s.open {
+		for _, of := range files {
+			of.f.Close()
+			s.sealed = append(s.sealed, of)
+		}
+	}
+	clear(s.open)
+	s.last = nil
+	for _, of := range s.sealed {
+		if err := s.root.Remove(of.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("cannot remove unflushed file", "file", of.tmp, "error", err)
+		}
+	}
+	s.sealed = nil
 	s.root.Close()
 	s.root = nil
-	return err
+	return nil
 }
 
 // WrittenOffsets reports, from the finished files' names, the last offset

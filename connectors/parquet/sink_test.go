@@ -249,7 +249,8 @@ func TestConformance(t *testing.T) {
 		recs = append(recs, sdk.Record{Topic: "c", Offset: int64(i), Value: fmt.Appendf(nil, `{"i":%d}`, i)})
 	}
 	dir := t.TempDir()
-	sdktest.RunSink(t, Plugin(), sdktest.SinkCase{Config: map[string]any{"path": dir, "partition.by": "none"}, Records: recs,
+	sdktest.RunSink(t, Plugin(), sdktest.SinkCase{Config: map[string]any{"path": dir, "partition.by": "none", "roll.records": 4}, Records: recs,
+		Reject: &sdk.Record{Value: []byte("this is not json")},
 		Check: func(t *testing.T, _ []sdk.Record) {
 			var n int
 			if err := duck(t).QueryRow(fmt.Sprintf(`SELECT count(*) FROM read_parquet('%s/topic=c/*.parquet')`, dir)).Scan(&n); err != nil || n != 20 {

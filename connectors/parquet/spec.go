@@ -21,8 +21,10 @@ var spec = sdk.Spec{
 		"(UTC), so DuckDB, Spark, Trino or Athena prune by topic, date and hour. Columns come from the record's " +
 		"schema (decimal, timestamp, date, time, string, bytes, numbers, booleans; nested values as JSON; optional " +
 		"fields nullable) or, without one, are inferred from the first record's fields (all nullable; a record " +
-		"with a new field starts a new file with the widened columns). A file is renamed from a hidden temporary " +
-		"name after fsync when it rolls or the worker flushes; a replay rewrites the same names and removes files " +
+		"with a new field starts a new file with the widened columns). A file is written under a hidden temporary " +
+		"name, fsynced when it rolls, and renamed when the worker flushes, so a name never claims a record that " +
+		"was rejected or not yet committed (a failed task's unflushed files are deleted and their records read " +
+		"again); a replay rewrites the same names and removes files " +
 		"whose offset range a new file covers, and on restart the sink reports the last offset found in the names.",
 	Fields: []sdk.Field{
 		{Name: "path", Type: sdk.TypeString, Required: true, Example: "./lake",

@@ -30,7 +30,13 @@ type Source interface {
 // Write may buffer; Flush makes everything written so far durable. The worker
 // commits log offsets only after Flush returned nil, so a sink that loses
 // buffered records on a crash loses nothing. Write returns a *BatchError to
-// reject single records (they go to the dead-letter topic) and keep the rest.
+// reject single records (they go to the dead-letter topic) and keep the rest;
+// the worker deals with them before it calls Write or Flush again.
+//
+// The worker flushes before a clean stop, so Close may abandon whatever was
+// written after the last successful Flush: after a failed Write (with
+// errors.tolerance none, a rejected record fails the task) those records were
+// not committed and are read again.
 type Sink interface {
 	Open(ctx context.Context) error
 	Write(ctx context.Context, records []Record) error
@@ -48,6 +54,12 @@ type TopicPartition struct {
 // offsets they have already written durably (for example from file names).
 // The worker resumes each partition after the larger of its committed offset
 // and the one the sink reports, so a replay never writes a record twice.
+//
+// The worker also skips what the sink reports, so a sink must never report an
+// offset it did not write: only what a successful Flush covered (a rejected
+// record only once a later Flush covers it, which the worker calls after it
+// dealt with the record), and nothing written after the last Flush when it
+// was closed without one. sdktest.RunSink checks this.
 type OffsetTracker interface {
 	// WrittenOffsets returns the last offset durably written per partition;
 	// partitions the sink knows nothing of are left out.

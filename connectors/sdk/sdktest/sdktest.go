@@ -42,6 +42,12 @@ type SinkCase struct {
 	// Check, when set, verifies that the records reached the target system.
 	Check   func(t *testing.T, written []sdk.Record)
 	Timeout time.Duration
+	// Reject, when set, is a record the sink refuses in a *sdk.BatchError
+	// (a value its format cannot hold). Its topic, partition and offset are
+	// set by the suite. A sink that tracks offsets is then checked not to
+	// claim it, nor the records after it, until a Flush, and not to claim a
+	// batch of rejected records only even after one.
+	Reject *sdk.Record
 }
 
 // CheckSpec verifies a plugin's spec and that unknown settings are refused
@@ -214,7 +220,12 @@ func checkCancel(t *testing.T, p sdk.Plugin, cfg sdk.Config, env sdk.Env, timeou
 }
 
 // RunSink drives a sink through its lifecycle: open, an empty flush, write,
-// flush, close, and a replay of the same records after reopening.
+// flush, close. A sink that tracks offsets (sdk.OffsetTracker) must then
+// report, after reopening, exactly the last offsets it flushed: records
+// written but never flushed (the worker closes a failed task without a
+// flush) and records after a rejected one are not claimed. Configure the
+// case to roll files often, so that rolled but unflushed files are checked
+// too.
 func RunSink(t *testing.T, p sdk.Plugin, c SinkCase) {
 	t.Helper()
 	CheckSpec(t, p)
@@ -254,6 +265,126 @@ func RunSink(t *testing.T, p sdk.Plugin, c SinkCase) {
 	if c.Check != nil {
 		c.Check(t, c.Records)
 	}
+	if _, ok := sink.(sdk.OffsetTracker); ok && len(c.Records) > 0 {
+		checkWrittenOffsets(t, p, cfg, env, c, c.Timeout)
+	}
+}
+
+// checkWrittenOffsets verifies that an OffsetTracker claims only flushed
+// records, after the lifecycle of RunSink flushed c.Records.
+func checkWrittenOffsets(t *testing.T, p sdk.Plugin, cfg sdk.Config, env sdk.Env, c SinkCase, timeout time.Duration) {
+	t.Helper()
+	flushed := map[sdk.TopicPartition]int64{}
+	var parts []sdk.TopicPartition
+	lo, hi := c.Records[0].Offset, c.Records[0].Offset
+	for _, r := range c.Records {
+		tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if cur, ok := flushed[tp]; !ok || r.Offset > cur {
+			if !ok {
+				parts = append(parts, tp)
+			}
+			flushed[tp] = r.Offset
+		}
+		lo, hi = min(lo, r.Offset), max(hi, r.Offset)
+	}
+	// reopen runs one step on a new sink over the same target, closes it
+	// without a flush, and checks what a further sink reports.
+	reopen := func(step string, run func(ctx context.Context, s sdk.Sink)) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if run != nil {
+			s := openSink(ctx, t, p, cfg, env)
+			run(ctx, s)
+			if err := s.Close(ctx); err != nil {
+				t.Fatalf("%s: close: %v", step, err)
+			}
+		}
+		s := openSink(ctx, t, p, cfg, env)
+		defer s.Close(ctx)
+		got, err := s.(sdk.OffsetTracker).WrittenOffsets(ctx, parts)
+		if err != nil {
+			t.Fatalf("%s: written offsets: %v", step, err)
+		}
+		for _, tp := range parts {
+			if off, ok := got[tp]; !ok || off != flushed[tp] {
+				t.Fatalf("%s: written offset of %s/%d is %d (reported: %v), want %d, the last flushed record",
+					step, tp.Topic, tp.Partition, off, ok, flushed[tp])
+			}
+		}
+	}
+	reopen("after flush and close", nil)
+
+	// A write that is never flushed claims nothing.
+	shift := hi - lo + 1
+	later := cloneAll(c.Records)
+	for i := range later {
+		later[i].Offset += shift
+	}
+	reopen("after a write that was not flushed", func(ctx context.Context, s sdk.Sink) {
+		if err := s.Write(ctx, later); err != nil {
+			t.Fatalf("write of records not flushed: %v", err)
+		}
+	})
+	if c.Reject == nil {
+		return
+	}
+
+	// A rejected record, and the good ones around it, are not claimed when
+	// the task fails (no flush); after a flush (the worker sent the rejected
+	// record to the dead-letter topic) the last good one is.
+	tp := parts[0]
+	next := hi + shift
+	batch := make([]sdk.Record, 3)
+	for i := range batch {
+		next++
+		batch[i] = c.Records[0].Clone()
+		if i == 1 {
+			batch[i] = c.Reject.Clone()
+		}
+		batch[i].Topic, batch[i].Partition, batch[i].Offset = tp.Topic, tp.Partition, next
+	}
+	write := func(ctx context.Context, s sdk.Sink) {
+		t.Helper()
+		err := s.Write(ctx, cloneAll(batch))
+		var be *sdk.BatchError
+		if !errors.As(err, &be) || len(be.Records) != 1 || be.Records[0].Index != 1 {
+			t.Fatalf("write with a rejected record at index 1: want a *sdk.BatchError naming index 1, got %v", err)
+		}
+	}
+	reopen("after a write with a rejected record, closed without a flush", write)
+	flushed[tp] = next
+	reopen("after a write with a rejected record and a flush", func(ctx context.Context, s sdk.Sink) {
+		write(ctx, s)
+		if err := s.Flush(ctx); err != nil {
+			t.Fatalf("flush after a rejected record: %v", err)
+		}
+	})
+
+	// A write whose only record was rejected writes nothing to claim.
+	lone := c.Reject.Clone()
+	lone.Topic, lone.Partition, lone.Offset = tp.Topic, tp.Partition, next+1
+	reopen("after a flushed write whose only record was rejected", func(ctx context.Context, s sdk.Sink) {
+		var be *sdk.BatchError
+		if err := s.Write(ctx, []sdk.Record{lone}); !errors.As(err, &be) {
+			t.Fatalf("write of a rejected record: want a *sdk.BatchError, got %v", err)
+		}
+		if err := s.Flush(ctx); err != nil {
+			t.Fatalf("flush after a rejected record: %v", err)
+		}
+	})
+}
+
+func openSink(ctx context.Context, t *testing.T, p sdk.Plugin, cfg sdk.Config, env sdk.Env) sdk.Sink {
+	t.Helper()
+	s, err := p.NewSink(cfg, env)
+	if err != nil {
+		t.Fatalf("new sink: %v", err)
+	}
+	if err := s.Open(ctx); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
 }
 
 func cloneAll(in []sdk.Record) []sdk.Record {
