@@ -119,7 +119,13 @@ func run(ctx context.Context, f *runFlags, logger *slog.Logger) error {
 		logger.Info("all sources finished and all sinks caught up")
 		return nil
 	}
-	<-ctx.Done()
-	logger.Info("interrupted; stopping gracefully")
-	return nil
+	select {
+	case <-ctx.Done():
+		logger.Info("interrupted; stopping gracefully")
+		return nil
+	case <-eng.Conn.Closed():
+		// The client gave up on NATS: exit non-zero so a supervisor
+		// starts a fresh process instead of one that can do nothing.
+		return fmt.Errorf("stopping: %w", eng.Conn.Healthy())
+	}
 }

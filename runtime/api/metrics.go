@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
+	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/braidhq/braid/runtime/log"
@@ -20,6 +22,7 @@ func (s *Server) metricsHandler() http.Handler {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&logCollector{s: s},
+		buildInfo(s.opts.Version),
 	)
 	gatherers := prometheus.Gatherers{own}
 	if s.eng.Registry != nil {
@@ -44,15 +47,90 @@ var (
 		"Records on the partition the group has not committed yet.", []string{"group", "topic", "partition"}, nil)
 )
 
-// logCollector reads topic and group state from the log on each scrape.
-type logCollector struct{ s *Server }
+// buildInfo is braid_build_info, present on every worker (idle or not).
+func buildInfo(version string) prometheus.Collector {
+	goVersion := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if version == "" && bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+	}
+	if version == "" {
+		version = "(devel)"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "braid_build_info", Help: "Always 1; the labels name the build.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion}})
+	g.Set(1)
+	return g
+}
+
+// logRefresh is how old the log's figures may get: reading every topic's
+// and group's state costs a round trip each, so it is done in the
+// background at most this often and a scrape costs O(1).
+const logRefresh = 5 * time.Second
+
+// logCollector serves topic and group figures from a snapshot refreshed in
+// the background; the first scrape waits for the first snapshot.
+type logCollector struct {
+	s          *Server
+	mu         sync.Mutex
+	snapshot   []prometheus.Metric
+	taken      time.Time
+	refreshing bool
+	first      chan struct{} // closed once the first snapshot exists
+	once       sync.Once
+}
 
 // Describe sends nothing: the collector is unchecked, its series change
 // with the topics and groups.
 func (c *logCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c.once.Do(func() { c.first = make(chan struct{}) })
+	c.mu.Lock()
+	stale := time.Since(c.taken) >= logRefresh
+	if stale && !c.refreshing {
+		c.refreshing = true
+		go c.refresh()
+	}
+	c.mu.Unlock()
+	select {
+	case <-c.first:
+	case <-time.After(10 * time.Second):
+	}
+	c.mu.Lock()
+	snap := c.snapshot
+	c.mu.Unlock()
+	for _, m := range snap {
+		ch <- m
+	}
+}
+
+func (c *logCollector) refresh() {
+	buf := make(chan prometheus.Metric, 256)
+	var out []prometheus.Metric
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range buf {
+			out = append(out, m)
+		}
+	}()
+	c.collect(buf)
+	close(buf)
+	<-done
+	c.mu.Lock()
+	first := c.taken.IsZero()
+	c.snapshot, c.taken, c.refreshing = out, time.Now(), false
+	c.mu.Unlock()
+	if first {
+		close(c.first)
+	}
+}
+
+func (c *logCollector) collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	lg := c.s.eng.Log
 	topics, err := lg.Topics(ctx)

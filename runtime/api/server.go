@@ -283,20 +283,33 @@ func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
+// healthz is liveness: 503 once the NATS connection is closed for good
+// (the process can do nothing more and should be restarted); a connection
+// that is reconnecting is still alive.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if nc := s.eng.Conn.NC; nc == nil || nc.IsClosed() {
+		writeError(w, http.StatusServiceUnavailable, "%v", s.eng.Conn.Healthy())
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 once the log answers; 503 while it does not.
+// readyz answers 200 while the log answers and the worker reaches the
+// cluster's state (so it can win and keep task leases); 503 with the
+// reason otherwise.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	if nc := s.eng.Conn.NC; nc == nil || !nc.IsConnected() {
-		writeError(w, http.StatusServiceUnavailable, "not connected to NATS")
+	if err := s.eng.Conn.Healthy(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
 	if err := s.eng.Conn.NC.FlushWithContext(ctx); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "NATS does not answer: %v", err)
+		return
+	}
+	if err := s.eng.Worker.Ready(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

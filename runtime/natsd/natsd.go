@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -50,9 +51,58 @@ type Config struct {
 
 // Conn is the connection the rest of Braid uses.
 type Conn struct {
-	NC     *nats.Conn
-	server *server.Server // nil for an external cluster
-	log    *slog.Logger
+	NC      *nats.Conn
+	server  *server.Server // nil for an external cluster
+	log     *slog.Logger
+	closed  chan struct{} // closed when NC is closed for good
+	mu      sync.Mutex
+	closing bool // Close was called: the end is expected
+}
+
+// Closed is closed when the connection is closed for good: by Close, or
+// because the client gave up (a server that refused it, a protocol error).
+// A process should exit then, so its supervisor starts it again.
+func (c *Conn) Closed() <-chan struct{} { return c.closed }
+
+// Unexpected reports whether the connection closed without Close.
+func (c *Conn) Unexpected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.closed:
+		return !c.closing
+	default:
+		return false
+	}
+}
+
+// Healthy returns nil while the connection is up or reconnecting within
+// its retry policy, and an error once it is closed for good.
+func (c *Conn) Healthy() error {
+	switch {
+	case c.NC.IsClosed():
+		if err := c.NC.LastError(); err != nil {
+			return fmt.Errorf("NATS connection closed for good: %w", err)
+		}
+		return errors.New("NATS connection closed for good")
+	case !c.NC.IsConnected():
+		return errors.New("NATS connection lost; reconnecting")
+	}
+	return nil
+}
+
+// closedHandler returns the option that closes c.closed with the
+// connection, and logs an end nobody asked for.
+func closedHandler(c *Conn) nats.Option {
+	return nats.ClosedHandler(func(nc *nats.Conn) {
+		c.mu.Lock()
+		expected := c.closing
+		c.mu.Unlock()
+		if !expected {
+			c.log.Error("NATS connection closed for good", "err", nc.LastError())
+		}
+		close(c.closed)
+	})
 }
 
 // Embedded reports whether Braid runs its own server.
@@ -130,13 +180,15 @@ func embed(ctx context.Context, cfg Config) (*Conn, error) {
 		srv.Shutdown()
 		return nil, errors.New("embedded nats did not become ready (is the data dir locked by another braid?)")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(cfg.Name), nats.MaxReconnects(-1))
+	c := &Conn{server: srv, log: cfg.Logger, closed: make(chan struct{})}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(cfg.Name), nats.MaxReconnects(-1), closedHandler(c))
 	if err != nil {
 		srv.Shutdown()
 		return nil, fmt.Errorf("connect to embedded nats: %w", err)
 	}
+	c.NC = nc
 	cfg.Logger.Info("embedded nats started", "data_dir", dir, "listen", cfg.Listen)
-	return &Conn{NC: nc, server: srv, log: cfg.Logger}, nil
+	return c, nil
 }
 
 func connect(ctx context.Context, cfg Config) (*Conn, error) {
@@ -158,7 +210,8 @@ func connect(ctx context.Context, cfg Config) (*Conn, error) {
 		opts = append(opts, nats.Timeout(time.Until(d)))
 	}
 	log := cfg.Logger.With("component", "nats")
-	opts = append(opts,
+	c := &Conn{log: cfg.Logger, closed: make(chan struct{})}
+	opts = append(opts, closedHandler(c),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	)
@@ -167,7 +220,8 @@ func connect(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("connect to nats %s: %w", redactURL(cfg.URL), err)
 	}
 	log.Info("connected to external nats", "url", nc.ConnectedUrlRedacted())
-	return &Conn{NC: nc, log: cfg.Logger}, nil
+	c.NC = nc
+	return c, nil
 }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {
@@ -195,6 +249,9 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 
 // Close drains the connection and stops the embedded server, within ctx.
 func (c *Conn) Close(ctx context.Context) error {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -37,6 +37,7 @@ type leases struct {
 	held    atomic.Int64
 	members atomic.Int64
 	live    atomic.Pointer[map[string]bool] // live workers, from their heartbeats
+	beat    atomic.Int64                    // unix nanos of the last stored heartbeat
 
 	mu      sync.Mutex
 	release map[string]chan struct{} // leases asked to give back
@@ -58,7 +59,9 @@ func (l *leases) heartbeat(ctx context.Context) {
 	tick := time.NewTicker(l.refresh)
 	defer tick.Stop()
 	for {
-		_, _ = l.kv.Put(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339)))
+		if _, err := l.kv.Put(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339))); err == nil {
+			l.beat.Store(time.Now().UnixNano())
+		}
 		if keys, err := l.kv.Keys(ctx, "member/"); err == nil && len(keys) > 0 {
 			l.members.Store(int64(len(keys)))
 			set := make(map[string]bool, len(keys))
@@ -77,6 +80,14 @@ func (l *leases) heartbeat(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// lastBeat is when this worker's heartbeat was last stored (zero before).
+func (l *leases) lastBeat() time.Time {
+	if n := l.beat.Load(); n > 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // alive reports whether a worker heartbeats (this one always does; before

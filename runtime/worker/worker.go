@@ -69,6 +69,7 @@ type Worker struct {
 	// the last restart request applied per connector.
 	targetOf    map[string]target
 	restartSeen map[string]uint64
+	started     time.Time
 	ctx         context.Context // lives as long as the worker
 	stop        context.CancelFunc
 }
@@ -93,6 +94,12 @@ func New(ctx context.Context, opts Options) (*Worker, error) {
 	if opts.RestartMaxBackoff <= 0 {
 		opts.RestartMaxBackoff = time.Minute
 	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = defaultLeaseTTL
+	}
+	if opts.LeaseRefresh <= 0 {
+		opts.LeaseRefresh = defaultLeaseRefresh
+	}
 	w := &Worker{opts: opts, log: opts.Log, logger: opts.Logger, metrics: opts.Metrics, conns: map[string]*connector{},
 		targetOf: map[string]target{}, restartSeen: map[string]uint64{}}
 	var err error
@@ -104,16 +111,11 @@ func New(ctx context.Context, opts Options) (*Worker, error) {
 			return nil, fmt.Errorf("worker: open bucket %s: %w", b.name, err)
 		}
 	}
-	if opts.LeaseTTL <= 0 {
-		opts.LeaseTTL = defaultLeaseTTL
-	}
-	if opts.LeaseRefresh <= 0 {
-		opts.LeaseRefresh = defaultLeaseRefresh
-	}
 	if w.leases, err = newLeases(ctx, opts.Log, opts.WorkerID, opts.LeaseTTL, opts.LeaseRefresh, w.taskCount); err != nil {
 		return nil, fmt.Errorf("worker: open bucket %s: %w", BucketLeases, err)
 	}
 	w.ctx, w.stop = context.WithCancel(context.Background())
+	w.started = time.Now()
 	updates, err := w.configs.WatchUpdates(w.ctx, "")
 	if err != nil {
 		w.stop()
@@ -200,6 +202,22 @@ func defaultWorkerID(dataDir string) string {
 	}
 	sum := sha256.Sum256([]byte(abs))
 	return fmt.Sprintf("%s-%s", host, hex.EncodeToString(sum[:4]))
+}
+
+// Ready returns nil while the worker can run tasks: its heartbeat reaches
+// the cluster's state (without it no lease can be won or kept).
+func (w *Worker) Ready() error {
+	last := w.leases.lastBeat()
+	switch {
+	case last.IsZero() && time.Since(w.started) < w.opts.LeaseTTL:
+		return nil // the first heartbeat is on its way
+	case last.IsZero():
+		return fmt.Errorf("worker %s has not reached the cluster state (bucket %s) since it started", w.opts.WorkerID, BucketLeases)
+	case time.Since(last) > w.opts.LeaseTTL:
+		return fmt.Errorf("worker %s cannot reach the cluster state (bucket %s) since %s: no task can be won or kept",
+			w.opts.WorkerID, BucketLeases, last.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // Plugins returns the connector types the worker knows.
