@@ -129,8 +129,22 @@ func newFixture(t *testing.T, opts Options) *fixture {
 }
 
 // do sends a request and returns status and body; the body is kept for the
-// secret check.
+// secret check. Like the CLI it labels bodies: YAML for /pipelines, JSON
+// elsewhere.
 func (f *fixture) do(method, path string, body any) (int, []byte) {
+	f.t.Helper()
+	header := http.Header{}
+	if body != nil {
+		header.Set("Content-Type", "application/json")
+		if strings.HasPrefix(path, "/pipelines") {
+			header.Set("Content-Type", "application/yaml")
+		}
+	}
+	return f.doWith(method, path, body, header)
+}
+
+// doWith is do with the given request headers (and Host, when set there).
+func (f *fixture) doWith(method, path string, body any, header http.Header) (int, []byte) {
 	f.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -147,6 +161,12 @@ func (f *fixture) do(method, path string, body any) (int, []byte) {
 	req, err := http.NewRequest(method, f.base+path, rd)
 	if err != nil {
 		f.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if h := header.Get("Host"); h != "" {
+		req.Host = h
 	}
 	if f.token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.token)

@@ -83,7 +83,8 @@ func New(eng *engine.Engine, opts Options) *Server {
 	return s
 }
 
-// Handler returns the API's handler with authentication and body limits.
+// Handler returns the API's handler with Host, Origin and Content-Type
+// checks (guard.go), authentication and body limits.
 func (s *Server) Handler() http.Handler { return s.middleware(s.mux) }
 
 // LoopbackOnly reports whether addr can only be reached from this machine.
@@ -202,6 +203,12 @@ func open(path string) bool { return path == "/healthz" || path == "/readyz" }
 func (s *Server) middleware(next http.Handler) http.Handler {
 	token := []byte(s.opts.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, check := range []func(*http.Request) (int, string){s.checkHost, s.checkOrigin} {
+			if code, msg := check(r); code != 0 {
+				writeError(w, code, "%s", msg)
+				return
+			}
+		}
 		if len(token) > 0 && !open(r.URL.Path) {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), token) != 1 {
@@ -209,6 +216,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 				return
 			}
+		}
+		if code, msg := checkContentType(r); code != 0 {
+			writeError(w, code, "%s", msg)
+			return
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
