@@ -63,7 +63,8 @@ type Spec struct {
 	Fields  []Field `json:"fields"`
 }
 
-// Hidden replaces secret values wherever configs are shown.
+// Hidden replaces secret values, and passwords in URLs, wherever configs are
+// shown.
 const Hidden = "[hidden]"
 
 // FieldError is a configuration mistake in one setting.
@@ -156,14 +157,16 @@ func (s Spec) fieldNames() []string {
 	return names
 }
 
-// Redact returns a copy of raw with every secret setting replaced by Hidden.
+// Redact returns a copy of raw with every secret setting replaced by Hidden
+// and the password of every URL in the other settings hidden (RedactURLs).
 func (s Spec) Redact(raw map[string]any) map[string]any {
 	out := make(map[string]any, len(raw))
 	for k, v := range raw {
 		if f := s.Field(k); f != nil && f.Secret && v != nil {
-			v = Hidden
+			out[k] = Hidden
+			continue
 		}
-		out[k] = v
+		out[k] = redactValue(v)
 	}
 	return out
 }

@@ -94,12 +94,18 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
+	return newFixtureWith(t, opts)
+}
+
+// newFixtureWith is newFixture with more connector types than testPlugins.
+func newFixtureWith(t *testing.T, opts Options, extra ...sdk.Plugin) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	logger, levels := Leveled(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	dir := t.TempDir()
 	eng, err := engine.Start(ctx, engine.Options{NATS: natsd.Config{DataDir: filepath.Join(dir, "data")},
-		Plugins: testPlugins(), Logger: logger, DataDir: filepath.Join(dir, "data"), WorkerID: "worker-test"})
+		Plugins: append(testPlugins(), extra...), Logger: logger, DataDir: filepath.Join(dir, "data"), WorkerID: "worker-test"})
 	if err != nil {
 		cancel()
 		t.Fatalf("start engine: %v", err)

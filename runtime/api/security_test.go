@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	httpconn "github.com/braidhq/braid/connectors/http"
 	"github.com/braidhq/braid/runtime/worker"
 	"github.com/braidhq/braid/schema/registry"
 )
@@ -338,5 +339,47 @@ func TestAnyHostBeyondLoopback(t *testing.T) {
 	h := http.Header{"Host": {"braid.internal"}, "Origin": {"https://evil.example"}}
 	if code, body := f.doWith("GET", "/connectors", nil, h); code != http.StatusForbidden {
 		t.Fatalf("foreign Origin beyond loopback: %d %s", code, body)
+	}
+}
+
+// TestURLPasswordsNeverShown: a password in a URL setting (the http sink's
+// url) is hidden wherever the config is shown, like a secret setting.
+func TestURLPasswordsNeverShown(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret-in-url"
+	f := newFixtureWith(t, Options{}, httpconn.SinkPlugin())
+	target := "http://user:" + secret + "@127.0.0.1:1/x/{{.Offset}}"
+	cfg := map[string]any{"connector": "http", "topics": "hooks", "url": target}
+	f.must(http.StatusCreated, "POST", "/connectors", map[string]any{"name": "hook", "config": cfg}, nil)
+	var shown map[string]any
+	f.must(http.StatusOK, "GET", "/connectors/hook/config", nil, &shown)
+	if shown["url"] != "http://user:[hidden]@127.0.0.1:1/x/{{.Offset}}" {
+		t.Errorf("url shown as %v", shown["url"])
+	}
+	for _, path := range []string{"/connectors/hook", "/connectors/hook/tasks", "/connectors?expand=info&expand=status"} {
+		f.must(http.StatusOK, "GET", path, nil, nil)
+	}
+	f.must(http.StatusOK, "PUT", "/connector-plugins/http/config/validate", cfg, nil)
+	cfg["url"] = target + "/v2"
+	f.must(http.StatusOK, "PUT", "/connectors/hook/config", cfg, nil)
+
+	yaml := func(pw string) string {
+		return "version: 1\nname: urls\ntopics:\n  hooks: {}\nsinks:\n  ph:\n    connector: http\n    topics: [hooks]\n" +
+			"    config: { url: \"http://user:" + pw + "@127.0.0.1:1/y\" }\n"
+	}
+	f.must(http.StatusOK, "PUT", "/pipelines", yaml(secret), nil)
+	f.must(http.StatusOK, "GET", "/pipelines", nil, nil)
+	f.must(http.StatusOK, "PUT", "/pipelines?dry_run=true", yaml(secret+"-2"), nil)
+	f.must(http.StatusOK, "GET", "/connectors/ph/config", nil, nil)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.bodies {
+		if strings.Contains(b, secret) {
+			t.Errorf("a response shows the URL's password: %s", b)
+		}
+	}
+	if logs := f.logs.String(); strings.Contains(logs, secret) {
+		t.Errorf("the log shows the URL's password:\n%s", logs)
 	}
 }
