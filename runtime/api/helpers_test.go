@@ -113,6 +113,9 @@ func newFixtureWith(t *testing.T, opts Options, extra ...sdk.Plugin) *fixture {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
+	if opts.AllowPaths == nil {
+		opts.AllowPaths = []string{dir} // the tests' files live there
+	}
 	opts.Logger, opts.Levels, opts.Version = logger, levels, "test"
 	srv := New(eng, opts)
 	if err := srv.Start(ctx); err != nil {

@@ -49,6 +49,11 @@ type Options struct {
 	PipelineEnv func(string) (string, bool)
 	// Version is shown by GET /.
 	Version string
+	// AllowPaths are the directories the Path settings (sdk.Field.Path) of
+	// connectors created over the API may name (default: the working
+	// directory). DenyPaths are refused even inside them (the log's own
+	// files, the token file); /proc, /sys and /dev always are.
+	AllowPaths, DenyPaths []string
 }
 
 // Server is the REST API of one engine.
@@ -58,6 +63,9 @@ type Server struct {
 	logger *slog.Logger
 	mux    *http.ServeMux
 	srv    *http.Server
+	paths  pathRule
+	// pathsErr is a bad AllowPaths or DenyPaths entry, reported by Start.
+	pathsErr error
 
 	mu   sync.Mutex
 	ln   net.Listener
@@ -78,7 +86,11 @@ func New(eng *engine.Engine, opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
+	if len(opts.AllowPaths) == 0 {
+		opts.AllowPaths = defaultAllowPaths()
+	}
 	s := &Server{eng: eng, opts: opts, logger: opts.Logger, mux: http.NewServeMux()}
+	s.paths, s.pathsErr = newPathRule(opts.AllowPaths, opts.DenyPaths)
 	s.routes()
 	return s
 }
@@ -102,6 +114,9 @@ func LoopbackOnly(addr string) bool {
 
 // Start listens and serves in the background until Shutdown or ctx ends.
 func (s *Server) Start(ctx context.Context) error {
+	if s.pathsErr != nil {
+		return s.pathsErr
+	}
 	if s.opts.Token == "" && !LoopbackOnly(s.opts.Addr) {
 		return fmt.Errorf("%w: address %s", ErrTokenRequired, s.opts.Addr)
 	}
