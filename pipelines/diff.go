@@ -184,15 +184,17 @@ func connectorFields(o, n *Connector) []FieldChange {
 		keys[k] = true
 	}
 	names := sortedKeys(keys)
+	oShown, nShown := o.spec.Redact(oc), n.spec.Redact(nc) // passwords in URLs hidden
 	for _, k := range names {
 		ov, nv := oc[k], nc[k]
-		if isSecret(o.spec, k) || isSecret(n.spec, k) {
-			if !reflect.DeepEqual(ov, nv) {
-				f = append(f, FieldChange{Path: "config." + k, Old: hiddenIf(ov), New: hiddenIf(nv)})
-			}
+		if reflect.DeepEqual(ov, nv) {
 			continue
 		}
-		f.add("config."+k, ov, nv)
+		if isSecret(o.spec, k) || isSecret(n.spec, k) {
+			f = append(f, FieldChange{Path: "config." + k, Old: hiddenIf(ov), New: hiddenIf(nv)})
+			continue
+		}
+		f = append(f, FieldChange{Path: "config." + k, Old: showValue(oShown[k]), New: showValue(nShown[k])})
 	}
 	if !reflect.DeepEqual(transformsView(o), transformsView(n)) {
 		f = append(f, FieldChange{Path: "transforms", Old: showValue(transformsView(o)), New: showValue(transformsView(n))})

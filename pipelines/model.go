@@ -86,24 +86,23 @@ func (n NATS) MarshalJSON() ([]byte, error) {
 		plain
 		Token string `json:"token,omitempty"`
 	}{plain: plain(n)}
-	out.URL = redactURLs(n.URL)
+	out.URL = sdk.RedactURLs(hideTokens(n.URL))
 	if n.Token != "" {
 		out.Token = sdk.Hidden
 	}
 	return json.Marshal(out)
 }
 
-// redactURLs hides the password of each URL in a comma-separated list.
-func redactURLs(list string) string {
+// hideTokens hides a bare token in the user part of each URL of a
+// comma-separated list (nats://token@host); sdk.RedactURLs hides passwords.
+func hideTokens(list string) string {
 	parts := strings.Split(list, ",")
 	for i, p := range parts {
 		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), "hidden")
-			} else {
-				u.User = url.User("hidden") // a bare token in the user part
+			if _, has := u.User.Password(); !has {
+				u.User = url.User("hidden")
+				parts[i] = u.String()
 			}
-			parts[i] = u.String()
 		}
 	}
 	return strings.Join(parts, ",")
@@ -238,6 +237,9 @@ type TransformSpec struct {
 
 	spec sdk.Spec
 }
+
+// Spec returns the transform's spec.
+func (t TransformSpec) Spec() sdk.Spec { return t.spec }
 
 // Redacted returns Raw with every secret setting hidden.
 func (t TransformSpec) Redacted() map[string]any { return t.spec.Redact(t.Raw) }

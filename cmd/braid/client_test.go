@@ -35,7 +35,9 @@ func TestClientCommands(t *testing.T) {
 	eng := startTestEngine(t, builtin.Plugins(), slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := api.New(eng, api.Options{Addr: "127.0.0.1:0", Token: "cli-token"})
+	dir := t.TempDir()
+	// The pipeline applied over the API reads and writes in dir.
+	srv := api.New(eng, api.Options{Addr: "127.0.0.1:0", Token: "cli-token", AllowPaths: []string{dir}})
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,6 @@ func TestClientCommands(t *testing.T) {
 		return out
 	}
 
-	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "in.jsonl"), []byte(`{"name":"ada"}`+"\n"+`{"name":"bob"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -114,5 +115,28 @@ func TestClientCommands(t *testing.T) {
 	}
 	if out, err := braidCLI(t, "completion", "bash"); err != nil || !strings.Contains(out, "bash completion") {
 		t.Fatalf("completion: %v", err)
+	}
+}
+
+// TestAPIPaths: by default connectors created over the API may use the data
+// dir and the working directory, never the log's store or the token file.
+func TestAPIPaths(t *testing.T) {
+	t.Parallel()
+	f := &runFlags{dataDir: "/srv/braid", tokenFile: "/etc/braid/token"}
+	allow, deny := f.apiPaths()
+	if fmt.Sprint(allow) != "[/srv/braid .]" || fmt.Sprint(deny) != "[/srv/braid/jetstream /etc/braid/token]" {
+		t.Fatalf("defaults: allow %v, deny %v", allow, deny)
+	}
+	f.allowPaths = []string{"/a"}
+	if allow, _ := f.apiPaths(); fmt.Sprint(allow) != "[/a]" {
+		t.Fatalf("--allow-path /a: allow %v", allow)
+	}
+	cmd := newRunCmd(&globalFlags{})
+	if err := cmd.ParseFlags([]string{"--allow-path", "/a", "--allow-path", "/b"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cmd.Flags().GetStringArray("allow-path")
+	if err != nil || fmt.Sprint(got) != "[/a /b]" {
+		t.Fatalf("--allow-path twice: %v %v", got, err)
 	}
 }

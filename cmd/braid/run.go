@@ -29,6 +29,8 @@ type runFlags struct {
 	// REST API security and the log levels it changes (serve.go).
 	tokenFile, tlsCert, tlsKey string
 	levels                     *api.Levels
+	// allowPaths confine the files of connectors created over the API.
+	allowPaths []string
 }
 
 func newRunCmd(g *globalFlags) *cobra.Command {
@@ -59,6 +61,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the REST API bearer token (default: env BRAID_TOKEN); required beyond loopback")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "REST API TLS certificate file (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "REST API TLS key file (PEM)")
+	fl.StringArrayVar(&f.allowPaths, "allow-path", nil, "directory the file settings of connectors created over the REST API may name; repeatable (default: --data-dir and the working directory)")
 	return cmd
 }
 

@@ -41,9 +41,10 @@ func serve(ctx context.Context, f *runFlags, eng *engine.Engine, logger *slog.Lo
 		if err != nil {
 			return nil, err
 		}
+		allow, deny := f.apiPaths()
 		srv := api.New(eng, api.Options{Addr: f.httpAddr, Token: token, TLSCert: f.tlsCert, TLSKey: f.tlsKey,
 			Logger: logger, Levels: f.levels, PipelineEnv: pipelineEnv, Version: version,
-			SchemaRegistry: registry.Handler(eng.Schemas, logger)})
+			SchemaRegistry: registry.Handler(eng.Schemas, logger), AllowPaths: allow, DenyPaths: deny})
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}
@@ -62,6 +63,24 @@ func serve(ctx context.Context, f *runFlags, eng *engine.Engine, logger *slog.Lo
 		stops = append(stops, stop)
 	}
 	return stopAll, nil
+}
+
+// apiPaths are the directories connectors created over the API may use
+// (--allow-path; default the data dir and the working directory), and the
+// files they may never touch even there: the log's own store, which holds
+// every connector's secrets, the token, the TLS key and the pipeline file.
+func (f *runFlags) apiPaths() (allow, deny []string) {
+	allow = f.allowPaths
+	if len(allow) == 0 {
+		allow = []string{f.dataDir, "."}
+	}
+	deny = []string{filepath.Join(f.dataDir, "jetstream")}
+	for _, file := range []string{f.tokenFile, f.tlsKey, f.file} {
+		if file != "" {
+			deny = append(deny, file)
+		}
+	}
+	return allow, deny
 }
 
 // readToken reads the API token from a file (first line) or BRAID_TOKEN.

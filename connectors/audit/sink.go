@@ -34,7 +34,7 @@ func spec() sdk.Spec {
 			"whole chain is verified (a broken chain stops the sink) and replayed records (offsets already in " +
 			"the log) are skipped. Check a log with `braid audit verify PATH`.",
 		Fields: []sdk.Field{
-			{Name: "path", Type: sdk.TypeString, Required: true,
+			{Name: "path", Type: sdk.TypeString, Path: true, Required: true,
 				Doc: "Directory of the audit files; the sink never writes outside it.", Example: "/var/lib/braid/audit"},
 		},
 	}

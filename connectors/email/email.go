@@ -46,7 +46,7 @@ func spec() sdk.Spec {
 				Doc: "SASL mechanism, used when `smtp` names a user."},
 			{Name: "starttls", Type: sdk.TypeBool, Default: true,
 				Doc: "Require STARTTLS on smtp:// servers. Turn off only for a trusted relay on loopback: without TLS the password crosses the wire in clear."},
-			{Name: "tls_ca_file", Type: sdk.TypeString,
+			{Name: "tls_ca_file", Type: sdk.TypeString, Path: true,
 				Doc: "PEM file of the CA that signed the server's certificate, when it is not in the system pool."},
 			{Name: "from", Type: sdk.TypeString, Required: true, Check: checkAddress,
 				Doc: "Sender address.", Example: "Braid alerts <alerts@example.com>"},

@@ -40,7 +40,7 @@ var sourceSpec = sdk.Spec{
 		"last acknowledged record. A last line without a newline is held back until it is " +
 		"completed (or, without `follow`, until the end of the file).",
 	Fields: []sdk.Field{
-		{Name: "path", Type: sdk.TypeString, Required: true, Example: "/var/log/app/*.log",
+		{Name: "path", Type: sdk.TypeString, Path: true, Required: true, Example: "/var/log/app/*.log",
 			Doc: "File to read, or a glob (`*`, `?`, `[...]`) matching several; matches are read in name order."},
 		{Name: "format", Type: sdk.TypeString, Default: formatLines, Enum: []string{formatLines, formatCSV, formatJSONL},
 			Doc: "`lines`: the value is the line's bytes. `csv`: the first line of each file names the columns and each further record becomes fields. `jsonl`: each line is a JSON object that becomes the record's fields (the value keeps the line)."},
@@ -71,7 +71,7 @@ var sinkSpec = sdk.Spec{
 		"(and removes files whose offset range the new file covers), so records are not duplicated; " +
 		"on restart the sink reports the last offset of each partition found in the file names.",
 	Fields: []sdk.Field{
-		{Name: "path", Type: sdk.TypeString, Required: true, Example: "./out",
+		{Name: "path", Type: sdk.TypeString, Path: true, Required: true, Example: "./out",
 			Doc: "Directory the files are written to (created when missing). Nothing is ever written outside it."},
 		{Name: "format", Type: sdk.TypeString, Default: formatJSONL, Enum: []string{formatJSONL, formatCSV, formatRaw},
 			Doc: "`jsonl`: one JSON object per line (the value as is when it already is a JSON object, else its fields). `csv`: a header line, then one line per record. `raw`: the value's bytes and a newline."},

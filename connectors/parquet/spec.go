@@ -27,7 +27,7 @@ var spec = sdk.Spec{
 		"again); a replay rewrites the same names and removes files " +
 		"whose offset range a new file covers, and on restart the sink reports the last offset found in the names.",
 	Fields: []sdk.Field{
-		{Name: "path", Type: sdk.TypeString, Required: true, Example: "./lake",
+		{Name: "path", Type: sdk.TypeString, Path: true, Required: true, Example: "./lake",
 			Doc: "Root directory of the dataset (created when missing). Nothing is written outside it."},
 		{Name: "time.field", Type: sdk.TypeString, Example: "created_at",
 			Doc: "Field whose time decides the date/hour directory (a timestamp, an RFC 3339 string or epoch milliseconds). Default: the record's log timestamp (ingestion time). A record whose field is missing or not a time is not rejected: it goes to the directory of its ingestion time, with a warning (the field's value, if any, is still written to its column)."},

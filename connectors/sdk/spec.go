@@ -42,9 +42,13 @@ type Field struct {
 	Default  any       `json:"default,omitempty"`
 	Required bool      `json:"required,omitempty"`
 	Secret   bool      `json:"secret,omitempty"`
-	Doc      string    `json:"doc"`
-	Enum     []string  `json:"enum,omitempty"`
-	Example  string    `json:"example,omitempty"`
+	// Path marks a string setting that names a file, directory or glob on
+	// the server. Connectors created over the REST API may name only places
+	// inside the directories the operator allowed (braid run --allow-path).
+	Path    bool     `json:"path,omitempty"`
+	Doc     string   `json:"doc"`
+	Enum    []string `json:"enum,omitempty"`
+	Example string   `json:"example,omitempty"`
 	// Placeholders are the ${name}s the connector itself fills in (a jdbc
 	// sink's table.name.format: "${topic}"). Pipeline files pass them through
 	// untouched instead of reading them from the environment.
@@ -63,7 +67,8 @@ type Spec struct {
 	Fields  []Field `json:"fields"`
 }
 
-// Hidden replaces secret values wherever configs are shown.
+// Hidden replaces secret values, and passwords in URLs, wherever configs are
+// shown.
 const Hidden = "[hidden]"
 
 // FieldError is a configuration mistake in one setting.
@@ -156,14 +161,16 @@ func (s Spec) fieldNames() []string {
 	return names
 }
 
-// Redact returns a copy of raw with every secret setting replaced by Hidden.
+// Redact returns a copy of raw with every secret setting replaced by Hidden
+// and the password of every URL in the other settings hidden (RedactURLs).
 func (s Spec) Redact(raw map[string]any) map[string]any {
 	out := make(map[string]any, len(raw))
 	for k, v := range raw {
 		if f := s.Field(k); f != nil && f.Secret && v != nil {
-			v = Hidden
+			out[k] = Hidden
+			continue
 		}
-		out[k] = v
+		out[k] = redactValue(v)
 	}
 	return out
 }
@@ -405,6 +412,9 @@ func CheckSpec(s Spec) error {
 			if _, err := coerce(f.Type, f.Default); err != nil {
 				errs = append(errs, fmt.Errorf("spec %s: default of %q: %v", s.Name, f.Name, err))
 			}
+		}
+		if f.Path && f.Type != TypeString {
+			errs = append(errs, fmt.Errorf("spec %s: %q is a path, so its type must be string", s.Name, f.Name))
 		}
 		if f.Required && f.Default != nil {
 			errs = append(errs, fmt.Errorf("spec %s: %q is required and has a default", s.Name, f.Name))

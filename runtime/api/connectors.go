@@ -193,6 +193,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, name string, flat m
 	}
 	cfg, err := fromFlat(name, flat, s.plugins())
 	if err == nil {
+		err = s.confine(cfg)
+	}
+	if err == nil {
 		s.opts.Levels.AddSecrets(secretValues(cfg, s.plugins())...)
 		err = s.eng.Worker.Put(r.Context(), cfg)
 	}

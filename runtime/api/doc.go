@@ -7,5 +7,7 @@
 //
 // Settings a connector's spec marks secret never leave the server: every
 // response and log line shows them as sdk.Hidden. A bearer token is required
-// whenever the listener is reachable beyond loopback.
+// whenever the listener is reachable beyond loopback. Browsers cannot drive
+// the API from another site (guard.go), and connectors created over it may
+// name only files in the allowed directories (paths.go).
 package api

@@ -94,18 +94,27 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
+	return newFixtureWith(t, opts)
+}
+
+// newFixtureWith is newFixture with more connector types than testPlugins.
+func newFixtureWith(t *testing.T, opts Options, extra ...sdk.Plugin) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	logger, levels := Leveled(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	dir := t.TempDir()
 	eng, err := engine.Start(ctx, engine.Options{NATS: natsd.Config{DataDir: filepath.Join(dir, "data")},
-		Plugins: testPlugins(), Logger: logger, DataDir: filepath.Join(dir, "data"), WorkerID: "worker-test"})
+		Plugins: append(testPlugins(), extra...), Logger: logger, DataDir: filepath.Join(dir, "data"), WorkerID: "worker-test"})
 	if err != nil {
 		cancel()
 		t.Fatalf("start engine: %v", err)
 	}
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.AllowPaths == nil {
+		opts.AllowPaths = []string{dir} // the tests' files live there
 	}
 	opts.Logger, opts.Levels, opts.Version = logger, levels, "test"
 	srv := New(eng, opts)
@@ -129,8 +138,22 @@ func newFixture(t *testing.T, opts Options) *fixture {
 }
 
 // do sends a request and returns status and body; the body is kept for the
-// secret check.
+// secret check. Like the CLI it labels bodies: YAML for /pipelines, JSON
+// elsewhere.
 func (f *fixture) do(method, path string, body any) (int, []byte) {
+	f.t.Helper()
+	header := http.Header{}
+	if body != nil {
+		header.Set("Content-Type", "application/json")
+		if strings.HasPrefix(path, "/pipelines") {
+			header.Set("Content-Type", "application/yaml")
+		}
+	}
+	return f.doWith(method, path, body, header)
+}
+
+// doWith is do with the given request headers (and Host, when set there).
+func (f *fixture) doWith(method, path string, body any, header http.Header) (int, []byte) {
 	f.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -147,6 +170,12 @@ func (f *fixture) do(method, path string, body any) (int, []byte) {
 	req, err := http.NewRequest(method, f.base+path, rd)
 	if err != nil {
 		f.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if h := header.Get("Host"); h != "" {
+		req.Host = h
 	}
 	if f.token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.token)

@@ -306,50 +306,28 @@ func toFlat(c worker.ConnectorConfig, plugins sdk.Plugins) map[string]any {
 	return out
 }
 
-// secretValues lists the string values of c's secret settings (transforms'
-// too), so that error traces can be scrubbed of them.
+// secretValues lists c's secret values (transforms' too, and URL
+// passwords), so that error traces can be scrubbed of them.
 func secretValues(c worker.ConnectorConfig, plugins sdk.Plugins) []string {
-	var out []string
-	collect := func(spec sdk.Spec, raw map[string]any) {
-		for k, v := range raw {
-			if f := spec.Field(k); f != nil && f.Secret {
-				out = appendSecret(out, v)
-			}
-		}
-	}
-	spec, _ := plugins.Lookup(c.Kind, c.Plugin)
-	collect(spec.Spec, c.Config)
+	plugin, _ := plugins.Lookup(c.Kind, c.Plugin)
+	out := plugin.Spec.Secrets(c.Config)
 	specs := transform.Specs()
 	for _, t := range c.Transforms {
-		collect(specs[t.Type], t.Config)
+		out = append(out, specs[t.Type].Secrets(t.Config)...)
 	}
-	// Longest first, so a secret containing another is replaced whole.
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
+	return scrubList(out)
 }
 
-func appendSecret(out []string, v any) []string {
-	switch x := v.(type) {
-	case string:
-		if len(x) >= minSecretLen {
-			out = append(out, x)
+// scrubList drops values too short to scrub and sorts the rest longest
+// first, so a secret containing another is replaced whole.
+func scrubList(values []string) []string {
+	out := values[:0]
+	for _, v := range values {
+		if len(v) >= minSecretLen {
+			out = append(out, v)
 		}
-	case []any:
-		for _, e := range x {
-			out = appendSecret(out, e)
-		}
-	case []string:
-		for _, e := range x {
-			out = appendSecret(out, e)
-		}
-	case map[string]any:
-		for _, e := range x {
-			out = appendSecret(out, e)
-		}
-	case nil:
-	default:
-		out = appendSecret(out, fmt.Sprint(x))
 	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
 }
 
@@ -357,25 +335,17 @@ func appendSecret(out []string, v any) []string {
 // ordinary words.
 const minSecretLen = 3
 
-// PipelineSecrets returns the secret setting values of a pipeline's
-// connectors and transforms, for Levels.AddSecrets.
+// PipelineSecrets returns the secret values of a pipeline's connectors and
+// transforms, for Levels.AddSecrets.
 func PipelineSecrets(p *pipelines.Pipeline) []string {
 	var out []string
 	for _, c := range p.Connectors() {
-		for k, v := range c.Redacted() {
-			if v == sdk.Hidden {
-				out = appendSecret(out, c.Raw[k])
-			}
-		}
+		out = append(out, c.Spec().Secrets(c.Raw)...)
 		for _, t := range c.Transforms {
-			for k, v := range t.Redacted() {
-				if v == sdk.Hidden {
-					out = appendSecret(out, t.Raw[k])
-				}
-			}
+			out = append(out, t.Spec().Secrets(t.Raw)...)
 		}
 	}
-	return out
+	return scrubList(out)
 }
 
 // scrub replaces every secret value in s with sdk.Hidden.

@@ -60,6 +60,9 @@ func (s *Server) parseUpload(w http.ResponseWriter, r *http.Request) (*pipelines
 		name = "pipeline.yaml"
 	}
 	p, lints := pipelines.ParseWith(name, data, s.eng.Catalog(), pipelines.Options{Env: s.opts.PipelineEnv})
+	if len(lints) == 0 {
+		lints = s.confinePipeline(name, p)
+	}
 	if len(lints) > 0 {
 		writeJSON(w, http.StatusBadRequest, LintResult{
 			errorBody: errorBody{Code: http.StatusBadRequest, Message: fmt.Sprintf("%s: %d problem(s); nothing applied", name, len(lints))},

@@ -167,12 +167,15 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 		errs[keyName] = append(errs[keyName], scrub(err.Error(), secrets))
 	}
 	if cfg.Kind != "" {
-		if _, err := p.Spec.Validate(cfg.Config); err != nil {
-			var ce *sdk.ConfigError
-			if errors.As(err, &ce) {
-				for _, e := range ce.Errors {
-					errs[e.Field] = append(errs[e.Field], scrub(e.Message, secrets))
-				}
+		var ce *sdk.ConfigError
+		if _, err := p.Spec.Validate(cfg.Config); errors.As(err, &ce) {
+			for _, e := range ce.Errors {
+				errs[e.Field] = append(errs[e.Field], scrub(e.Message, secrets))
+			}
+		}
+		if errors.As(s.confine(cfg), &ce) {
+			for _, e := range ce.Errors {
+				errs[e.Field] = append(errs[e.Field], e.Message)
 			}
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	httpconn "github.com/braidhq/braid/connectors/http"
 	"github.com/braidhq/braid/runtime/worker"
 	"github.com/braidhq/braid/schema/registry"
 )
@@ -209,7 +210,8 @@ func TestSchemaRegistryMounted(t *testing.T) {
 	reg := registry.New(registry.NewMemStore(), nil)
 	f := newFixture(t, Options{Token: "t", SchemaRegistry: registry.Handler(reg, nil)})
 	body := `{"schema": "{\"type\":\"string\"}"}`
-	code, data := f.do("POST", "/subjects/orders-value/versions", body)
+	code, data := f.doWith("POST", "/subjects/orders-value/versions", body,
+		http.Header{"Content-Type": {"application/vnd.schemaregistry.v1+json"}})
 	if code != http.StatusOK || !strings.Contains(string(data), `"id"`) {
 		t.Fatalf("register: %d %s", code, data)
 	}
@@ -250,5 +252,134 @@ func TestUploadCannotReadServerFiles(t *testing.T) {
 	f.must(http.StatusOK, "PUT", "/pipelines?dry_run=true", pipeline(f.dir+"/${VISIBLE}"), &res)
 	if !res.DryRun || res.Applied {
 		t.Fatalf("dry run applied: %+v", res)
+	}
+}
+
+// TestCrossSiteRequestsRefused: a web page may not drive the loopback API.
+// Browsers send text/plain, form and multipart bodies cross-site without a
+// preflight, add an Origin, and with DNS rebinding a foreign Host.
+func TestCrossSiteRequestsRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	_, port, _ := net.SplitHostPort(f.srv.Addr())
+	exfil := `{"name":"steal","config":{"connector":"file","kind":"source","topic":"loot","path":"/etc/passwd"}}`
+	hdr := func(kv ...string) http.Header {
+		h := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		what         string
+		method, path string
+		body         any
+		header       http.Header
+		code         int
+	}{
+		{"text/plain body", "POST", "/connectors", exfil, hdr("Content-Type", "text/plain;charset=UTF-8"), http.StatusUnsupportedMediaType},
+		{"form body", "POST", "/connectors", exfil, hdr("Content-Type", "application/x-www-form-urlencoded"), http.StatusUnsupportedMediaType},
+		{"multipart body", "POST", "/connectors", exfil, hdr("Content-Type", "multipart/form-data; boundary=x"), http.StatusUnsupportedMediaType},
+		{"body without a type", "POST", "/connectors", exfil, hdr(), http.StatusUnsupportedMediaType},
+		{"text/plain pipeline", "PUT", "/pipelines", "version: 1\n", hdr("Content-Type", "text/plain"), http.StatusUnsupportedMediaType},
+		{"foreign Origin", "POST", "/connectors", exfil, hdr("Content-Type", "application/json", "Origin", "https://evil.example"), http.StatusForbidden},
+		{"null Origin", "POST", "/connectors", exfil, hdr("Content-Type", "application/json", "Origin", "null"), http.StatusForbidden},
+		{"loopback Origin, other port", "POST", "/connectors", exfil, hdr("Content-Type", "application/json", "Origin", "http://localhost:1"), http.StatusForbidden},
+		{"foreign Origin on a read", "GET", "/connectors", nil, hdr("Origin", "http://evil.example"), http.StatusForbidden},
+		{"rebound Host", "GET", "/connectors", nil, hdr("Host", "evil.example:"+port), http.StatusForbidden},
+		{"rebound Host, same origin", "POST", "/connectors", exfil,
+			hdr("Content-Type", "application/json", "Host", "evil.example:"+port, "Origin", "http://evil.example:"+port), http.StatusForbidden},
+	} {
+		code, body := f.doWith(tc.method, tc.path, tc.body, tc.header)
+		if code != tc.code {
+			t.Errorf("%s: %s %s answered %d, want %d: %s", tc.what, tc.method, tc.path, code, tc.code, body)
+		}
+	}
+	if names := f.must(http.StatusOK, "GET", "/connectors", nil, nil); strings.Contains(string(names), "steal") {
+		t.Fatalf("a refused request created a connector: %s", names)
+	}
+
+	// What the CLI, curl and the API's own pages send still works.
+	f.must(http.StatusCreated, "POST", "/connectors", map[string]any{"name": "v", "config": map[string]any{"connector": "vault", "topic": "vaulted", "password": "pw-123"}}, nil)
+	for _, tc := range []struct {
+		what         string
+		method, path string
+		body         any
+		header       http.Header
+	}{
+		{"JSON with a charset", "PUT", "/connector-plugins/vault/config/validate", `{"topic":"t","password":"x"}`, hdr("Content-Type", "application/json; charset=utf-8")},
+		{"YAML pipeline", "POST", "/pipelines/lint", "version: 1\ntopics:\n  t: {}\n", hdr("Content-Type", "application/yaml")},
+		{"x-yaml pipeline", "POST", "/pipelines/lint", "version: 1\ntopics:\n  t: {}\n", hdr("Content-Type", "application/x-yaml")},
+		{"same-origin page", "PUT", "/connector-plugins/vault/config/validate", `{"topic":"t","password":"x"}`,
+			hdr("Content-Type", "application/json", "Origin", "http://127.0.0.1:"+port)},
+		{"localhost page", "GET", "/connectors", nil, hdr("Origin", "http://localhost:"+port, "Host", "localhost:"+port)},
+		{"[::1] Host", "GET", "/connectors", nil, hdr("Host", "[::1]:"+port)},
+		{"restart without a body", "POST", "/connectors/v/restart", nil, hdr()},
+		{"task restart without a body", "POST", "/connectors/v/tasks/0/restart", nil, hdr()},
+		{"pause without a body", "PUT", "/connectors/v/pause", nil, hdr()},
+		{"resume without a body", "PUT", "/connectors/v/resume", nil, hdr()},
+	} {
+		if code, body := f.doWith(tc.method, tc.path, tc.body, tc.header); code >= 300 {
+			t.Errorf("%s: %s %s answered %d: %s", tc.what, tc.method, tc.path, code, body)
+		}
+	}
+	if code, body := f.doWith("DELETE", "/connectors/v", nil, hdr()); code != http.StatusNoContent {
+		t.Errorf("DELETE without a body: %d %s", code, body)
+	}
+}
+
+// TestAnyHostBeyondLoopback: a listener beyond loopback has a token and
+// answers to whatever name the operator put in front of it.
+func TestAnyHostBeyondLoopback(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{Addr: "0.0.0.0:0", Token: "tok-123"})
+	if code, body := f.doWith("GET", "/connectors", nil, http.Header{"Host": {"braid.internal:8083"}}); code != http.StatusOK {
+		t.Fatalf("Host braid.internal beyond loopback: %d %s", code, body)
+	}
+	h := http.Header{"Host": {"braid.internal"}, "Origin": {"https://evil.example"}}
+	if code, body := f.doWith("GET", "/connectors", nil, h); code != http.StatusForbidden {
+		t.Fatalf("foreign Origin beyond loopback: %d %s", code, body)
+	}
+}
+
+// TestURLPasswordsNeverShown: a password in a URL setting (the http sink's
+// url) is hidden wherever the config is shown, like a secret setting.
+func TestURLPasswordsNeverShown(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret-in-url"
+	f := newFixtureWith(t, Options{}, httpconn.SinkPlugin())
+	target := "http://user:" + secret + "@127.0.0.1:1/x/{{.Offset}}"
+	cfg := map[string]any{"connector": "http", "topics": "hooks", "url": target}
+	f.must(http.StatusCreated, "POST", "/connectors", map[string]any{"name": "hook", "config": cfg}, nil)
+	var shown map[string]any
+	f.must(http.StatusOK, "GET", "/connectors/hook/config", nil, &shown)
+	if shown["url"] != "http://user:[hidden]@127.0.0.1:1/x/{{.Offset}}" {
+		t.Errorf("url shown as %v", shown["url"])
+	}
+	for _, path := range []string{"/connectors/hook", "/connectors/hook/tasks", "/connectors?expand=info&expand=status"} {
+		f.must(http.StatusOK, "GET", path, nil, nil)
+	}
+	f.must(http.StatusOK, "PUT", "/connector-plugins/http/config/validate", cfg, nil)
+	cfg["url"] = target + "/v2"
+	f.must(http.StatusOK, "PUT", "/connectors/hook/config", cfg, nil)
+
+	yaml := func(pw string) string {
+		return "version: 1\nname: urls\ntopics:\n  hooks: {}\nsinks:\n  ph:\n    connector: http\n    topics: [hooks]\n" +
+			"    config: { url: \"http://user:" + pw + "@127.0.0.1:1/y\" }\n"
+	}
+	f.must(http.StatusOK, "PUT", "/pipelines", yaml(secret), nil)
+	f.must(http.StatusOK, "GET", "/pipelines", nil, nil)
+	f.must(http.StatusOK, "PUT", "/pipelines?dry_run=true", yaml(secret+"-2"), nil)
+	f.must(http.StatusOK, "GET", "/connectors/ph/config", nil, nil)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.bodies {
+		if strings.Contains(b, secret) {
+			t.Errorf("a response shows the URL's password: %s", b)
+		}
+	}
+	if logs := f.logs.String(); strings.Contains(logs, secret) {
+		t.Errorf("the log shows the URL's password:\n%s", logs)
 	}
 }

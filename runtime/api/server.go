@@ -49,6 +49,11 @@ type Options struct {
 	PipelineEnv func(string) (string, bool)
 	// Version is shown by GET /.
 	Version string
+	// AllowPaths are the directories the Path settings (sdk.Field.Path) of
+	// connectors created over the API may name (default: the working
+	// directory). DenyPaths are refused even inside them (the log's own
+	// files, the token file); /proc, /sys and /dev always are.
+	AllowPaths, DenyPaths []string
 }
 
 // Server is the REST API of one engine.
@@ -58,6 +63,9 @@ type Server struct {
 	logger *slog.Logger
 	mux    *http.ServeMux
 	srv    *http.Server
+	paths  pathRule
+	// pathsErr is a bad AllowPaths or DenyPaths entry, reported by Start.
+	pathsErr error
 
 	mu   sync.Mutex
 	ln   net.Listener
@@ -78,12 +86,17 @@ func New(eng *engine.Engine, opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
+	if len(opts.AllowPaths) == 0 {
+		opts.AllowPaths = defaultAllowPaths()
+	}
 	s := &Server{eng: eng, opts: opts, logger: opts.Logger, mux: http.NewServeMux()}
+	s.paths, s.pathsErr = newPathRule(opts.AllowPaths, opts.DenyPaths)
 	s.routes()
 	return s
 }
 
-// Handler returns the API's handler with authentication and body limits.
+// Handler returns the API's handler with Host, Origin and Content-Type
+// checks (guard.go), authentication and body limits.
 func (s *Server) Handler() http.Handler { return s.middleware(s.mux) }
 
 // LoopbackOnly reports whether addr can only be reached from this machine.
@@ -101,6 +114,9 @@ func LoopbackOnly(addr string) bool {
 
 // Start listens and serves in the background until Shutdown or ctx ends.
 func (s *Server) Start(ctx context.Context) error {
+	if s.pathsErr != nil {
+		return s.pathsErr
+	}
 	if s.opts.Token == "" && !LoopbackOnly(s.opts.Addr) {
 		return fmt.Errorf("%w: address %s", ErrTokenRequired, s.opts.Addr)
 	}
@@ -202,6 +218,12 @@ func open(path string) bool { return path == "/healthz" || path == "/readyz" }
 func (s *Server) middleware(next http.Handler) http.Handler {
 	token := []byte(s.opts.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, check := range []func(*http.Request) (int, string){s.checkHost, s.checkOrigin} {
+			if code, msg := check(r); code != 0 {
+				writeError(w, code, "%s", msg)
+				return
+			}
+		}
 		if len(token) > 0 && !open(r.URL.Path) {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), token) != 1 {
@@ -209,6 +231,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 				return
 			}
+		}
+		if code, msg := checkContentType(r); code != 0 {
+			writeError(w, code, "%s", msg)
+			return
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
