@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/braidhq/braid/internal/natstest"
 	"github.com/braidhq/braid/runtime/log"
 	"github.com/braidhq/braid/runtime/log/logtest"
 	"github.com/braidhq/braid/runtime/natsd"
@@ -56,6 +57,29 @@ func TestAcceptanceEmbedded(t *testing.T) {
 			return openLog(t, conn)
 		},
 	})
+}
+
+// The acceptance suite on a 3-node JetStream cluster, with topics and
+// buckets at 3 replicas.
+func TestAcceptanceCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster: not in -short")
+	}
+	c := natstest.Start(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := natsd.Start(ctx, natsd.Config{URL: c.URLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeConn(t, conn) })
+	logtest.Run(t, logtest.Harness{ServerInProcess: true, Open: func(t *testing.T) *log.Log {
+		l := openLog(t, conn)
+		if l.Replicas() != 3 {
+			t.Fatalf("replicas on a 3-node cluster: %d, want 3", l.Replicas())
+		}
+		return l
+	}})
 }
 
 func TestAcceptanceExternal(t *testing.T) {

@@ -442,3 +442,59 @@ func lineCount(path string) int {
 	}
 	return bytes.Count(data, []byte("\n"))
 }
+
+// Pause, stop, restart and resume asked of the worker that does not run
+// the source task act on the worker that does; offsets may change only
+// once no worker runs a task; and nothing is lost or repeated.
+func TestChaosControlFromTheOtherWorker(t *testing.T) {
+	const n = 9000
+	e := startChaos(t, 2, n, 1500, log.TopicConfig{})
+	ctx := context.Background()
+	var owner, other *chaosWorker
+	waitFor(t, 30*time.Second, "the source task to run on a worker", func() bool {
+		st, err := e.workers[0].w.Status("gen")
+		if err != nil || st.Tasks[0].State != worker.StateRunning {
+			return false
+		}
+		for i, m := range e.workers {
+			if m.id == st.Tasks[0].WorkerID {
+				owner, other = m, e.workers[1-i]
+			}
+		}
+		return owner != nil
+	})
+	state := func(m *chaosWorker) worker.State {
+		st, err := m.w.Status("gen")
+		if err != nil {
+			return ""
+		}
+		return st.Tasks[0].State
+	}
+	if err := other.w.Pause(ctx, "gen"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the source to be PAUSED as seen from both workers", func() bool {
+		return state(owner) == worker.StatePaused && state(other) == worker.StatePaused
+	})
+	paused := countLines(e.out)
+	if paused >= n {
+		t.Fatalf("the sink already has all %d records; pause came too late to test", n)
+	}
+	if err := other.w.RestartTask(ctx, "gen", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.w.Stop(ctx, "gen"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the source to be STOPPED cluster-wide", func() bool {
+		ok, _, err := other.w.Stopped(ctx, "gen")
+		return err == nil && ok
+	})
+	if ok, why, _ := owner.w.Stopped(ctx, "gen"); !ok {
+		t.Fatalf("the owner does not see the connector stopped: %s", why)
+	}
+	if err := other.w.Resume(ctx, "gen"); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, owner, e.out, n, 60*time.Second)
+}

@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 		{"KV", testKV},
 		{"SeekLatestOffsetForTime", testSeek},
 		{"ConcurrentProducers", testConcurrentProducers},
+		{"FencedWriter", testWriter},
 		{"Closed", testClosed},
 	}
 	for _, c := range cases {
