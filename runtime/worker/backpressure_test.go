@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,4 +147,64 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return fmt.Sprint(ln.Addr())
+}
+
+// A source that asks to back off (http-poll on 429 with Retry-After, an
+// sdk.BackoffError) waits as asked instead of failing its task.
+func TestSourceBackoffErrorPausesNotFails(t *testing.T) {
+	dir := t.TempDir()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			rw.Header().Set("Retry-After", "1")
+			rw.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		_, _ = rw.Write([]byte(`[{"id":1},{"id":2}]`))
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := natsd.Start(ctx, natsd.Config{DataDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	lg, err := log.Open(ctx, conn, log.Options{Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := worker.NewMetrics(nil)
+	w, err := worker.New(ctx, worker.Options{Log: lg, Plugins: sdk.Plugins{bhttp.PollPlugin()}, DataDir: dir,
+		Metrics: metrics, RestartBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	if err := w.Put(ctx, worker.ConnectorConfig{Name: "poll", Kind: sdk.KindSource, Plugin: "http-poll", Topic: "polled",
+		Config: map[string]any{"url": srv.URL, "interval": "100ms"}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, _ := w.Status("poll")
+		if len(st.Tasks) == 1 && st.Tasks[0].State == worker.StateFailed {
+			t.Fatalf("the task failed on a 429 with Retry-After: %s", st.Tasks[0].Trace)
+		}
+		info, err := lg.Topic(ctx, "polled")
+		if err == nil && info.Partitions[0].LastOffset >= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no record polled after the server stopped answering 429")
+		}
+		time.Sleep(50 * time.Millisecond) // polling, bounded by the deadline
+	}
+	if n := testutil.ToFloat64(metrics.Errors.WithLabelValues("poll", "task")); n != 0 {
+		t.Fatalf("the task failed %v times on 429s with Retry-After", n)
+	}
+	if n := calls.Load(); n < 3 {
+		t.Fatalf("server saw %d requests, want the two 429s and a success", n)
+	}
 }
