@@ -166,10 +166,14 @@ func (w *Writer) Write(ctx context.Context, b Batch) ([]Record, error) {
 	fence := w.fence(b.Meta)
 	var recs []Record
 	var err error
+	// A bounded wait per attempt: an answer lost in a leader change is
+	// noticed in seconds, and the chain's end then tells what happened.
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
 	if b.Atomic && w.l.atomic {
-		recs, err = w.writeAtomic(ctx, b, fence)
+		recs, err = w.writeAtomic(wctx, b, fence)
 	} else {
-		recs, err = w.writeThenFence(ctx, b, fence)
+		recs, err = w.writeThenFence(wctx, b, fence)
 	}
 	if err == nil || errors.Is(err, ErrTopicFull) || ctx.Err() != nil {
 		return recs, err
@@ -192,6 +196,9 @@ func (w *Writer) Write(ctx context.Context, b Batch) ([]Record, error) {
 		return nil, fmt.Errorf("topic %q producer %q: %w (chain at %d, expected %d)", w.topic, w.id, ErrFenced, end.Seq, w.last)
 	}
 }
+
+// writeTimeout bounds one attempt of Write.
+const writeTimeout = 3 * time.Second
 
 // ErrStoredUnacknowledged: the batch is in the log, but its answer (and so
 // its records' offsets) was lost; the caller treats it as written.

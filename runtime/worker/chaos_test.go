@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -50,7 +51,7 @@ func joinChaos(t *testing.T, c *natstest.Cluster, id, dir string) *chaosWorker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(ctx, worker.Options{Log: lg, WorkerID: id, DataDir: filepath.Join(dir, id),
+	w, err := worker.New(ctx, worker.Options{Log: lg, WorkerID: id, DataDir: filepath.Join(dir, id), Logger: chaosLogger(id),
 		Plugins:        sdk.Plugins{generator.Plugin(), file.SinkPlugin()},
 		RestartBackoff: 100 * time.Millisecond, RestartMaxBackoff: time.Second,
 		LeaseTTL: 4 * time.Second, LeaseRefresh: 500 * time.Millisecond})
@@ -497,4 +498,12 @@ func TestChaosControlFromTheOtherWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAll(t, owner, e.out, n, 60*time.Second)
+}
+
+// chaosLogger logs warnings to stderr when BRAID_CHAOS_LOG is set.
+func chaosLogger(id string) *slog.Logger {
+	if os.Getenv("BRAID_CHAOS_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("worker", id)
 }

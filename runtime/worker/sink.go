@@ -353,11 +353,39 @@ func (s *sinkState) flush(ctx context.Context) error {
 	}
 	s.stamps = s.stamps[:0]
 	for tp, off := range s.offsets {
-		if err := c.w.log.CommitOffset(ctx, c.cfg.Group, tp.Topic, tp.Partition, off); err != nil {
-			return fmt.Errorf("commit offset %s/%d@%d: %w", tp.Topic, tp.Partition, off, err)
+		if err := s.commit(ctx, tp, off); err != nil {
+			return err
 		}
 		delete(s.offsets, tp)
 	}
 	s.pending = 0
+	return nil
+}
+
+// commitAttempts bounds how long a commit is retried (a state bucket's
+// leader election takes seconds) before the task fails and restarts.
+const commitAttempts = 12
+
+// commit stores a committed offset, retrying a passing fault with a short
+// wait per attempt: a commit lost in a bucket's leader change would
+// otherwise hold the task for the client's whole request timeout.
+func (s *sinkState) commit(ctx context.Context, tp sdk.TopicPartition, off int64) error {
+	c := s.c
+	var err error
+	for attempt := range commitAttempts {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = c.w.log.CommitOffset(actx, c.cfg.Group, tp.Topic, tp.Partition, off)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		c.w.metrics.Errors.WithLabelValues(c.cfg.Name, "commit").Inc()
+		if serr := sleep(ctx, backoff(100*time.Millisecond, time.Second, attempt)); serr != nil {
+			return serr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("commit offset %s/%d@%d: %w", tp.Topic, tp.Partition, off, err)
+	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -51,9 +52,11 @@ type sourceTask struct {
 	routed *log.Producer
 
 	pos       storedPosition
-	dirty     bool
 	lastSaved time.Time
 	blocked   string // the reason while the task waits on the log
+
+	saving sync.Mutex     // held by the one position store in flight
+	saved  storedPosition // the last position stored (under saving)
 }
 
 func (c *connector) runSource(ctx context.Context, t *task) error {
@@ -248,11 +251,16 @@ func (st *sourceTask) write(ctx context.Context, recs []sdk.Record, prev sdk.Pos
 		return fmt.Errorf("ack source: %w", err)
 	}
 	st.pos = storedPosition{Position: last, Seq: stored}
-	st.dirty = true
 	c.w.metrics.RecordsOut.WithLabelValues(c.cfg.Name).Add(float64(len(recs)))
 	c.w.metrics.BytesOut.WithLabelValues(c.cfg.Name).Add(float64(size))
-	if time.Since(st.lastSaved) > 100*time.Millisecond {
-		st.savePosition()
+	if time.Since(st.lastSaved) > 100*time.Millisecond && st.saving.TryLock() {
+		// In the background: a slow bucket (a leader election) must not
+		// hold up writes; the chain in the log has the position anyway.
+		st.lastSaved = time.Now()
+		go func(sp storedPosition) {
+			defer st.saving.Unlock()
+			st.store(sp)
+		}(st.pos)
 	}
 	return nil
 }
@@ -395,18 +403,27 @@ func (st *sourceTask) unblock() {
 	c.w.logger.Info("source task resumed", "connector", c.cfg.Name, "task", st.t.id, "topic", c.cfg.Topic)
 }
 
-// savePosition stores the position in KV for the offsets API; the chain in
-// the log stays the authority, so a failed store is only a warning.
+// savePosition stores the latest position once no other store is in
+// flight (at the end of the task).
 func (st *sourceTask) savePosition() {
-	if !st.dirty {
+	st.saving.Lock()
+	defer st.saving.Unlock()
+	st.store(st.pos)
+}
+
+// store writes sp to KV for the offsets API, unless it is stored already;
+// the chain in the log stays the authority, so a failure is a warning.
+// Called with st.saving held.
+func (st *sourceTask) store(sp storedPosition) {
+	if sp.Seq == st.saved.Seq && string(sp.Position) == string(st.saved.Position) {
 		return
 	}
-	raw, _ := json.Marshal(st.pos)
+	raw, _ := json.Marshal(sp)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, err := st.c.w.positions.Put(ctx, st.ref.position(), raw); err != nil {
 		st.c.w.logger.Warn("store source position", "connector", st.c.cfg.Name, "task", st.t.id, "err", err)
 		return
 	}
-	st.dirty, st.lastSaved = false, time.Now()
+	st.saved = sp
 }
