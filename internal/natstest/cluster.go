@@ -7,6 +7,7 @@ package natstest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -57,14 +58,41 @@ func Start(t testing.TB, n int) *Cluster {
 	return c
 }
 
+// Ports come from below Linux's ephemeral range (32768–60999): a port the
+// kernel handed out with :0 is free again while its node is down, and any
+// outgoing connection of the test process (a route, a client, a database
+// driver in a parallel package) may take it as its local port, so the node
+// could not listen there again. Below the range only a listener can.
+const portLow, portHigh = 20000, 32000
+
+var (
+	portMu   sync.Mutex
+	portUsed = map[int]bool{}
+)
+
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 1000 {
+		p := portLow + rand.IntN(portHigh-portLow)
+		if portUsed[p] || !portFree(p) {
+			continue
+		}
+		portUsed[p] = true
+		return p
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("natstest: no free port below the ephemeral range")
+	return 0
+}
+
+func portFree(p int) bool {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
 }
 
 func (c *Cluster) options(nd *Node) *server.Options {
@@ -135,25 +163,31 @@ func (c *Cluster) Restart(i int) {
 	if nd.srv != nil {
 		return
 	}
-	var srv *server.Server
-	var err error
-	// The port of a node that just stopped may linger a moment.
-	for attempt := 0; attempt < 50; attempt++ {
-		srv, err = server.NewServer(c.options(nd))
-		if err == nil {
-			go srv.Start()
-			if srv.ReadyForConnections(10 * time.Second) {
-				break
-			}
-			srv.Shutdown()
-			err = fmt.Errorf("node %s did not become ready", nd.Name)
+	// The ports of a node that just stopped may linger a moment: wait for
+	// them (bounded), so that a start does not fail on a busy port.
+	deadline := time.Now().Add(10 * time.Second)
+	for !portFree(nd.Port) || !portFree(nd.ClusterPort) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("start node %s: ports %d/%d still busy after 10s", nd.Name, nd.Port, nd.ClusterPort)
 		}
-		time.Sleep(100 * time.Millisecond) // port still in use: wait and try again
+		time.Sleep(50 * time.Millisecond) // polling, bounded by the deadline
 	}
-	if err != nil {
-		c.t.Fatalf("start node %s: %v", nd.Name, err)
+	var err error
+	for range 3 {
+		var srv *server.Server
+		srv, err = server.NewServer(c.options(nd))
+		if err != nil {
+			break
+		}
+		go srv.Start()
+		if srv.ReadyForConnections(10 * time.Second) {
+			nd.srv = srv
+			return
+		}
+		srv.Shutdown()
+		err = fmt.Errorf("node %s did not become ready in 10s", nd.Name)
 	}
-	nd.srv = srv
+	c.t.Fatalf("start node %s: %v", nd.Name, err)
 }
 
 // WaitReady waits until the running nodes have a JetStream meta leader
