@@ -487,12 +487,11 @@ func TestChaosControlFromTheOtherWorker(t *testing.T) {
 	if err := other.w.Stop(ctx, "gen"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the source to be STOPPED cluster-wide", func() bool {
-		ok, _, err := other.w.Stopped(ctx, "gen")
-		return err == nil && ok
-	})
-	if ok, why, _ := owner.w.Stopped(ctx, "gen"); !ok {
-		t.Fatalf("the owner does not see the connector stopped: %s", why)
+	for _, m := range []*chaosWorker{other, owner} {
+		waitFor(t, 15*time.Second, "the source to be STOPPED cluster-wide as "+m.id+" sees it", func() bool {
+			ok, _, err := m.w.Stopped(ctx, "gen")
+			return err == nil && ok
+		})
 	}
 	if err := other.w.Resume(ctx, "gen"); err != nil {
 		t.Fatal(err)

@@ -221,9 +221,18 @@ func (w *Worker) Stopped(ctx context.Context, name string) (ok bool, why string,
 	if st.Connector.State != StateStopped {
 		return false, fmt.Sprintf("%s is %s", name, st.Connector.State), nil
 	}
+	c, err := w.get(name)
+	if err != nil {
+		return false, "", err
+	}
 	for _, t := range st.Tasks {
 		if t.State != StateStopped && t.State != StateUnassigned {
 			return false, fmt.Sprintf("%s task %d is still %s on worker %s", name, t.ID, t.State, t.WorkerID), nil
+		}
+		// UNASSIGNED between a restart and the next start: a lease held
+		// means a worker is about to run it.
+		if holder, held := w.leases.holder(ctx, c.ref(t.ID).lease()); held {
+			return false, fmt.Sprintf("%s task %d is held by worker %s", name, t.ID, holder), nil
 		}
 	}
 	return true, "", nil

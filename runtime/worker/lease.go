@@ -90,6 +90,15 @@ func (l *leases) lastBeat() time.Time {
 	return time.Time{}
 }
 
+// holder returns the worker holding a lease, if any.
+func (l *leases) holder(ctx context.Context, key string) (string, bool) {
+	e, err := l.kv.Get(ctx, key)
+	if err != nil {
+		return "", false
+	}
+	return string(e.Value), true
+}
+
 // alive reports whether a worker heartbeats (this one always does; before
 // the first heartbeat every worker counts as alive).
 func (l *leases) alive(id string) bool {
@@ -205,8 +214,19 @@ func (l *leases) hold(ctx context.Context, key string, rev uint64) *lease {
 				switch {
 				case err == nil:
 					rev, refreshed = nrev, time.Now()
-				case errors.Is(err, log.ErrWrongRevision), errors.Is(err, log.ErrKeyNotFound):
-					return // lapsed or taken by another worker
+				case errors.Is(err, log.ErrWrongRevision):
+					// Either another worker took it, or our previous refresh
+					// was stored but its answer lost (a leader change): then
+					// the entry still names us, at a newer revision.
+					gctx, cancel := context.WithTimeout(ctx, time.Second)
+					e, gerr := l.kv.Get(gctx, key)
+					cancel()
+					if gerr != nil || string(e.Value) != l.worker {
+						return // lapsed or taken by another worker
+					}
+					rev, refreshed = e.Revision, time.Now()
+				case errors.Is(err, log.ErrKeyNotFound):
+					return // lapsed
 				case time.Since(refreshed)+l.refresh >= l.ttl:
 					// The bucket has not answered for nearly a TTL: another
 					// worker may take the task any moment now, so stop first.
