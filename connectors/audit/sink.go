@@ -37,6 +37,8 @@ func spec() sdk.Spec {
 			{Name: "path", Type: sdk.TypeString, Path: true, Required: true,
 				Doc: "Directory of the audit files; the sink never writes outside it.", Example: "/var/lib/braid/audit"},
 		},
+		// Two tasks appending to one chain would break it.
+		MaxTasks: 1,
 	}
 }
 
@@ -73,8 +75,9 @@ type cut struct {
 
 // NewSink builds the sink from validated settings.
 func NewSink(cfg sdk.Config, env sdk.Env) (*Sink, error) {
-	if env.Task > 0 {
-		// Two tasks appending to one chain would break it.
+	if env.Task >= spec().MaxTasks {
+		// Lint, the API and the worker refuse more tasks (WorkerSpec); this
+		// guards callers that build the sink themselves.
 		return nil, sdk.Fatal(fmt.Errorf("audit sink %s: tasks: the audit log is one hash chain per directory; run it with tasks: 1", env.Connector))
 	}
 	logger := env.Logger

@@ -64,12 +64,21 @@ func spec() sdk.Spec {
 			{Name: "dedup_key", Type: sdk.TypeString, Check: checkText,
 				Doc:     "Template of the deduplication key; empty uses the record key, or topic/partition/offset for records without one.",
 				Example: "{{.Fields.order_id}}-{{.Fields.status}}"},
-			{Name: "rate_per_minute", Type: sdk.TypeInt, Default: 60, Check: checkPositive,
+			{Name: "rate_per_minute", Type: sdk.TypeInt, Default: 60, Min: 1,
 				Doc: "Most messages sent per minute, evenly spaced."},
 			{Name: "timeout", Type: sdk.TypeDuration, Default: "30s",
 				Doc: "Timeout of one SMTP session step (connect, one message)."},
 		},
+		Check: checkSettings,
 	}
+}
+
+// checkSettings holds the rules across settings.
+func checkSettings(cfg sdk.Config) []sdk.FieldError {
+	if len(cfg.Strings("to")) == 0 && cfg.String("to_field") == "" {
+		return []sdk.FieldError{{Field: "to", Message: "set to or to_field: the message needs a recipient"}}
+	}
+	return nil
 }
 
 func checkSMTPURL(v any) error {
@@ -107,13 +116,6 @@ func checkText(v any) error {
 func checkHTML(v any) error {
 	_, err := htmltemplate.New("").Option("missingkey=zero").Parse(v.(string))
 	return err
-}
-
-func checkPositive(v any) error {
-	if v.(int64) <= 0 {
-		return errors.New("must be greater than 0")
-	}
-	return nil
 }
 
 // Sink is the email sink.
@@ -154,9 +156,6 @@ func NewSink(cfg sdk.Config, env sdk.Env) (*Sink, error) {
 	s.from, _ = parseAddress(cfg.String("from"))
 	s.to, _ = parseAddresses(cfg.Strings("to"))
 	s.cc, _ = parseAddresses(cfg.Strings("cc"))
-	if len(s.to) == 0 && s.toField == "" {
-		field("to", errors.New("set to or to_field: the message needs a recipient"))
-	}
 	s.subject, err = template.New("subject").Option("missingkey=zero").Parse(cfg.String("subject"))
 	field("subject", err)
 	s.body, err = template.New("body").Option("missingkey=zero").Parse(cfg.String("body"))

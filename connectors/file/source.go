@@ -41,10 +41,6 @@ type Source struct {
 // NewSource builds a file source from validated settings.
 func NewSource(cfg sdk.Config, env sdk.Env) (sdk.Source, error) {
 	pattern := cfg.String("path")
-	if _, err := filepath.Match(pattern, ""); err != nil {
-		return nil, &sdk.ConfigError{Connector: sourceSpec.Name, Errors: []sdk.FieldError{
-			{Field: "path", Message: fmt.Sprintf("bad glob %q: %v", pattern, err)}}}
-	}
 	logger := env.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

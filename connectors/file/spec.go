@@ -2,6 +2,8 @@ package file
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 
 	"github.com/braidhq/braid/connectors/sdk"
 )
@@ -14,9 +16,10 @@ const (
 	formatRaw   = "raw"
 )
 
-func positive(v any) error {
-	if v.(int64) <= 0 {
-		return errors.New("must be greater than 0")
+// checkGlob refuses a path that is not a valid glob before a task starts.
+func checkGlob(v any) error {
+	if _, err := filepath.Match(v.(string), ""); err != nil {
+		return fmt.Errorf("bad glob %q: %v", v, err)
 	}
 	return nil
 }
@@ -40,7 +43,7 @@ var sourceSpec = sdk.Spec{
 		"last acknowledged record. A last line without a newline is held back until it is " +
 		"completed (or, without `follow`, until the end of the file).",
 	Fields: []sdk.Field{
-		{Name: "path", Type: sdk.TypeString, Path: true, Required: true, Example: "/var/log/app/*.log",
+		{Name: "path", Type: sdk.TypeString, Path: true, Required: true, Example: "/var/log/app/*.log", Check: checkGlob,
 			Doc: "File to read, or a glob (`*`, `?`, `[...]`) matching several; matches are read in name order."},
 		{Name: "format", Type: sdk.TypeString, Default: formatLines, Enum: []string{formatLines, formatCSV, formatJSONL},
 			Doc: "`lines`: the value is the line's bytes. `csv`: the first line of each file names the columns and each further record becomes fields. `jsonl`: each line is a JSON object that becomes the record's fields (the value keeps the line)."},
@@ -50,7 +53,7 @@ var sourceSpec = sdk.Spec{
 			Doc: "Where to start in files that exist when the connector first starts (no stored position). Files appearing later are always read from the beginning."},
 		{Name: "poll.interval", Type: sdk.TypeDuration, Default: "250ms",
 			Doc: "In follow mode, how often to look for new data, new files, rotation and truncation."},
-		{Name: "batch.size", Type: sdk.TypeInt, Default: 1000, Check: positive,
+		{Name: "batch.size", Type: sdk.TypeInt, Default: 1000, Min: 1,
 			Doc: "Most records returned by one read."},
 		{Name: "csv.delimiter", Type: sdk.TypeString, Default: ",", Check: oneByte,
 			Doc: "Field delimiter of the csv format."},
@@ -75,7 +78,7 @@ var sinkSpec = sdk.Spec{
 			Doc: "Directory the files are written to (created when missing). Nothing is ever written outside it."},
 		{Name: "format", Type: sdk.TypeString, Default: formatJSONL, Enum: []string{formatJSONL, formatCSV, formatRaw},
 			Doc: "`jsonl`: one JSON object per line (the value as is when it already is a JSON object, else its fields). `csv`: a header line, then one line per record. `raw`: the value's bytes and a newline."},
-		{Name: "roll.size", Type: sdk.TypeInt, Default: 128 << 20, Check: positive,
+		{Name: "roll.size", Type: sdk.TypeInt, Default: 128 << 20, Min: 1,
 			Doc: "Roll to a new file once the current one holds this many bytes."},
 		{Name: "roll.interval", Type: sdk.TypeDuration, Default: "10m",
 			Doc: "Roll to a new file once the current one is this old (0: never by age)."},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -18,23 +17,26 @@ import (
 
 const defaultTemplate = `{"n":{{.N}}}`
 
-func nonNegative(v any) error {
-	switch x := v.(type) {
-	case int64:
-		if x < 0 {
-			return errors.New("must not be negative")
-		}
-	case float64:
-		if x < 0 {
-			return errors.New("must not be negative")
+// checkTemplate parses a template the way New does, so a mistake in it is
+// reported by lint and the API instead of when the task starts.
+func checkTemplate(v any) error {
+	_, err := template.New("").Funcs(funcs(nil)).Option("missingkey=error").Parse(v.(string))
+	return err
+}
+
+func checkTemplates(v any) error {
+	for name, text := range v.(map[string]string) {
+		if err := checkTemplate(text); err != nil {
+			return fmt.Errorf("field %q: %v", name, err)
 		}
 	}
 	return nil
 }
 
-func positive(v any) error {
-	if v.(int64) <= 0 {
-		return errors.New("must be greater than 0")
+// checkSettings holds the rules across settings.
+func checkSettings(cfg sdk.Config) []sdk.FieldError {
+	if len(cfg.Map("fields")) > 0 && cfg.Has("template") {
+		return []sdk.FieldError{{Field: "fields", Message: "set either template or fields, not both"}}
 	}
 	return nil
 }
@@ -49,23 +51,24 @@ var spec = sdk.Spec{
 		"Random values are seeded by `seed` and the record number, so record N is the same on every run. " +
 		"The position is the number of records emitted, so a restart continues the numbering.",
 	Fields: []sdk.Field{
-		{Name: "count", Type: sdk.TypeInt, Default: 0, Check: nonNegative,
+		{Name: "count", Type: sdk.TypeInt, Default: 0, Min: 0,
 			Doc: "How many records to make before ending (0: never end)."},
-		{Name: "rate", Type: sdk.TypeFloat, Default: 0, Check: nonNegative,
+		{Name: "rate", Type: sdk.TypeFloat, Default: 0, Min: 0,
 			Doc: "Records per second (0: as fast as possible)."},
-		{Name: "template", Type: sdk.TypeString, Example: `{"id":{{.N}},"user":"{{name}}","amount":{{randInt 1 500}}}`,
+		{Name: "template", Type: sdk.TypeString, Check: checkTemplate, Example: `{"id":{{.N}},"user":"{{name}}","amount":{{randInt 1 500}}}`,
 			Doc: "Template of the value's bytes. Default `" + defaultTemplate + "`. Templates using only `{{.N}}` take a fast path with no template engine."},
-		{Name: "fields", Type: sdk.TypeMap, Example: `{ user: "{{name}}", amount: "{{randInt 1 500}}" }`,
+		{Name: "fields", Type: sdk.TypeMap, Check: checkTemplates, Example: `{ user: "{{name}}", amount: "{{randInt 1 500}}" }`,
 			Doc: "Instead of `template`: a structured record, one template per field. A field whose output is a JSON number, `true`, `false` or `null` gets that value, any other output is a string."},
-		{Name: "key", Type: sdk.TypeString, Default: "{{.N}}",
+		{Name: "key", Type: sdk.TypeString, Default: "{{.N}}", Check: checkTemplate,
 			Doc: "Template of the record key; empty for records without a key."},
-		{Name: "size", Type: sdk.TypeInt, Default: 0, Check: nonNegative,
+		{Name: "size", Type: sdk.TypeInt, Default: 0, Min: 0,
 			Doc: "Pad each `template` value with spaces to this many bytes (0: no padding); JSON stays valid."},
 		{Name: "seed", Type: sdk.TypeInt, Default: 1,
 			Doc: "Seed of the random functions."},
-		{Name: "batch.size", Type: sdk.TypeInt, Default: 1000, Check: positive,
+		{Name: "batch.size", Type: sdk.TypeInt, Default: 1000, Min: 1,
 			Doc: "Most records returned by one read."},
 	},
+	Check: checkSettings,
 }
 
 // Plugin returns the generator source connector.
@@ -116,9 +119,6 @@ func New(cfg sdk.Config, _ sdk.Env) (sdk.Source, error) {
 	fm := funcs(rand.New(s.pcg))
 	var err error
 	fields := cfg.Map("fields")
-	if len(fields) > 0 && cfg.Has("template") {
-		return nil, configError("fields", "set either template or fields, not both")
-	}
 	if len(fields) == 0 {
 		tmpl := cfg.String("template")
 		if tmpl == "" {

@@ -57,10 +57,18 @@ func pollSpec() sdk.Spec {
 				Doc: "Dotted path of the field whose value becomes the record key.", Example: "id"},
 			{Name: "timeout", Type: sdk.TypeDuration, Default: "30s", Check: checkPositiveDuration,
 				Doc: "Timeout of one request."},
-			{Name: "max_body", Type: sdk.TypeInt, Default: 64 << 20, Check: checkPositive,
+			{Name: "max_body", Type: sdk.TypeInt, Default: 64 << 20, Min: 1,
 				Doc: "Largest response accepted, in bytes."},
 		},
+		Check: checkPoll,
 	}
+}
+
+func checkPoll(cfg sdk.Config) []sdk.FieldError {
+	if cfg.String("pagination") == "cursor" && cfg.String("cursor_path") == "" {
+		return []sdk.FieldError{{Field: "cursor_path", Message: "required with pagination: cursor"}}
+	}
+	return nil
 }
 
 func checkHTTPURL(v any) error {
@@ -119,10 +127,6 @@ func NewPoll(cfg sdk.Config, env sdk.Env) (*Poll, error) {
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
-	}
-	if p.pagination == "cursor" && p.cursorPath == "" {
-		return nil, &sdk.ConfigError{Connector: "http-poll", Errors: []sdk.FieldError{
-			{Field: "cursor_path", Message: "required with pagination: cursor"}}}
 	}
 	for k, v := range cfg.Map("headers") {
 		p.headers.Set(k, v)

@@ -42,7 +42,7 @@ func sinkSpec() sdk.Spec {
 				Doc: "HTTP method."},
 			{Name: "mode", Type: sdk.TypeString, Default: "single", Enum: []string{"single", "batch"},
 				Doc: "`single` sends one request per record with the record value as body; `batch` sends consecutive records with the same URL as one JSON array."},
-			{Name: "batch_max", Type: sdk.TypeInt, Default: 500, Check: checkPositive,
+			{Name: "batch_max", Type: sdk.TypeInt, Default: 500, Min: 1,
 				Doc: "Most records in one batch request."},
 			{Name: "content_type", Type: sdk.TypeString, Default: "application/json",
 				Doc: "Content-Type of single-mode requests (batch requests are always application/json)."},

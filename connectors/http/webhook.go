@@ -46,7 +46,7 @@ func webhookSpec() sdk.Spec {
 				Doc: "URL path that accepts records; other paths answer 404."},
 			{Name: "batch", Type: sdk.TypeBool, Default: false,
 				Doc: "Split a JSON array body into one record per element (a body that is not an array stays one record)."},
-			{Name: "max_body", Type: sdk.TypeInt, Default: 10 << 20, Check: checkPositive,
+			{Name: "max_body", Type: sdk.TypeInt, Default: 10 << 20, Min: 1,
 				Doc: "Largest request body accepted, in bytes; larger bodies answer 413."},
 			{Name: "auth_token", Type: sdk.TypeString, Secret: true,
 				Doc: "When set, requests must carry `Authorization: Bearer <auth_token>`."},
@@ -60,16 +60,24 @@ func webhookSpec() sdk.Spec {
 				Doc: "Dotted path of a JSON field whose value becomes the record key (per record).", Example: "order.id"},
 			{Name: "headers", Type: sdk.TypeList,
 				Doc: "Request headers copied into record headers; others are dropped.", Example: "[X-Request-Id, User-Agent]"},
-			{Name: "queue_size", Type: sdk.TypeInt, Default: 64, Check: checkPositive,
+			{Name: "queue_size", Type: sdk.TypeInt, Default: 64, Min: 1,
 				Doc: "Requests that may wait for the log at once; beyond it requests answer 429 with Retry-After."},
-			{Name: "max_batch", Type: sdk.TypeInt, Default: 5000, Check: checkPositive,
+			{Name: "max_batch", Type: sdk.TypeInt, Default: 5000, Min: 1,
 				Doc: "Most records handed to the log in one batch (a single larger request is still handed over whole)."},
 			{Name: "ack_timeout", Type: sdk.TypeDuration, Default: "30s", Check: checkPositiveDuration,
 				Doc: "How long a request waits for the log to store its records before it answers 503."},
 			{Name: "retry_after", Type: sdk.TypeDuration, Default: "1s", Check: checkPositiveDuration,
 				Doc: "Retry-After sent with 429 and 503 answers (rounded up to whole seconds)."},
 		},
+		Check: checkWebhook,
 	}
+}
+
+func checkWebhook(cfg sdk.Config) []sdk.FieldError {
+	if cfg.String("key_header") != "" && cfg.String("key_field") != "" {
+		return []sdk.FieldError{{Field: "key_field", Message: "set key_header or key_field, not both"}}
+	}
+	return nil
 }
 
 func checkListen(v any) error {
@@ -82,13 +90,6 @@ func checkListen(v any) error {
 func checkURLPath(v any) error {
 	if !strings.HasPrefix(v.(string), "/") {
 		return errors.New("must start with /")
-	}
-	return nil
-}
-
-func checkPositive(v any) error {
-	if v.(int64) <= 0 {
-		return errors.New("must be greater than 0")
 	}
 	return nil
 }
@@ -170,10 +171,6 @@ func NewWebhook(cfg sdk.Config, env sdk.Env) (*Webhook, error) {
 	}
 	for _, h := range cfg.Strings("headers") {
 		c.headers = append(c.headers, nethttp.CanonicalHeaderKey(h))
-	}
-	if c.keyHeader != "" && c.keyField != "" {
-		return nil, &sdk.ConfigError{Connector: "http-webhook", Errors: []sdk.FieldError{
-			{Field: "key_field", Message: "set key_header or key_field, not both"}}}
 	}
 	logger := env.Logger
 	if logger == nil {

@@ -293,3 +293,12 @@ func TestWebhookPositionsFromAnotherRunAreIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Rules across settings are the spec's, so lint and the API report them.
+func TestWebhookKeyHeaderAndFieldRefused(t *testing.T) {
+	t.Parallel()
+	_, err := webhookSpec().Validate(map[string]any{"listen": "127.0.0.1:0", "key_header": "X-Id", "key_field": "id"})
+	if err == nil || !strings.Contains(err.Error(), "key_field: set key_header or key_field, not both") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -36,10 +36,7 @@ type sink struct {
 }
 
 func newSink(cfg sdk.Config, env sdk.Env) (*sink, error) {
-	c, err := parseSinkConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
+	c := parseSinkConfig(cfg)
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

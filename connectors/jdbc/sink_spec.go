@@ -1,6 +1,7 @@
 package jdbc
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -58,15 +59,23 @@ var sinkSpec = sdk.Spec{
 			Doc: "Create a missing table from the record schema (or from the value's Go types when there is none), with the primary key."},
 		{Name: "auto.evolve", Type: sdk.TypeBool, Default: false,
 			Doc: "Add a nullable column for each record field the table lacks (ALTER TABLE ADD COLUMN). Off, such records are rejected."},
-		{Name: "table.name.format", Type: sdk.TypeString, Default: "${topic}", Placeholders: []string{"topic"},
+		{Name: "table.name.format", Type: sdk.TypeString, Default: "${topic}", Placeholders: []string{"topic"}, Check: notEmpty,
 			Doc: "Target table; ${topic} is replaced by the record's topic. The result is one identifier, quoted (a dot is part of the name)."},
-		{Name: "batch.size", Type: sdk.TypeInt, Default: int64(4000), Check: positive,
+		{Name: "batch.size", Type: sdk.TypeInt, Default: int64(4000), Min: 1,
 			Doc: "Most rows per multi-row statement (statements are also cut at about 8 MiB)."},
-		{Name: "max.retries", Type: sdk.TypeInt, Default: int64(3),
+		{Name: "max.retries", Type: sdk.TypeInt, Default: int64(3), Min: 0,
 			Doc: "Retries of a transaction hit by a deadlock or a lost connection before the error goes to the worker."},
 		{Name: "retry.backoff", Type: sdk.TypeDuration, Default: "200ms",
 			Doc: "Wait before the first retry; doubles with each further retry."},
 	},
+	Check: checkSink,
+}
+
+func notEmpty(v any) error {
+	if v.(string) == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
 }
 
 // SinkPlugin returns the jdbc-sink connector.
@@ -91,7 +100,9 @@ type sinkConfig struct {
 	backoff    time.Duration
 }
 
-func parseSinkConfig(cfg sdk.Config) (sinkConfig, error) {
+// parseSinkConfig reads settings that Validate (and so checkSink) already
+// accepted.
+func parseSinkConfig(cfg sdk.Config) sinkConfig {
 	c := sinkConfig{
 		dsn: cfg.String("dsn"), mode: InsertMode(cfg.String("insert.mode")),
 		deletes: cfg.Bool("delete.enabled"), pkMode: PKMode(cfg.String("pk.mode")),
@@ -100,31 +111,29 @@ func parseSinkConfig(cfg sdk.Config) (sinkConfig, error) {
 		batchSize: int(cfg.Int("batch.size")), retries: int(cfg.Int("max.retries")),
 		backoff: cfg.Duration("retry.backoff"),
 	}
+	c.dialect, _ = DetectDialect(cfg.String("dialect"), c.dsn)
+	return c
+}
+
+// checkSink holds the sink's rules across settings; the spec runs it, so
+// lint and the API report them before a task starts.
+func checkSink(cfg sdk.Config) []sdk.FieldError {
 	var errs []sdk.FieldError
-	d, err := DetectDialect(cfg.String("dialect"), c.dsn)
-	if err != nil {
+	d, err := DetectDialect(cfg.String("dialect"), cfg.String("dsn"))
+	if err != nil && cfg.Has("dsn") {
 		errs = append(errs, sdk.FieldError{Field: "dialect", Message: err.Error()})
 	}
-	c.dialect = d
-	if c.pkMode == PKNone && c.mode != InsertPlain {
-		errs = append(errs, sdk.FieldError{Field: "pk.mode", Message: fmt.Sprintf("none cannot be used with insert.mode %s, which needs a key", c.mode)})
+	mode, pkMode := InsertMode(cfg.String("insert.mode")), PKMode(cfg.String("pk.mode"))
+	if pkMode == PKNone && mode != InsertPlain {
+		errs = append(errs, sdk.FieldError{Field: "pk.mode", Message: fmt.Sprintf("none cannot be used with insert.mode %s, which needs a key", mode)})
 	}
-	if c.pkMode == PKNone && c.deletes {
+	if pkMode == PKNone && cfg.Bool("delete.enabled") {
 		errs = append(errs, sdk.FieldError{Field: "delete.enabled", Message: "deletes need a key; set pk.mode to record_key or record_value"})
 	}
-	for _, f := range c.pkFields {
+	for _, f := range cfg.Strings("pk.fields") {
 		if err := d.CheckIdent(f); d != "" && err != nil {
 			errs = append(errs, sdk.FieldError{Field: "pk.fields", Message: err.Error()})
 		}
 	}
-	if c.tableFmt == "" {
-		errs = append(errs, sdk.FieldError{Field: "table.name.format", Message: "must not be empty"})
-	}
-	if c.retries < 0 {
-		errs = append(errs, sdk.FieldError{Field: "max.retries", Message: "must not be negative"})
-	}
-	if len(errs) > 0 {
-		return c, &sdk.ConfigError{Connector: sinkSpec.Name, Errors: errs}
-	}
-	return c, nil
+	return errs
 }

@@ -64,10 +64,7 @@ type source struct {
 }
 
 func newSource(cfg sdk.Config, env sdk.Env) (*source, error) {
-	c, err := parseSourceConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
+	c := parseSourceConfig(cfg)
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -54,22 +54,15 @@ var sourceSpec = sdk.Spec{
 			Doc: "Custom SELECT to read instead of tables; the source wraps it as a subquery to add its WHERE/ORDER BY/LIMIT. Its name in topics and positions is \"query\"."},
 		{Name: "key.columns", Type: sdk.TypeList,
 			Doc: "Columns that form the record key, instead of the primary key (needed for query, or tables without a primary key)."},
-		{Name: "poll.interval", Type: sdk.TypeDuration, Default: "5s",
+		{Name: "poll.interval", Type: sdk.TypeDuration, Default: "5s", Min: "1ms",
 			Doc: "How long to wait after a table is caught up before polling it again."},
-		{Name: "batch.max.rows", Type: sdk.TypeInt, Default: int64(1000),
-			Doc:   "Most rows one Read emits; one query streams up to 50 times as many.",
-			Check: positive},
+		{Name: "batch.max.rows", Type: sdk.TypeInt, Default: int64(1000), Min: 1,
+			Doc: "Most rows one Read emits; one query streams up to 50 times as many."},
 		{Name: "topic", Type: sdk.TypeString,
 			Doc:     "Topic template; ${table} is replaced by the table name. Empty publishes to the pipeline's topic; set, the worker publishes each record to its Record.Topic.",
 			Example: "shop.${table}", Placeholders: []string{"table"}},
 	},
-}
-
-func positive(v any) error {
-	if n, _ := v.(int64); n <= 0 {
-		return fmt.Errorf("must be greater than 0")
-	}
-	return nil
+	Check: checkSource,
 }
 
 // SourcePlugin returns the jdbc-source connector.
@@ -95,7 +88,9 @@ type sourceConfig struct {
 	topic     string
 }
 
-func parseSourceConfig(cfg sdk.Config) (sourceConfig, error) {
+// parseSourceConfig reads settings that Validate (and so checkSource)
+// already accepted.
+func parseSourceConfig(cfg sdk.Config) sourceConfig {
 	c := sourceConfig{
 		dsn: cfg.String("dsn"), mode: Mode(cfg.String("mode")),
 		incCol: cfg.String("incrementing.column"), tsCol: cfg.String("timestamp.column"),
@@ -104,14 +99,20 @@ func parseSourceConfig(cfg sdk.Config) (sourceConfig, error) {
 		keyCols: cfg.Strings("key.columns"), poll: cfg.Duration("poll.interval"),
 		batchRows: int(cfg.Int("batch.max.rows")), topic: cfg.String("topic"),
 	}
+	c.dialect, _ = DetectDialect(cfg.String("dialect"), c.dsn)
+	return c
+}
+
+// checkSource holds the source's rules across settings; the spec runs it,
+// so lint and the API report them before a task starts.
+func checkSource(cfg sdk.Config) []sdk.FieldError {
 	var errs []sdk.FieldError
-	d, err := DetectDialect(cfg.String("dialect"), c.dsn)
-	if err != nil {
+	d, err := DetectDialect(cfg.String("dialect"), cfg.String("dsn"))
+	if err != nil && cfg.Has("dsn") {
 		errs = append(errs, sdk.FieldError{Field: "dialect", Message: err.Error()})
 	}
-	c.dialect = d
 	set := 0
-	for _, ok := range []bool{len(c.tables) > 0, c.pattern != "", c.query != ""} {
+	for _, ok := range []bool{len(cfg.Strings("tables")) > 0, cfg.String("table.pattern") != "", strings.TrimSpace(cfg.String("query")) != ""} {
 		if ok {
 			set++
 		}
@@ -119,24 +120,19 @@ func parseSourceConfig(cfg sdk.Config) (sourceConfig, error) {
 	if set != 1 {
 		errs = append(errs, sdk.FieldError{Field: "tables", Message: "set exactly one of tables, table.pattern and query"})
 	}
-	needInc := c.mode == ModeIncrementing || c.mode == ModeTimestampIncrementing
-	needTS := c.mode == ModeTimestamp || c.mode == ModeTimestampIncrementing
-	if needInc && c.incCol == "" {
-		errs = append(errs, sdk.FieldError{Field: "incrementing.column", Message: fmt.Sprintf("required by mode %s", c.mode)})
+	mode := Mode(cfg.String("mode"))
+	needInc := mode == ModeIncrementing || mode == ModeTimestampIncrementing
+	needTS := mode == ModeTimestamp || mode == ModeTimestampIncrementing
+	if needInc && cfg.String("incrementing.column") == "" {
+		errs = append(errs, sdk.FieldError{Field: "incrementing.column", Message: fmt.Sprintf("required by mode %s", mode)})
 	}
-	if needTS && c.tsCol == "" {
-		errs = append(errs, sdk.FieldError{Field: "timestamp.column", Message: fmt.Sprintf("required by mode %s", c.mode)})
+	if needTS && cfg.String("timestamp.column") == "" {
+		errs = append(errs, sdk.FieldError{Field: "timestamp.column", Message: fmt.Sprintf("required by mode %s", mode)})
 	}
-	if c.poll <= 0 {
-		errs = append(errs, sdk.FieldError{Field: "poll.interval", Message: "must be greater than 0"})
-	}
-	for _, t := range c.tables {
+	for _, t := range cfg.Strings("tables") {
 		if err := d.CheckIdent(t); d != "" && err != nil {
 			errs = append(errs, sdk.FieldError{Field: "tables", Message: err.Error()})
 		}
 	}
-	if len(errs) > 0 {
-		return c, &sdk.ConfigError{Connector: sourceSpec.Name, Errors: errs}
-	}
-	return c, nil
+	return errs
 }

@@ -1,17 +1,6 @@
 package parquet
 
-import (
-	"errors"
-
-	"github.com/braidhq/braid/connectors/sdk"
-)
-
-func positive(v any) error {
-	if v.(int64) <= 0 {
-		return errors.New("must be greater than 0")
-	}
-	return nil
-}
+import "github.com/braidhq/braid/connectors/sdk"
 
 var spec = sdk.Spec{
 	Name:    "parquet",
@@ -35,13 +24,13 @@ var spec = sdk.Spec{
 			Doc: "Time directories: `date=.../hour=...`, `date=...` only, or none (files directly under `topic=...`)."},
 		{Name: "compression", Type: sdk.TypeString, Default: "snappy", Enum: []string{"snappy", "zstd", "none"},
 			Doc: "Column chunk compression."},
-		{Name: "roll.size", Type: sdk.TypeInt, Default: 128 << 20, Check: positive,
+		{Name: "roll.size", Type: sdk.TypeInt, Default: 128 << 20, Min: 1,
 			Doc: "Roll a partition's files once one holds about this many bytes of uncompressed values."},
-		{Name: "roll.records", Type: sdk.TypeInt, Default: 1_000_000, Check: positive,
+		{Name: "roll.records", Type: sdk.TypeInt, Default: 1_000_000, Min: 1,
 			Doc: "Roll a partition's files once one holds this many records."},
 		{Name: "roll.interval", Type: sdk.TypeDuration, Default: "10m",
 			Doc: "Roll a partition's files once the oldest is this old (0: never by age). The worker's flushes also finish files."},
-		{Name: "row.group.size", Type: sdk.TypeInt, Default: 131072, Check: positive,
+		{Name: "row.group.size", Type: sdk.TypeInt, Default: 131072, Min: 1,
 			Doc: "Rows per row group; bounds the memory each open file buffers."},
 	},
 }

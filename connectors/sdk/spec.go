@@ -53,6 +53,11 @@ type Field struct {
 	// sink's table.name.format: "${topic}"). Pipeline files pass them through
 	// untouched instead of reading them from the environment.
 	Placeholders []string `json:"placeholders,omitempty"`
+	// Min and Max bound an int, float or duration setting (nil: unbounded).
+	// They are written like Default, in the field's type: Min: 1, Max: 0.5,
+	// Max: "1h". Validate reports a value outside them naming the field.
+	Min any `json:"min,omitempty"`
+	Max any `json:"max,omitempty"`
 	// Check validates a value that already has the right type.
 	Check func(v any) error `json:"-"`
 }
@@ -65,6 +70,16 @@ type Spec struct {
 	Doc     string  `json:"doc,omitempty"`
 	Version string  `json:"version,omitempty"`
 	Fields  []Field `json:"fields"`
+	// Check validates the settings against each other (exactly one of two
+	// given, one needed by another's value) after each field's own checks;
+	// a setting that failed those is absent from cfg (Has is false). Every
+	// FieldError names the setting to fix. Validate calls it, so lint, the
+	// REST API and the worker all report its errors before a connector
+	// starts, and a constructor given a Config need not check again.
+	Check func(cfg Config) []FieldError `json:"-"`
+	// MaxTasks bounds the connector's tasks (0: the worker's limit); a
+	// connector that must run alone (one hash chain per directory) says 1.
+	MaxTasks int `json:"max_tasks,omitempty"`
 }
 
 // Hidden replaces secret values, and passwords in URLs, wherever configs are
@@ -135,7 +150,13 @@ func (s Spec) Validate(raw map[string]any) (Config, error) {
 		if err == nil && len(f.Enum) > 0 {
 			if str, _ := tv.(string); !contains(f.Enum, str) {
 				err = fmt.Errorf("must be one of %s, not %q", strings.Join(f.Enum, ", "), str)
+				if hint := Suggest(str, f.Enum); hint != "" {
+					err = fmt.Errorf("%w (did you mean %q?)", err, hint)
+				}
 			}
+		}
+		if err == nil {
+			err = f.checkBounds(tv)
 		}
 		if err == nil && f.Check != nil {
 			err = f.Check(tv)
@@ -146,12 +167,82 @@ func (s Spec) Validate(raw map[string]any) (Config, error) {
 		}
 		cfg.values[f.Name] = tv
 	}
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+	if s.Check != nil {
+		// A setting that failed its own checks is absent from cfg; what
+		// Check then says about it would only repeat that mistake.
+		failed := map[string]bool{}
+		for _, fe := range errs {
+			failed[fe.Field] = true
+		}
+		for _, fe := range s.Check(cfg) {
+			if !failed[fe.Field] {
+				errs = append(errs, fe)
+			}
+		}
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
 	if len(errs) > 0 {
 		return cfg, &ConfigError{Connector: s.Name, Errors: errs}
 	}
 	return cfg, nil
 }
+
+// checkBounds reports a value below Min or above Max. The message gives
+// the whole range when both bounds are set.
+func (f Field) checkBounds(v any) error {
+	lo, hi := f.bound(f.Min), f.bound(f.Max)
+	below := lo != nil && compare(v, lo) < 0
+	above := hi != nil && compare(v, hi) > 0
+	switch {
+	case !below && !above:
+		return nil
+	case lo != nil && hi != nil && compare(lo, hi) == 0:
+		return fmt.Errorf("must be %s, not %s", show(lo), show(v))
+	case lo != nil && hi != nil:
+		return fmt.Errorf("must be between %s and %s, not %s", show(lo), show(hi), show(v))
+	case below:
+		return fmt.Errorf("must be at least %s, not %s", show(lo), show(v))
+	}
+	return fmt.Errorf("must be at most %s, not %s", show(hi), show(v))
+}
+
+// bound coerces Min or Max to the field's type; CheckSpec reports one that
+// does not coerce, so here it is only nil when unset.
+func (f Field) bound(b any) any {
+	if b == nil {
+		return nil
+	}
+	v, err := coerce(f.Type, b)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// compare orders two values of one numeric field type.
+func compare(a, b any) int {
+	switch x := a.(type) {
+	case int64:
+		return cmpOrdered(x, b.(int64))
+	case float64:
+		return cmpOrdered(x, b.(float64))
+	case time.Duration:
+		return cmpOrdered(x, b.(time.Duration))
+	}
+	return 0
+}
+
+func cmpOrdered[T int64 | float64 | time.Duration](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func show(v any) string { return fmt.Sprint(v) }
 
 func (s Spec) fieldNames() []string {
 	names := make([]string, len(s.Fields))
@@ -416,11 +507,43 @@ func CheckSpec(s Spec) error {
 		if f.Path && f.Type != TypeString {
 			errs = append(errs, fmt.Errorf("spec %s: %q is a path, so its type must be string", s.Name, f.Name))
 		}
+		for _, b := range []struct {
+			name string
+			v    any
+		}{{"min", f.Min}, {"max", f.Max}} {
+			if b.v == nil {
+				continue
+			}
+			if f.Type != TypeInt && f.Type != TypeFloat && f.Type != TypeDuration {
+				errs = append(errs, fmt.Errorf("spec %s: %q has a %s but is a %s, not a number or duration", s.Name, f.Name, b.name, f.Type))
+			} else if _, err := coerce(f.Type, b.v); err != nil {
+				errs = append(errs, fmt.Errorf("spec %s: %s of %q: %v", s.Name, b.name, f.Name, err))
+			}
+		}
+		if f.Default != nil && f.bound(f.Default) != nil && f.checkBounds(f.bound(f.Default)) != nil {
+			errs = append(errs, fmt.Errorf("spec %s: default of %q: %v", s.Name, f.Name, f.checkBounds(f.bound(f.Default))))
+		}
 		if f.Required && f.Default != nil {
 			errs = append(errs, fmt.Errorf("spec %s: %q is required and has a default", s.Name, f.Name))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// rangeDoc says Min and Max in words for the docs, "" when unbounded.
+func (f Field) rangeDoc() string {
+	lo, hi := f.bound(f.Min), f.bound(f.Max)
+	switch {
+	case lo != nil && hi != nil && compare(lo, hi) == 0:
+		return fmt.Sprintf("Always `%s`.", show(lo))
+	case lo != nil && hi != nil:
+		return fmt.Sprintf("From `%s` to `%s`.", show(lo), show(hi))
+	case lo != nil:
+		return fmt.Sprintf("At least `%s`.", show(lo))
+	case hi != nil:
+		return fmt.Sprintf("At most `%s`.", show(hi))
+	}
+	return ""
 }
 
 // Markdown renders the spec as a connector docs page section.
@@ -429,6 +552,9 @@ func (s Spec) Markdown() string {
 	fmt.Fprintf(&b, "# `%s` (%s)\n\n%s\n\n", s.Name, s.Kind, s.Summary)
 	if s.Doc != "" {
 		fmt.Fprintf(&b, "%s\n\n", s.Doc)
+	}
+	if s.MaxTasks > 0 {
+		fmt.Fprintf(&b, "Runs at most `tasks: %d`; more are refused by lint, the API and the worker.\n\n", s.MaxTasks)
 	}
 	b.WriteString("| setting | type | default | required | description |\n|---|---|---|---|---|\n")
 	for _, f := range s.Fields {
@@ -441,6 +567,9 @@ func (s Spec) Markdown() string {
 			req = "yes"
 		}
 		doc := f.Doc
+		if r := f.rangeDoc(); r != "" {
+			doc += " " + r
+		}
 		if len(f.Enum) > 0 {
 			doc += " One of: `" + strings.Join(f.Enum, "`, `") + "`."
 		}
