@@ -9,13 +9,22 @@ import (
 )
 
 // MaxTasks bounds a connector's parallelism.
-const MaxTasks = 256
+const MaxTasks = sdk.MaxTasks
 
-var (
-	sourceKeys = []string{"connector", "topic", "tasks", "config", "transforms", "converter", "errors"}
-	sinkKeys   = []string{"connector", "topics", "tasks", "group", "start", "config", "transforms", "converter", "errors"}
-	starts     = []string{StartEarliest, StartLatest}
-)
+// connectorKeys are the keys of a source or sink: its own, then the
+// worker's settings (sdk.Spec.WorkerSpec) that are not in errors:.
+func connectorKeys(kind sdk.Kind) []string {
+	keys := []string{"connector", "topic", "config", "transforms", "errors"}
+	if kind == sdk.KindSink {
+		keys[1] = "topics"
+	}
+	for _, f := range (sdk.Spec{Kind: kind}).WorkerSpec().Fields {
+		if !strings.HasPrefix(f.Name, errorsPrefix) {
+			keys = append(keys, f.Name)
+		}
+	}
+	return keys
+}
 
 func (c *compiler) connectors(n *node, kind sdk.Kind) []*Connector {
 	section := string(kind) + "s"
@@ -44,30 +53,18 @@ func (c *compiler) connector(path, name string, key, n *node, kind sdk.Kind) *Co
 	if !c.isMap(n, path) {
 		return nil
 	}
-	conn := &Connector{Name: name, Kind: kind, Tasks: DefaultTasks, Line: key.line}
+	conn := &Connector{Name: name, Kind: kind, Line: key.line}
 	if kind == sdk.KindSource {
-		c.checkKeys(n, path, append(sourceKeys, "topics"))
+		c.checkKeys(n, path, append(connectorKeys(kind), "topics"))
 		conn.Topic = c.sourceTopic(n, path)
 	} else {
-		c.checkKeys(n, path, append(sinkKeys, "topic"))
+		c.checkKeys(n, path, append(connectorKeys(kind), "topic"))
 		conn.Topics = c.sinkTopics(n, path)
-		conn.Group = "braid-" + c.pl.Name + "-" + name
-		if g, ok := c.str(n.get("group"), path+".group"); ok {
-			if !sdk.ValidName(g) {
-				c.lint(n.get("group"), "%s.group: %s must be %s", path, n.get("group").show(), sdk.NameRule)
-			}
-			conn.Group = g
-		}
-		conn.Start = StartEarliest
-		if s, ok := c.enum(n.get("start"), path+".start", starts); ok {
-			conn.Start = s
-		}
-	}
-	if v, ok := c.integer(n.get("tasks"), path+".tasks", 1, MaxTasks); ok {
-		conn.Tasks = int(v)
 	}
 	spec, known := c.plugin(n, key, path, kind)
 	conn.Plugin, conn.spec = spec.Name, spec
+	spec.Kind = kind
+	c.settings(n, key, path, spec, conn)
 	cfgNode := n.get("config")
 	cfgOK := !given(cfgNode) || c.isMap(cfgNode, path+".config")
 	if known && cfgOK {
@@ -76,8 +73,6 @@ func (c *compiler) connector(path, name string, key, n *node, kind sdk.Kind) *Co
 		conn.Config = c.validate(spec, conn.Raw, cfgNode, n.keyNode("config"), key, path+".config", nil)
 	}
 	conn.Transforms = c.transforms(n.get("transforms"), path+".transforms")
-	conn.Converter, _ = c.converter(n.get("converter"), path+".converter")
-	conn.Errors = c.errorPolicy(n.get("errors"), path+".errors", conn)
 	conn.Hash = conn.hash()
 	return conn
 }

@@ -14,15 +14,12 @@ import (
 // Version is the pipeline file format version this package reads.
 const Version = 1
 
-// Defaults applied when a file leaves a setting out.
+// Defaults of a topic's settings; a connector's come from its worker
+// spec (sdk.Spec.WorkerSpec), which the REST API and the worker share.
 const (
-	DefaultPartitions      = 1
-	DefaultReplicas        = 1
-	DefaultTasks           = 1
-	DefaultRetries         = 5
-	DefaultRetryBackoff    = time.Second
-	DefaultRetryMaxBackoff = 30 * time.Second
-	DefaultConverter       = "json"
+	DefaultPartitions = 1
+	DefaultReplicas   = 1
+	DefaultConverter  = sdk.DefaultConverter
 )
 
 // Pipeline is a parsed, validated pipeline file.
@@ -197,6 +194,8 @@ type Connector struct {
 	Tasks  int      `json:"tasks"`
 	Group  string   `json:"group,omitempty"` // sinks: consumer group
 	Start  string   `json:"start,omitempty"` // sinks: earliest or latest
+	// BatchSize bounds records per source publish and per sink write.
+	BatchSize int `json:"batch_size"`
 	// Config is the validated settings, defaults applied.
 	Config sdk.Config `json:"-"`
 	// Raw is the interpolated settings as written. It holds secrets: show
@@ -282,11 +281,12 @@ func (c *Connector) hash() string {
 		Tasks      int
 		Group      string
 		Start      string
+		BatchSize  int
 		Config     map[string]any
 		Transforms []tr
 		Converter  ConverterSpec
 		Errors     ErrorPolicy
-	}{c.Kind, c.Plugin, c.Topic, c.Topics, c.Tasks, c.Group, c.Start,
+	}{c.Kind, c.Plugin, c.Topic, c.Topics, c.Tasks, c.Group, c.Start, c.BatchSize,
 		effective(c.spec, c.Config), trs, c.Converter, c.Errors})
 	if err != nil {
 		// Settings are decoded YAML and always marshal; a value that does

@@ -101,52 +101,6 @@ func (c *compiler) shorthand(typ string, spec sdk.Spec) string {
 	return ""
 }
 
-var (
-	errorKeys  = []string{"tolerance", "dead_letter_topic", "retries", "retry_backoff", "retry_max_backoff"}
-	tolerances = []string{ToleranceNone, ToleranceAll}
-	maxRetries = int64(1_000_000)
-)
-
-// errorPolicy compiles a connector's errors: block, defaults applied.
-func (c *compiler) errorPolicy(n *node, path string, conn *Connector) ErrorPolicy {
-	ep := ErrorPolicy{Tolerance: ToleranceNone, Retries: DefaultRetries,
-		RetryBackoff: DefaultRetryBackoff, RetryMaxBackoff: DefaultRetryMaxBackoff}
-	if !c.isMap(n, path) {
-		return ep
-	}
-	c.checkKeys(n, path, errorKeys)
-	if v, ok := c.enum(n.get("tolerance"), path+".tolerance", tolerances); ok {
-		ep.Tolerance = v
-	}
-	if v, ok := c.integer(n.get("retries"), path+".retries", 0, maxRetries); ok {
-		ep.Retries = int(v)
-	}
-	if d, ok := c.duration(n.get("retry_backoff"), path+".retry_backoff"); ok {
-		ep.RetryBackoff = d
-	}
-	if d, ok := c.duration(n.get("retry_max_backoff"), path+".retry_max_backoff"); ok {
-		ep.RetryMaxBackoff = d
-	}
-	if ep.RetryMaxBackoff < ep.RetryBackoff {
-		at := n.get("retry_max_backoff")
-		if at == nil {
-			at = n.get("retry_backoff")
-		}
-		c.lint(at, "%s.retry_max_backoff: %s is less than retry_backoff %s", path, ep.RetryMaxBackoff, ep.RetryBackoff)
-	}
-	dn := n.get("dead_letter_topic")
-	if dlq, ok := c.topicRef(dn, path+".dead_letter_topic"); ok {
-		ep.DeadLetterTopic = dlq
-		switch {
-		case ep.Tolerance == ToleranceNone:
-			c.lint(dn, "%s.dead_letter_topic: unused with tolerance: none, which stops at the first bad record; set tolerance: all", path)
-		case dlq == conn.Topic || contains(conn.Topics, dlq):
-			c.lint(dn, "%s.dead_letter_topic: %q is the connector's own topic; failed records would loop", path, dlq)
-		}
-	}
-	return ep
-}
-
 func fieldNames(spec sdk.Spec) []string {
 	out := make([]string, len(spec.Fields))
 	for i, f := range spec.Fields {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -77,7 +78,7 @@ func fromFlat(name string, flat map[string]any, plugins sdk.Plugins) (worker.Con
 		c.Config[k] = settingValue(plugin.Spec.Field(k), v)
 	}
 	c.Topic, c.Topics = scalar(wk[keyTopic]), list(wk[keyTopics])
-	if err := setPolicy(&c, wk); err != nil {
+	if err := setSettings(&c, plugin.Spec, wk); err != nil {
 		return c, err
 	}
 	if err := checkNames(c); err != nil {
@@ -85,10 +86,6 @@ func fromFlat(name string, flat map[string]any, plugins sdk.Plugins) (worker.Con
 	}
 	if c.Transforms, err = transformsFromFlat(wk); err != nil {
 		return c, err
-	}
-	c.Converter.Type = scalar(wk[keyConverter])
-	if c.Converter.Type == "" {
-		c.Converter.Type = scalar(wk["value.converter"])
 	}
 	for k, v := range wk {
 		if opt, ok := strings.CutPrefix(k, keyConverterOpt); ok {
@@ -161,29 +158,59 @@ func split(flat map[string]any, spec sdk.Spec) (wk, settings map[string]any) {
 	return wk, settings
 }
 
-// setPolicy reads tasks, group, start, batch size and the error policy.
-func setPolicy(c *worker.ConnectorConfig, flat map[string]any) error {
-	var err error
-	if c.Tasks, err = intKey(flat, keyTasks); err != nil {
-		return err
+// settingKeys maps the flat keys of the worker's settings to their names
+// in their one spec, sdk.Spec.WorkerSpec, which lint and the worker use too.
+var settingKeys = map[string]string{
+	keyTasks: sdk.SettingTasks, keyBatchSize: sdk.SettingBatchSize, keyConverter: sdk.SettingConverter,
+	"value.converter": sdk.SettingConverter, keyGroup: sdk.SettingGroup, keyStart: sdk.SettingStart,
+	keyTolerance: sdk.SettingTolerance, keyDLQ: sdk.SettingDeadLetterTopic, keyRetries: sdk.SettingRetries,
+	keyBackoff: sdk.SettingRetryBackoff, keyMaxBackoff: sdk.SettingRetryMaxBackoff,
+}
+
+// flatKey is the flat key of a worker setting, for error messages.
+func flatKey(setting string) string {
+	for k, s := range settingKeys {
+		if s == setting && k != "value.converter" {
+			return k
+		}
 	}
-	if c.BatchSize, err = intKey(flat, keyBatchSize); err != nil {
-		return err
+	return setting
+}
+
+// setSettings validates the worker's settings among the flat keys against
+// the connector's worker spec and sets them on c, defaults applied. Every
+// mistake is reported, each naming its flat key.
+func setSettings(c *worker.ConnectorConfig, spec sdk.Spec, flat map[string]any) error {
+	raw := map[string]any{}
+	for k, v := range flat {
+		name, ok := settingKeys[k]
+		if !ok || scalar(v) == "" {
+			continue
+		}
+		if _, dup := raw[name]; dup && k == "value.converter" {
+			continue // converter wins
+		}
+		raw[name] = plain(v)
+		if name == sdk.SettingRetryBackoff || name == sdk.SettingRetryMaxBackoff {
+			// Kafka Connect gives durations in milliseconds.
+			if ms, err := strconv.ParseInt(scalar(v), 10, 64); err == nil {
+				raw[name] = time.Duration(ms) * time.Millisecond
+			}
+		}
 	}
-	if c.Errors.Retries, err = intKey(flat, keyRetries); err != nil {
-		return err
+	if spec.Kind == "" {
+		spec.Kind = c.Kind
 	}
-	if c.Errors.RetryBackoff, err = durationKey(flat, keyBackoff); err != nil {
-		return err
+	err := c.SetSettings(spec, raw)
+	var ce *sdk.ConfigError
+	if errors.As(err, &ce) {
+		out := &sdk.ConfigError{Connector: ce.Connector}
+		for _, fe := range ce.Errors {
+			out.Errors = append(out.Errors, sdk.FieldError{Field: flatKey(fe.Field), Message: fe.Message})
+		}
+		return out
 	}
-	if c.Errors.RetryMaxBackoff, err = durationKey(flat, keyMaxBackoff); err != nil {
-		return err
-	}
-	c.Group = scalar(flat[keyGroup])
-	c.Start = scalar(flat[keyStart])
-	c.Errors.Tolerance = worker.Tolerance(scalar(flat[keyTolerance]))
-	c.Errors.DeadLetterTopic = scalar(flat[keyDLQ])
-	return nil
+	return err
 }
 
 func inferKind(kind sdk.Kind, c worker.ConnectorConfig, plugins sdk.Plugins) (sdk.Kind, error) {
@@ -287,7 +314,9 @@ func toFlat(c worker.ConnectorConfig, plugins sdk.Plugins) map[string]any {
 	set(keyStart, c.Start, c.Start == "")
 	set(keyTolerance, string(c.Errors.Tolerance), c.Errors.Tolerance == "")
 	set(keyDLQ, c.Errors.DeadLetterTopic, c.Errors.DeadLetterTopic == "")
-	set(keyRetries, strconv.Itoa(c.Errors.Retries), c.Errors.Retries == 0)
+	if c.Errors.Retries != nil {
+		set(keyRetries, strconv.Itoa(*c.Errors.Retries), false)
+	}
 	set(keyBackoff, c.Errors.RetryBackoff.String(), c.Errors.RetryBackoff == 0)
 	set(keyMaxBackoff, c.Errors.RetryMaxBackoff.String(), c.Errors.RetryMaxBackoff == 0)
 	set(keyBatchSize, strconv.Itoa(c.BatchSize), c.BatchSize == 0)
@@ -433,20 +462,4 @@ func intKey(flat map[string]any, k string) (int, error) {
 		return 0, flatError{k, fmt.Sprintf("must be a whole number ≥ 0, not %q", s)}
 	}
 	return n, nil
-}
-
-// durationKey reads "5s"-style durations or Kafka's milliseconds.
-func durationKey(flat map[string]any, k string) (time.Duration, error) {
-	s := scalar(flat[k])
-	if s == "" {
-		return 0, nil
-	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms >= 0 {
-		return time.Duration(ms) * time.Millisecond, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, flatError{k, fmt.Sprintf("must be a duration like 5s or milliseconds, not %q", s)}
-	}
-	return d, nil
 }

@@ -161,8 +161,13 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	cfg, err := fromFlat(name, flat, s.plugins())
 	secrets := secretValues(cfg, s.plugins())
 	var fe flatError
+	var settingErrs *sdk.ConfigError
 	if errors.As(err, &fe) {
 		errs[fe.Key] = append(errs[fe.Key], scrub(fe.Msg, secrets))
+	} else if errors.As(err, &settingErrs) {
+		for _, e := range settingErrs.Errors { // the worker's settings
+			errs[e.Field] = append(errs[e.Field], scrub(e.Message, secrets))
+		}
 	} else if err := cfg.Validate(); err != nil {
 		errs[keyName] = append(errs[keyName], scrub(err.Error(), secrets))
 	}

@@ -209,12 +209,13 @@ func TopicConfig(t pipelines.TopicSpec) log.TopicConfig {
 
 // WorkerConfig maps a pipeline connector to the worker's config.
 func WorkerConfig(p *pipelines.Pipeline, c *pipelines.Connector) worker.ConnectorConfig {
+	retries := c.Errors.Retries // 0 means none, so it is always given
 	wc := worker.ConnectorConfig{
 		Name: c.Name, Pipeline: p.Name, Kind: c.Kind, Plugin: c.Plugin, Config: c.Raw,
-		Topic: c.Topic, Topics: c.Topics, Tasks: c.Tasks, Group: c.Group, Start: c.Start,
+		Topic: c.Topic, Topics: c.Topics, Tasks: c.Tasks, Group: c.Group, Start: c.Start, BatchSize: c.BatchSize,
 		Converter: worker.ConverterConfig{Type: c.Converter.Type, Options: c.Converter.Options},
 		Errors: worker.ErrorPolicy{Tolerance: worker.Tolerance(c.Errors.Tolerance), DeadLetterTopic: c.Errors.DeadLetterTopic,
-			Retries: c.Errors.Retries, RetryBackoff: c.Errors.RetryBackoff, RetryMaxBackoff: c.Errors.RetryMaxBackoff},
+			Retries: &retries, RetryBackoff: c.Errors.RetryBackoff, RetryMaxBackoff: c.Errors.RetryMaxBackoff},
 	}
 	if wc.Converter.Type == "" {
 		topic := c.Topic

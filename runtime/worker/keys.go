@@ -1,9 +1,10 @@
 package worker
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/braidhq/braid/connectors/sdk"
 )
 
 // taskRef names one task cluster-wide. Every piece of state that belongs to
@@ -72,5 +73,5 @@ func parseTaskSuffix(key, prefix string) (int, bool) {
 
 // defaultGroup is a sink connector's consumer group unless it sets one.
 func defaultGroup(pipeline, connector string) string {
-	return fmt.Sprintf("braid-%s-%s", pipelineOf(pipeline), connector)
+	return sdk.DefaultGroup(pipelineOf(pipeline), connector)
 }

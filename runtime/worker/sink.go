@@ -311,7 +311,7 @@ func (s *sinkState) writeWithRetry(ctx context.Context, recs []sdk.Record) error
 			}
 			c.w.metrics.RecordsOut.WithLabelValues(c.cfg.Name).Add(float64(len(recs) - len(be.Records)))
 			return nil
-		case sdk.IsRetryable(err) && attempt < c.cfg.Errors.Retries:
+		case sdk.IsRetryable(err) && attempt < c.cfg.Errors.retries():
 			wait := backoff(c.cfg.Errors.RetryBackoff, c.cfg.Errors.RetryMaxBackoff, attempt)
 			c.w.metrics.Errors.WithLabelValues(c.cfg.Name, StageWrite).Inc()
 			c.w.logger.Warn("sink write failed; retrying", "connector", c.cfg.Name, "task", s.t.id,
@@ -337,7 +337,7 @@ func (s *sinkState) flush(ctx context.Context) error {
 			break
 		}
 		c.w.metrics.Errors.WithLabelValues(c.cfg.Name, "flush").Inc()
-		if !sdk.IsRetryable(err) || attempt >= c.cfg.Errors.Retries {
+		if !sdk.IsRetryable(err) || attempt >= c.cfg.Errors.retries() {
 			return fmt.Errorf("flush: %w", err)
 		}
 		if err := sleep(ctx, backoff(c.cfg.Errors.RetryBackoff, c.cfg.Errors.RetryMaxBackoff, attempt)); err != nil {

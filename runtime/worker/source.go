@@ -75,7 +75,7 @@ func (c *connector) reader(ctx context.Context, t *task, src sdk.Source, out cha
 				send(readResult{err: err})
 				return
 			}
-		case sdk.IsRetryable(rerr) && retries < c.cfg.Errors.Retries:
+		case sdk.IsRetryable(rerr) && retries < c.cfg.Errors.retries():
 			wait := backoff(c.cfg.Errors.RetryBackoff, c.cfg.Errors.RetryMaxBackoff, retries)
 			retries++
 			c.w.metrics.Errors.WithLabelValues(c.cfg.Name, "read").Inc()

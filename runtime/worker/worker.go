@@ -242,10 +242,15 @@ func (w *Worker) put(ctx context.Context, cfg ConnectorConfig, store bool) error
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	cfg = cfg.withDefaults()
 	plugin, ok := w.opts.Plugins.Lookup(cfg.Kind, cfg.Plugin)
 	if !ok {
 		return fmt.Errorf("%w: connector %s: connector: no %s connector named %q", sdk.ErrInvalidConfig, cfg.Name, cfg.Kind, cfg.Plugin)
+	}
+	// The worker's settings and the connector's, each against its one spec
+	// (rules across settings included), before anything is stored.
+	cfg, err := cfg.resolve(plugin.Spec)
+	if err != nil {
+		return err
 	}
 	if _, err := plugin.Spec.Validate(cfg.Config); err != nil {
 		return err

@@ -29,7 +29,8 @@ type env struct {
 	dir  string
 }
 
-func start(t *testing.T, dir string) *env {
+// start runs a worker with the file connectors and any extra ones.
+func start(t *testing.T, dir string, extra ...sdk.Plugin) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -41,7 +42,7 @@ func start(t *testing.T, dir string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(ctx, worker.Options{Log: lg, Plugins: sdk.Plugins{file.SourcePlugin(), file.SinkPlugin()},
+	w, err := worker.New(ctx, worker.Options{Log: lg, Plugins: append(sdk.Plugins{file.SourcePlugin(), file.SinkPlugin()}, extra...),
 		DataDir: dir, RestartBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
