@@ -530,8 +530,8 @@ func CheckSpec(s Spec) error {
 	return errors.Join(errs...)
 }
 
-// rangeDoc says Min and Max in words for the docs, "" when unbounded.
-func (f Field) rangeDoc() string {
+// BoundsDoc says Min and Max in words for the docs, "" when unbounded.
+func (f Field) BoundsDoc() string {
 	lo, hi := f.bound(f.Min), f.bound(f.Max)
 	switch {
 	case lo != nil && hi != nil && compare(lo, hi) == 0:
@@ -558,25 +558,35 @@ func (s Spec) Markdown() string {
 	}
 	b.WriteString("| setting | type | default | required | description |\n|---|---|---|---|---|\n")
 	for _, f := range s.Fields {
-		def := ""
-		if f.Default != nil {
-			def = fmt.Sprintf("`%v`", f.Default)
-		}
 		req := ""
 		if f.Required {
 			req = "yes"
 		}
-		doc := f.Doc
-		if r := f.rangeDoc(); r != "" {
-			doc += " " + r
-		}
-		if len(f.Enum) > 0 {
-			doc += " One of: `" + strings.Join(f.Enum, "`, `") + "`."
-		}
-		if f.Secret {
-			doc += " Secret: never logged or shown."
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Name, f.Type, def, req, strings.ReplaceAll(doc, "|", "\\|"))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Name, f.Type, f.DefaultDoc(), req, f.DescriptionDoc())
 	}
 	return b.String()
+}
+
+// DefaultDoc is the default of the setting for a docs table, "" without one.
+func (f Field) DefaultDoc() string {
+	if f.Default == nil {
+		return ""
+	}
+	return fmt.Sprintf("`%v`", f.Default)
+}
+
+// DescriptionDoc is the setting's doc with its bounds, values and secrecy,
+// escaped for a Markdown table cell.
+func (f Field) DescriptionDoc() string {
+	doc := f.Doc
+	if r := f.BoundsDoc(); r != "" {
+		doc += " " + r
+	}
+	if len(f.Enum) > 0 {
+		doc += " One of: `" + strings.Join(f.Enum, "`, `") + "`."
+	}
+	if f.Secret {
+		doc += " Secret: never logged or shown."
+	}
+	return strings.ReplaceAll(doc, "|", "\\|")
 }

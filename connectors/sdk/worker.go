@@ -48,7 +48,7 @@ func (s Spec) WorkerSpec() Spec {
 	if s.Kind == KindSink {
 		fields = append(fields,
 			Field{Name: SettingGroup, Type: TypeString, Check: checkName,
-				Doc: "Consumer group whose committed offsets the sink resumes from. Default `braid-<pipeline>-<connector>`."},
+				Doc: "Consumer group whose committed offsets the sink resumes from. Default `braid-<pipeline>-<connector>` (`braid-default-<connector>` for connectors made over the REST API)."},
 			Field{Name: SettingStart, Type: TypeString, Default: "earliest", Enum: []string{"earliest", "latest"},
 				Doc: "Where a group with no committed offsets starts."})
 	}
