@@ -42,6 +42,8 @@ func newBenchLogCmd() *cobra.Command {
 	fl.IntVar(&o.Size, "size", 128, "value bytes per record")
 	fl.IntVar(&o.Partitions, "partitions", 3, "partitions")
 	fl.StringVar(&o.DataDir, "data-dir", "", "data dir (default: a temporary one)")
+	fl.IntVar(&o.Producers, "producers", 1, "also produce from this many concurrent producers into the same partitions")
+	fl.IntVar(&o.PacedRate, "paced-rate", 10_000, "records/s of the paced phase (single records, acknowledgement latency)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON line")
 	return cmd
 }

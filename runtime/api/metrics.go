@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/braidhq/braid/runtime/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -38,10 +37,10 @@ func (p slogPrinter) Println(v ...any) { p.s.logger.Warn("metrics", "err", v) }
 var (
 	descTopicBytes = prometheus.NewDesc("braid_log_topic_bytes", "Bytes stored in the topic.", []string{"topic"}, nil)
 	descTopicMsgs  = prometheus.NewDesc("braid_log_topic_messages", "Stored messages (record batches) in the topic.", []string{"topic"}, nil)
-	descProduced   = prometheus.NewDesc("braid_log_produced_batches_total",
-		"Batches ever appended to the partition (its last stream sequence); rate() is the produce rate.", []string{"topic", "partition"}, nil)
-	descConsumed = prometheus.NewDesc("braid_log_consumed_batches_total",
-		"Batches the group committed on the partition (the stream sequence of its committed offset); rate() is the consume rate.",
+	descProduced   = prometheus.NewDesc("braid_log_produced_records_total",
+		"Records ever appended to the partition (its end offset); rate() is the produce rate.", []string{"topic", "partition"}, nil)
+	descConsumed = prometheus.NewDesc("braid_log_consumed_records_total",
+		"Records the group committed on the partition (its committed offset + 1); rate() is the consume rate.",
 		[]string{"group", "topic", "partition"}, nil)
 	descLag = prometheus.NewDesc("braid_log_consumer_lag_records",
 		"Records on the partition the group has not committed yet.", []string{"group", "topic", "partition"}, nil)
@@ -146,11 +145,7 @@ func (c *logCollector) collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descTopicBytes, prometheus.GaugeValue, float64(t.Bytes), t.Name)
 		ch <- prometheus.MustNewConstMetric(descTopicMsgs, prometheus.GaugeValue, float64(t.Messages), t.Name)
 		for _, p := range t.Partitions {
-			var seq uint64
-			if p.LastOffset >= 0 {
-				seq, _ = log.SplitOffset(p.LastOffset)
-			}
-			ch <- prometheus.MustNewConstMetric(descProduced, prometheus.CounterValue, float64(seq), t.Name, part(p.Partition))
+			ch <- prometheus.MustNewConstMetric(descProduced, prometheus.CounterValue, float64(p.EndOffset), t.Name, part(p.Partition))
 		}
 		for _, g := range groups {
 			c.collectGroup(ctx, ch, g, t.Name)
@@ -165,8 +160,7 @@ func (c *logCollector) collectGroup(ctx context.Context, ch chan<- prometheus.Me
 		return
 	}
 	for p, off := range committed {
-		seq, _ := log.SplitOffset(off)
-		ch <- prometheus.MustNewConstMetric(descConsumed, prometheus.CounterValue, float64(seq), group, topic, part(p))
+		ch <- prometheus.MustNewConstMetric(descConsumed, prometheus.CounterValue, float64(off+1), group, topic, part(p))
 	}
 	lag, err := lg.Lag(ctx, group, topic)
 	if err != nil {

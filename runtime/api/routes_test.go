@@ -156,9 +156,9 @@ func TestSourceOffsets(t *testing.T) {
 	_, metrics := f.do("GET", "/metrics", nil)
 	for _, want := range []string{
 		`braid_log_consumer_lag_records{group="braid-gold-out",partition="0",topic="events"} 0`,
-		// Stream sequences: the source's fence is message 1, its batch 2.
-		`braid_log_produced_batches_total{partition="0",topic="events"} 2`,
-		`braid_log_consumed_batches_total{group="braid-gold-out",partition="0",topic="events"} 2`,
+		// Dense offsets: three records, committed through offset 2.
+		`braid_log_produced_records_total{partition="0",topic="events"} 3`,
+		`braid_log_consumed_records_total{group="braid-gold-out",partition="0",topic="events"} 3`,
 		`braid_connector_records_out_total{connector="src"} 3`,
 		`braid_log_topic_messages{topic="events"} 2`,
 		"go_goroutines ", "process_cpu_seconds_total ",

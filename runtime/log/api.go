@@ -5,19 +5,13 @@ import (
 	"time"
 )
 
-// IndexBits is how many low bits of an offset address a record in its batch.
-const IndexBits = 16
-
 // MaxBatchRecords is the most records one stored batch can hold.
-const MaxBatchRecords = 1 << IndexBits
+const MaxBatchRecords = 1 << 16
 
-// Offset helpers.
-func MakeOffset(seq uint64, index int) int64 { return int64(seq<<IndexBits | uint64(index)) }
-
-// SplitOffset returns the stream sequence and batch index of an offset.
-func SplitOffset(off int64) (seq uint64, index int) {
-	return uint64(off) >> IndexBits, int(off & (MaxBatchRecords - 1))
-}
+// Format is the storage format of the topics this build writes and reads:
+// 2 = dense offsets (each message names its first record's offset in its
+// partition). Topics in another format are refused with ErrTopicFormat.
+const Format = 2
 
 // Special starting points for readers.
 const (
@@ -54,6 +48,7 @@ type PartitionInfo struct {
 	Partition   int32 `json:"partition"`
 	FirstOffset int64 `json:"first_offset"` // -1 when empty
 	LastOffset  int64 `json:"last_offset"`  // -1 when empty
+	EndOffset   int64 `json:"end_offset"`   // the offset the next record gets (the high watermark)
 	Messages    int64 `json:"messages"`     // stored JetStream messages (batches)
 }
 
@@ -98,4 +93,5 @@ var (
 	ErrWrongRevision    = errors.New("wrong revision")
 	ErrOffsetOutOfRange = errors.New("offset out of range")
 	ErrClosed           = errors.New("log closed")
+	ErrTopicFormat      = errors.New("topic in an unsupported storage format")
 )

@@ -30,6 +30,9 @@ const (
 	HeaderProducer = "Braid-Producer"
 	// HeaderMeta holds the batch's Meta headers, encoded as a URL query.
 	HeaderMeta = "Braid-Meta"
+	// HeaderOffset holds the offset of the message's first record in its
+	// partition; the others follow densely (offset + index in the batch).
+	HeaderOffset = "Braid-Offset"
 )
 
 // Batch payload formats (first byte).
@@ -133,8 +136,8 @@ func appendBytes(b, v []byte) []byte {
 
 // decodeBatch appends the records of a batch body with index ≥ skip to dst.
 // Keys and values alias data (or the decompressed copy). Partition and
-// Offset are set from partition and seq.
-func decodeBatch(dst []Record, data []byte, partition int32, seq uint64, skip int) ([]Record, error) {
+// Offset are set from partition and the message's first offset.
+func decodeBatch(dst []Record, data []byte, partition int32, first int64, skip int) ([]Record, error) {
 	if len(data) == 0 {
 		return dst, errCorrupt
 	}
@@ -180,7 +183,7 @@ func decodeBatch(dst []Record, data []byte, partition int32, seq uint64, skip in
 		}
 		dst = append(dst, Record{
 			Key: key, Value: val, Headers: hs, Timestamp: time.Unix(0, ts),
-			Partition: partition, Offset: MakeOffset(seq, i),
+			Partition: partition, Offset: first + int64(i),
 		})
 	}
 	return dst, nil
@@ -252,6 +255,23 @@ func recordCount(h nats.Header) int {
 	return 1
 }
 
+// msgOffsets returns the first offset of a stored message and how many
+// records it holds. A message without a Braid-Offset header was not written
+// by Braid (a foreign publish into the topic's subjects) and has no offsets.
+func msgOffsets(h nats.Header) (first int64, count int, err error) {
+	v := h.Get(HeaderOffset)
+	if v == "" {
+		return 0, 0, errNoOffset
+	}
+	first, err = strconv.ParseInt(v, 10, 64)
+	if err != nil || first < 0 {
+		return 0, 0, fmt.Errorf("%w: bad %s header %q", errCorrupt, HeaderOffset, v)
+	}
+	return first, recordCount(h), nil
+}
+
+var errNoOffset = errors.New("message has no " + HeaderOffset + " header (not written through Braid)")
+
 // encodeSingle builds a one-record message for a topic with batching off.
 func encodeSingle(msg *nats.Msg, r *Record) error {
 	if msg.Header == nil {
@@ -298,8 +318,8 @@ func printable(b []byte) bool {
 }
 
 // decodeSingle reads a one-record message; stored is the message's store time.
-func decodeSingle(h nats.Header, data []byte, partition int32, seq uint64, stored time.Time) Record {
-	r := Record{Partition: partition, Offset: MakeOffset(seq, 0), Timestamp: stored}
+func decodeSingle(h nats.Header, data []byte, partition int32, offset int64, stored time.Time) Record {
+	r := Record{Partition: partition, Offset: offset, Timestamp: stored}
 	if len(data) > 0 {
 		r.Value = data
 	}

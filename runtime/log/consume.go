@@ -70,40 +70,117 @@ func (l *Log) NewReader(ctx context.Context, topic string, partition int32, from
 	return r, nil
 }
 
-// Seek moves the reader to an offset (or Earliest / Latest).
+// Seek moves the reader to an offset (or Earliest / Latest). An offset
+// below the partition's first (removed by retention) or beyond its end
+// fails with an *OffsetRangeError naming both.
 func (r *Reader) Seek(ctx context.Context, offset int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return ErrClosed
 	}
-	info, err := r.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("topic %q partition %d: %w", r.topic, r.partition, err)
-	}
-	var next, skipSeq uint64
-	skip := 0
+	var next uint64
+	from := int64(0)
 	switch {
 	case offset == Earliest:
 		next = 1
 	case offset == Latest:
+		info, err := r.stream.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("topic %q partition %d: %w", r.topic, r.partition, err)
+		}
 		next = info.State.LastSeq + 1
 	case offset >= 0:
-		seq, idx := SplitOffset(offset)
-		if seq > info.State.LastSeq+1 || (seq == info.State.LastSeq+1 && idx > 0) {
-			return fmt.Errorf("topic %q partition %d offset %d: %w (end is %d)",
-				r.topic, r.partition, offset, ErrOffsetOutOfRange, MakeOffset(info.State.LastSeq+1, 0))
+		seq, err := r.l.locate(ctx, r.topic, r.partition, offset)
+		if err != nil {
+			return err
 		}
-		next, skipSeq, skip = max(seq, 1), seq, idx
+		next, from = seq, offset
 	default:
 		return fmt.Errorf("topic %q partition %d: %w: offset %d", r.topic, r.partition, ErrOffsetOutOfRange, offset)
 	}
 	r.buf, r.err = nil, nil
-	return r.start(ctx, next, skipSeq, skip)
+	return r.start(ctx, next, from)
 }
 
-// start replaces the feed so it begins at sequence next.
-func (r *Reader) start(ctx context.Context, next, skipSeq uint64, skip int) error {
+// OffsetRangeError says an offset is outside what a partition holds.
+type OffsetRangeError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	First     int64 // the first offset still stored (= End when empty)
+	End       int64 // the offset the next record gets
+}
+
+func (e *OffsetRangeError) Error() string {
+	return fmt.Sprintf("topic %q partition %d offset %d: offset out of range: the partition holds offsets %d to %d (the next record gets %d)",
+		e.Topic, e.Partition, e.Offset, e.First, e.End-1, e.End)
+}
+
+// Unwrap makes errors.Is(err, ErrOffsetOutOfRange) hold.
+func (e *OffsetRangeError) Unwrap() error { return ErrOffsetOutOfRange }
+
+// locate returns the stream sequence of the partition's message that holds
+// offset (or, for the end offset, the sequence after the partition's last
+// message): a binary search over the partition's messages by their first
+// offsets, O(log n) reads of one message each.
+func (l *Log) locate(ctx context.Context, topic string, p int32, offset int64) (uint64, error) {
+	lastSeq, end, err := l.partitionEnd(ctx, topic, p)
+	if err != nil {
+		return 0, err
+	}
+	if offset == end {
+		return lastSeq + 1, nil
+	}
+	fseq, first, found, err := l.probe(ctx, topic, p, 1)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		first = end
+	}
+	if offset > end || offset < first {
+		return 0, &OffsetRangeError{Topic: topic, Partition: p, Offset: offset, First: first, End: end}
+	}
+	lo, hi := fseq, lastSeq // probe(lo) starts at or before offset
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		mseq, mfirst, found, err := l.probe(ctx, topic, p, mid)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case !found || mseq > hi: // nothing of the partition in [mid, hi]
+			hi = mid - 1
+		case mfirst <= offset:
+			lo = mseq
+		default:
+			hi = mid - 1
+		}
+	}
+	return lo, nil
+}
+
+// probe reads the partition's first message at or after stream sequence
+// from: its sequence and first offset.
+func (l *Log) probe(ctx context.Context, topic string, p int32, from uint64) (uint64, int64, bool, error) {
+	seq, hdr, err := l.msgFromLeader(ctx, StreamName(topic), map[string]any{"seq": from, "next_by_subj": PartitionSubject(topic, p)})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("topic %q partition %d: read at seq %d: %w", topic, p, from, err)
+	}
+	first, _, err := msgOffsets(hdr)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("topic %q partition %d seq %d: %w", topic, p, seq, err)
+	}
+	return seq, first, true, nil
+}
+
+// start replaces the feed so it begins at sequence next, skipping records
+// before offset from.
+func (r *Reader) start(ctx context.Context, next uint64, from int64) error {
 	r.stop()
 	cons, err := r.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{r.subject},
@@ -114,11 +191,11 @@ func (r *Reader) start(ctx context.Context, next, skipSeq uint64, skip int) erro
 		return fmt.Errorf("topic %q partition %d: open consumer at seq %d: %w", r.topic, r.partition, next, err)
 	}
 	// The message count only sizes the client's channel; bytes are the bound.
-	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(1024, readBuffer))
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(1024, readBuffer), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return fmt.Errorf("topic %q partition %d: open consumer at seq %d: %w", r.topic, r.partition, next, err)
 	}
-	r.feed = newFeed(it, r.topic, r.partition, skipSeq, skip)
+	r.feed = newFeed(it, r.topic, r.partition, from)
 	return nil
 }
 
@@ -276,31 +353,27 @@ func (l *Log) OffsetForTime(ctx context.Context, topic string, partition int32, 
 	}
 	msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
 	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
-		info, err := s.Info(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("topic %q: %w", topic, err)
-		}
-		return MakeOffset(info.State.LastSeq+1, 0), nil
+		_, end, err := l.partitionEnd(ctx, topic, partition)
+		return end, err
 	}
 	if err != nil {
 		return 0, fmt.Errorf("topic %q partition %d: offset for time: %w", topic, partition, err)
 	}
-	md, err := msg.Metadata()
+	first, n, err := msgOffsets(msg.Headers())
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("topic %q partition %d: offset for time: %w", topic, partition, err)
 	}
-	seq := md.Sequence.Stream
 	if msg.Headers().Get(HeaderBatch) == "" {
-		return MakeOffset(seq, 0), nil
+		return first, nil
 	}
-	recs, err := decodeBatch(nil, msg.Data(), partition, seq, 0)
+	recs, err := decodeBatch(nil, msg.Data(), partition, first, 0)
 	if err != nil {
-		return 0, fmt.Errorf("topic %q partition %d offset %d: %w", topic, partition, MakeOffset(seq, 0), err)
+		return 0, fmt.Errorf("topic %q partition %d offset %d: %w", topic, partition, first, err)
 	}
 	for _, rec := range recs {
 		if !rec.Timestamp.Before(t) {
 			return rec.Offset, nil
 		}
 	}
-	return MakeOffset(seq+1, 0), nil
+	return first + int64(n), nil
 }

@@ -4,13 +4,31 @@
 //
 // A topic is one JetStream stream; partition n of topic t is the subject
 // braid.t.<t>.<n>. Records are stored in batches, many records per JetStream
-// message, and each record is addressed by its own offset:
+// message, and offsets are dense, as in Kafka: in each partition the first
+// record ever written has offset 0 and each next record the previous offset
+// + 1. Every message carries the offset of its first record (Braid-Offset)
+// and its record count (Braid-Batch), so a reader can start in the middle of
+// a batch and a partition's end is read in O(1) from its last message.
+// Topics created with Batching off store one record per message, which
+// NATS-native clients can read directly (writes must go through Braid, which
+// assigns the offsets).
 //
-//	offset = stream sequence << 16 | index of the record in its batch
+// # Writing with dense offsets
 //
-// so offsets increase within a partition (with gaps) and a reader can start in
-// the middle of a batch. Topics created with Batching off store one record per
-// message (index 0), which NATS-native clients can read and write directly.
+// A writer knows each partition's tail (the stream sequence of its last
+// message and the next offset) and publishes with
+// Nats-Expected-Last-Subject-Sequence, so the server refuses a message when
+// anything else was appended to the partition meanwhile; the writer then
+// reads the tail again from the stream leader and retries. Several
+// producers, processes and workers can therefore write to one partition and
+// offsets never collide, skip or go backwards, with no timing involved.
+// The server allows one such check in flight per subject, so a process has
+// one message in flight per partition (its turn); throughput comes from
+// large batches. Where retention removed every message of a partition, its
+// end comes from the braid_ends bucket, which writers of such topics update
+// off the write path at most every 100 ms. Topics carry their storage
+// format (Format) and a topic in another format is refused with
+// ErrTopicFormat.
 //
 // # Storage
 //
@@ -28,8 +46,9 @@
 //
 // Producer.Publish assigns partitions (an explicit Partition, else Kafka's
 // murmur2 of the key, else round-robin), encodes one message per partition
-// chunk and publishes asynchronously; it blocks while MaxInFlight messages
-// await acknowledgement. Batch.MsgID becomes Nats-Msg-Id
+// chunk and publishes asynchronously, one message in flight per partition
+// (above); it blocks while a partition's previous message awaits its
+// acknowledgement or MaxInFlight messages do. Batch.MsgID becomes Nats-Msg-Id
 // "<MsgID>-<partition>-<chunk>" on each message, so replaying the same batch
 // after a crash is dropped by the server's duplicate window (2 minutes, or
 // the retention if shorter) and acknowledged with the original offsets.
@@ -43,17 +62,17 @@
 // 4 MiB in flight plus ~1 MiB of records decoded ahead by a goroutine,
 // however far behind it is. Fetch waits up to maxWait for the first record,
 // then takes only what is already decoded, without timers: a sub-millisecond
-// wait costs a whole millisecond on an idle Go process. Offsets before the
-// partition's first record (removed by retention) start at the first record
-// still stored.
+// wait costs a whole millisecond on an idle Go process. Seeking to an
+// offset is a binary search over the partition's messages by their first
+// offsets; an offset below the partition's first (removed by retention) or
+// beyond its end fails with an *OffsetRangeError naming both.
 //
 // # Offsets
 //
 // Group offsets live in the KV bucket braid_offsets under
 // <group>.<topic>.<partition> (escaped). Committed means processed: resume at
-// committed+1. Lag counts records exactly for backlogs up to 1,000 stored
-// messages (headers only) and extrapolates beyond that from the average
-// records per message it read; unbatched topics are always exact.
+// committed+1. Lag is the partition's end − (committed + 1): exact at any
+// depth, two reads per partition.
 //
 // # KV
 //

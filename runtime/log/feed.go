@@ -29,8 +29,7 @@ type feed struct {
 	it        jetstream.MessagesContext
 	topic     string
 	partition int32
-	skipSeq   uint64 // skip the first skip records of the message at skipSeq
-	skip      int
+	from      int64 // records before this offset are skipped (the start is inside a batch)
 
 	done  chan struct{} // closed by stop
 	ready chan struct{} // one token: the queue became non-empty
@@ -41,9 +40,9 @@ type feed struct {
 	bytes int
 }
 
-func newFeed(it jetstream.MessagesContext, topic string, partition int32, skipSeq uint64, skip int) *feed {
+func newFeed(it jetstream.MessagesContext, topic string, partition int32, from int64) *feed {
 	f := &feed{
-		it: it, topic: topic, partition: partition, skipSeq: skipSeq, skip: skip,
+		it: it, topic: topic, partition: partition, from: from,
 		done:  make(chan struct{}),
 		ready: make(chan struct{}, 1),
 		space: make(chan struct{}, 1),
@@ -87,27 +86,28 @@ func (f *feed) decode(m jetstream.Msg) chunk {
 	if err != nil {
 		return chunk{err: fmt.Errorf("topic %q partition %d: %w", f.topic, f.partition, err)}
 	}
-	seq := md.Sequence.Stream
-	skip := 0
-	if seq == f.skipSeq {
-		skip = f.skip
-	}
 	h, data := m.Headers(), m.Data()
-	if h.Get(HeaderBatch) == "" {
-		if skip > 0 {
-			return chunk{}
-		}
-		return chunk{recs: []Record{decodeSingle(h, data, f.partition, seq, md.Timestamp)}, bytes: len(data)}
-	}
-	recs, err := decodeBatch(make([]Record, 0, max(recordCount(h)-skip, 0)), data, f.partition, seq, skip)
+	first, n, err := msgOffsets(h)
 	if err != nil {
-		return chunk{err: fmt.Errorf("topic %q partition %d offset %d: %w", f.topic, f.partition, MakeOffset(seq, 0), err)}
+		return chunk{err: fmt.Errorf("topic %q partition %d seq %d: %w", f.topic, f.partition, md.Sequence.Stream, err)}
 	}
-	n := 0
+	// Records before the reader's start offset (it began inside this batch).
+	skip := int(min(max(f.from-first, 0), int64(n)))
+	if skip >= n {
+		return chunk{}
+	}
+	if h.Get(HeaderBatch) == "" {
+		return chunk{recs: []Record{decodeSingle(h, data, f.partition, first, md.Timestamp)}, bytes: len(data)}
+	}
+	recs, err := decodeBatch(make([]Record, 0, n-skip), data, f.partition, first, skip)
+	if err != nil {
+		return chunk{err: fmt.Errorf("topic %q partition %d offset %d: %w", f.topic, f.partition, first, err)}
+	}
+	size := 0
 	for i := range recs {
-		n += len(recs[i].Key) + len(recs[i].Value)
+		size += len(recs[i].Key) + len(recs[i].Value)
 	}
-	return chunk{recs: recs, bytes: n}
+	return chunk{recs: recs, bytes: size}
 }
 
 // push queues c, waiting while the queue is full; false when stopped.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,6 +38,26 @@ func ValidateBucketName(bucket string) error {
 		}
 	}
 	return nil
+}
+
+// lazyKV is a bucket the log opens on first use and keeps.
+type lazyKV struct {
+	mu sync.Mutex
+	kv *KV
+}
+
+func (z *lazyKV) open(ctx context.Context, l *Log, bucket string) (*KV, error) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.kv != nil {
+		return z.kv, nil
+	}
+	kv, err := l.KV(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	z.kv = kv
+	return kv, nil
 }
 
 // KV opens (creating when missing) a bucket.

@@ -39,8 +39,13 @@ type Log struct {
 
 	metaCache metaCache
 
-	offsetsMu sync.Mutex
-	offsets   *KV
+	offsets lazyKV // braid_offsets
+
+	tailsMu sync.Mutex
+	tails   map[string]*partTail // by partition subject
+
+	ends    lazyKV // braid_ends
+	endSave endSaver
 
 	atomic bool // the server stores multi-message batches atomically (2.12+)
 }
@@ -168,6 +173,7 @@ type topicMeta struct {
 	partitions int
 	batching   bool
 	compress   bool
+	removes    bool // retention or discard: old may remove a partition's last records
 }
 
 type cachedMeta struct {

@@ -7,9 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -17,22 +15,8 @@ import (
 // <group>.<topic>.<partition> with group and topic escaped by EscapeKey.
 const OffsetsBucket = "braid_offsets"
 
-// lagScanLimit is how many stored messages Lag reads (headers only) to count
-// records exactly; beyond it the count is extrapolated.
-const lagScanLimit = 1000
-
 func (l *Log) offsetsKV(ctx context.Context) (*KV, error) {
-	l.offsetsMu.Lock()
-	defer l.offsetsMu.Unlock()
-	if l.offsets != nil {
-		return l.offsets, nil
-	}
-	kv, err := l.KV(ctx, OffsetsBucket)
-	if err != nil {
-		return nil, err
-	}
-	l.offsets = kv
-	return kv, nil
+	return l.offsets.open(ctx, l, OffsetsBucket)
 }
 
 func offsetKey(group, topic string, partition int32) string {
@@ -153,12 +137,9 @@ func (l *Log) Groups(ctx context.Context) ([]string, error) {
 	return out, ctx.Err()
 }
 
-// Lag returns, per partition, how many records the group has not processed
-// (records after its committed offset; all records when it has none).
-//
-// Counts are exact when the backlog is at most 1000 stored messages (they are
-// read headers-only); beyond that the rest is extrapolated from the average
-// records per message seen so far. Topics with batching off are always exact.
+// Lag returns, per partition, how many records the group has not processed:
+// the partition's end minus the offset after its committed one (all stored
+// records when it has none). Exact at any depth, two reads per partition.
 func (l *Log) Lag(ctx context.Context, group, topic string) (map[int32]int64, error) {
 	meta, err := l.partitions(ctx, topic)
 	if err != nil {
@@ -168,94 +149,28 @@ func (l *Log) Lag(ctx context.Context, group, topic string) (map[int32]int64, er
 	if err != nil {
 		return nil, err
 	}
-	s, err := l.stream(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subjectPrefix+topic+".*"))
-	if err != nil {
-		return nil, fmt.Errorf("lag of group %q topic %q: %w", group, topic, err)
-	}
 	out := make(map[int32]int64, meta.partitions)
 	for p := range int32(meta.partitions) {
-		if info.State.Subjects[PartitionSubject(topic, p)] == 0 {
-			out[p] = 0
-			continue
-		}
-		from := uint64(1)
-		var inBatch int64
-		if c, ok := committed[p]; ok {
-			seq, idx := SplitOffset(c)
-			from = seq + 1
-			if meta.batching {
-				inBatch = remainingInBatch(ctx, s, PartitionSubject(topic, p), seq, idx)
-			}
-		}
-		var n int64
-		if from <= info.State.LastSeq {
-			n, err = countRecords(ctx, s, PartitionSubject(topic, p), from, meta.batching)
-		}
+		_, end, err := l.partitionEnd(ctx, topic, p)
 		if err != nil {
 			return nil, fmt.Errorf("lag of group %q topic %q partition %d: %w", group, topic, p, err)
 		}
-		out[p] = n + inBatch
+		from, ok := committed[p]
+		if ok {
+			from++
+		} else if from, err = l.firstOffset(ctx, topic, p, end); err != nil {
+			return nil, fmt.Errorf("lag of group %q topic %q partition %d: %w", group, topic, p, err)
+		}
+		out[p] = max(end-from, 0)
 	}
 	return out, nil
 }
 
-// remainingInBatch returns how many records follow index idx in the message
-// at seq (0 when it is gone or is not on the partition).
-func remainingInBatch(ctx context.Context, s jetstream.Stream, subject string, seq uint64, idx int) int64 {
-	m, err := s.GetMsg(ctx, seq)
-	if err != nil || m.Subject != subject {
-		return 0
+// firstOffset returns the partition's first stored offset (end when empty).
+func (l *Log) firstOffset(ctx context.Context, topic string, p int32, end int64) (int64, error) {
+	_, first, found, err := l.probe(ctx, topic, p, 1)
+	if err != nil || !found {
+		return end, err
 	}
-	return int64(max(recordCount(m.Header)-idx-1, 0))
-}
-
-// countRecords counts records stored on subject from sequence from on.
-func countRecords(ctx context.Context, s jetstream.Stream, subject string, from uint64, batching bool) (int64, error) {
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    from,
-		HeadersOnly:    true,
-	})
-	if err != nil {
-		return 0, err
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(lagScanLimit))
-	if err != nil {
-		return 0, err
-	}
-	defer it.Stop()
-	var records, msgs, total int64
-	for msgs < lagScanLimit {
-		m, err := it.Next(jetstream.NextMaxWait(200 * time.Millisecond))
-		if errors.Is(err, nats.ErrTimeout) {
-			break // nothing (more) stored
-		}
-		if err != nil {
-			return 0, err
-		}
-		md, err := m.Metadata()
-		if err != nil {
-			return 0, err
-		}
-		if msgs == 0 {
-			total = int64(md.NumPending) + 1
-			if !batching {
-				return total, nil
-			}
-		}
-		msgs++
-		records += int64(recordCount(m.Headers()))
-		if md.NumPending == 0 {
-			break
-		}
-	}
-	if msgs > 0 && total > msgs {
-		records += (total - msgs) * records / msgs
-	}
-	return records, ctx.Err()
+	return first, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,12 +61,12 @@ type Producer struct {
 // inflight is one stored message awaiting its acknowledgement.
 type inflight struct {
 	fut       jetstream.PubAckFuture
+	msg       *nats.Msg
 	pending   *Pending
 	partition int32
-	recs      []int // indexes into pending.recs, in batch order
-	// group holds the earlier messages of an atomic batch whose commit is
-	// this message: they are stored right before it, in order.
-	group []*inflight
+	recs      []int     // indexes into pending.recs, in batch order
+	tail      *partTail // the partition's turn, held until the answer
+	first     int64     // the offset of its first record
 }
 
 // Pending is a published batch awaiting acknowledgement.
@@ -125,12 +126,19 @@ func (p *Producer) Publish(ctx context.Context, b Batch) (*Pending, error) {
 		return pend, nil
 	}
 	if b.Atomic && p.l.atomic && len(msgs) > 1 {
-		if err := p.sendAtomic(ctx, msgs); err != nil {
-			p.failUnsent(pend, len(msgs), err)
-			return pend, err
+		// Synchronous: every partition's turn is held until the answer.
+		_, err := p.l.appendAtomic(ctx, b.Topic, meta, nil, msgs)
+		if err != nil {
+			pend.setErr(p.l.publishErr(b.Topic, err))
+		} else {
+			for _, m := range msgs {
+				for j, ri := range m.item.recs {
+					pend.recs[ri].Offset = m.item.first + int64(j)
+				}
+			}
 		}
-		p.last.Store(pend)
-		return pend, nil
+		p.failUnsent(pend, len(msgs), nil)
+		return pend, pend.err
 	}
 	for i, m := range msgs {
 		if err := p.send(ctx, m); err != nil {
@@ -256,8 +264,23 @@ func (p *Producer) send(ctx context.Context, m outMsg) error {
 		p.queue <- m.item
 		return nil
 	}
+	topic, part := m.item.pending.topic, m.item.partition
+	t := p.l.tailOf(topic, part)
+	if err := t.acquire(ctx, p.stop); err != nil {
+		<-p.slots
+		return err
+	}
+	if err := p.l.ready(ctx, topic, part, t); err != nil {
+		t.release()
+		<-p.slots
+		return err
+	}
+	m.item.tail, m.item.first, m.item.msg = t, t.next, m.msg
+	setOffsets(m.msg, t)
 	fut, err := p.l.js.PublishMsgAsync(m.msg)
 	if err != nil {
+		t.known = false
+		t.release()
 		<-p.slots
 		return fmt.Errorf("publish to %s: %w", m.msg.Subject, err)
 	}
@@ -269,47 +292,128 @@ func (p *Producer) send(ctx context.Context, m outMsg) error {
 // maxAtomicMessages is the server's default bound on an atomic batch.
 const maxAtomicMessages = 1000
 
-// sendAtomic stores msgs as one JetStream atomic batch: every message but the
-// last is staged with a plain publish, the last commits the batch and its
-// acknowledgement settles them all. It takes one slot of the window.
-func (p *Producer) sendAtomic(ctx context.Context, msgs []outMsg) error {
-	if len(msgs) > maxAtomicMessages {
-		return fmt.Errorf("atomic batch of %d messages exceeds %d", len(msgs), maxAtomicMessages)
+// appendAtomic stores lead (a writer's fence, or nil) and msgs as one
+// JetStream atomic batch, holding the turn of every partition it writes:
+// the first message of each partition carries the partition's expected
+// last sequence, and every message its first offset. On success each
+// message's item.first is set and the tails move; a mismatch on a
+// partition (another writer appended) is retried after reading the tails
+// again, unless there is a lead, whose own check the caller must inspect.
+//
+// It returns the stream sequence of the batch's first message.
+func (l *Log) appendAtomic(ctx context.Context, topic string, meta topicMeta, lead *nats.Msg, msgs []outMsg) (uint64, error) {
+	n := len(msgs)
+	if lead != nil {
+		n++
+	}
+	if n > maxAtomicMessages {
+		return 0, fmt.Errorf("atomic batch of %d messages exceeds %d", n, maxAtomicMessages)
 	}
 	for _, m := range msgs {
 		if m.msg.Header == nil {
-			return errors.New("atomic batch: a record could not be encoded")
+			return 0, errors.New("atomic batch: a record could not be encoded")
 		}
 	}
-	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.stop:
-		return ErrClosed
+	// Turns in partition order, so two atomic writers never wait on each other in a cycle.
+	var parts []int32
+	tails := map[int32]*partTail{}
+	for _, m := range msgs {
+		if _, ok := tails[m.item.partition]; !ok {
+			tails[m.item.partition] = l.tailOf(topic, m.item.partition)
+			parts = append(parts, m.item.partition)
+		}
+	}
+	slices.Sort(parts)
+	for i, part := range parts {
+		if err := tails[part].acquire(ctx, nil); err != nil {
+			for _, q := range parts[:i] {
+				tails[q].release()
+			}
+			return 0, err
+		}
+	}
+	defer func() {
+		for _, part := range parts {
+			tails[part].release()
+		}
+	}()
+	for attempt := 0; ; attempt++ {
+		first, err := l.tryAtomic(ctx, topic, meta, lead, msgs, parts, tails)
+		if err == nil || lead != nil || !isWrongSeq(err) || attempt >= maxFenceRetries || ctx.Err() != nil {
+			return first, err
+		}
+		for _, part := range parts {
+			tails[part].known = false
+		}
+	}
+}
+
+// maxFenceRetries bounds how often a write is retried after another
+// writer appended to its partition first.
+const maxFenceRetries = 50
+
+func (l *Log) tryAtomic(ctx context.Context, topic string, meta topicMeta, lead *nats.Msg, msgs []outMsg,
+	parts []int32, tails map[int32]*partTail) (uint64, error) {
+	for _, part := range parts {
+		if err := l.ready(ctx, topic, part, tails[part]); err != nil {
+			return 0, err
+		}
+	}
+	all := make([]*nats.Msg, 0, len(msgs)+1)
+	if lead != nil {
+		all = append(all, lead)
+	}
+	next := map[int32]int64{}
+	for _, part := range parts {
+		next[part] = tails[part].next
+	}
+	for _, m := range msgs {
+		part := m.item.partition
+		m.msg.Header.Del(jetstream.ExpectedLastSubjSeqHeader)
+		if next[part] == tails[part].next {
+			setOffsets(m.msg, tails[part]) // the partition's first message in the batch: fenced
+		} else {
+			m.msg.Header.Set(HeaderOffset, strconv.FormatInt(next[part], 10))
+		}
+		m.item.first = next[part]
+		next[part] += int64(len(m.item.recs))
+		all = append(all, m.msg)
 	}
 	id := nuid.Next()
-	last := msgs[len(msgs)-1]
-	for i, m := range msgs {
-		m.msg.Header.Set(headerBatchID, id)
-		m.msg.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
-		if i < len(msgs)-1 {
-			if err := p.l.conn.NC.PublishMsg(m.msg); err != nil {
-				<-p.slots
-				return fmt.Errorf("publish to %s: %w", m.msg.Subject, err)
+	for i, m := range all {
+		m.Header.Set(headerBatchID, id)
+		m.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
+		m.Header.Del(headerBatchCommit)
+		if i < len(all)-1 {
+			if err := l.conn.NC.PublishMsg(m); err != nil {
+				return 0, fmt.Errorf("publish to %s: %w", m.Subject, err)
 			}
-			last.item.group = append(last.item.group, m.item)
 		}
 	}
-	last.msg.Header.Set(headerBatchCommit, "1")
-	fut, err := p.l.js.PublishMsgAsync(last.msg)
+	last := all[len(all)-1]
+	last.Header.Set(headerBatchCommit, "1")
+	ack, err := l.js.PublishMsg(ctx, last)
 	if err != nil {
-		<-p.slots
-		return fmt.Errorf("publish to %s: %w", last.msg.Subject, err)
+		for _, part := range parts {
+			tails[part].known = false
+		}
+		return 0, err
 	}
-	last.item.fut = fut
-	p.queue <- last.item
-	return nil
+	// The batch is stored contiguously, its commit last.
+	first := ack.Sequence - uint64(len(all)-1)
+	seq := first
+	if lead != nil {
+		seq++
+	}
+	for _, m := range msgs {
+		t := tails[m.item.partition]
+		t.seq, t.next = seq, m.item.first+int64(len(m.item.recs))
+		seq++
+	}
+	for _, part := range parts {
+		l.noteEnd(topic, part, tails[part].next, meta)
+	}
+	return first, nil
 }
 
 // Atomic batch headers (ADR-50).
@@ -321,7 +425,9 @@ const (
 
 // failUnsent settles the n messages of pend that were never sent.
 func (p *Producer) failUnsent(pend *Pending, n int, err error) {
-	pend.setErr(err)
+	if err != nil {
+		pend.setErr(err)
+	}
 	for range n {
 		pend.settled()
 	}
@@ -355,30 +461,95 @@ func (p *Producer) settle(it *inflight) {
 		pend.settled()
 		return
 	}
+	t := it.tail
+	defer func() {
+		t.release()
+		pend.settled()
+	}()
+	var ack *jetstream.PubAck
+	var err error
 	select {
-	case ack := <-it.fut.Ok():
-		for j, ri := range it.recs {
-			pend.recs[ri].Offset = MakeOffset(ack.Sequence, j)
-		}
-		// An atomic batch is stored contiguously, its commit last.
-		for g, staged := range it.group {
-			seq := ack.Sequence - uint64(len(it.group)-g)
-			for j, ri := range staged.recs {
-				pend.recs[ri].Offset = MakeOffset(seq, j)
-			}
-		}
-	case err := <-it.fut.Err():
+	case ack = <-it.fut.Ok():
+	case err = <-it.fut.Err():
+	case <-p.stop:
+		t.known = false
+		pend.setErr(ErrClosed)
+		return
+	}
+	// Another writer appended to the partition first: nothing was stored,
+	// so read the tail again and store the message after it.
+	for attempt := 0; isWrongSeq(err) && attempt < maxFenceRetries; attempt++ {
+		ack, err = p.retry(it)
+	}
+	if err != nil {
+		t.known = false
 		if isFull(err) {
 			err = ErrTopicFull
 		}
 		pend.setErr(fmt.Errorf("topic %q partition %d: %w", pend.topic, it.partition, err))
-	case <-p.stop:
-		pend.setErr(ErrClosed)
+		return
 	}
-	for range it.group {
-		pend.settled()
+	first := it.first
+	if ack.Duplicate {
+		// Stored before (a replay within the duplicate window): its records
+		// keep the offsets they were given then, and the tail is read again.
+		t.known = false
+		if first, err = p.l.firstOffsetAt(pend.topic, ack.Sequence); err != nil {
+			pend.setErr(fmt.Errorf("topic %q partition %d: %w", pend.topic, it.partition, err))
+			return
+		}
+	} else {
+		t.seq, t.next = ack.Sequence, it.first+int64(len(it.recs))
+		if meta, merr := p.l.partitions(context.Background(), pend.topic); merr == nil {
+			p.l.noteEnd(pend.topic, it.partition, t.next, meta)
+		}
 	}
-	pend.settled()
+	for j, ri := range it.recs {
+		pend.recs[ri].Offset = first + int64(j)
+	}
+}
+
+// retry publishes a refused message again after reading the tail; the
+// caller holds the partition's turn.
+func (p *Producer) retry(it *inflight) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	t := it.tail
+	if err := p.l.syncTail(ctx, it.pending.topic, it.partition, t); err != nil {
+		return nil, err
+	}
+	it.first = t.next
+	setOffsets(it.msg, t)
+	return p.l.js.PublishMsg(ctx, it.msg)
+}
+
+// firstOffsetAt reads the first offset of the message at seq.
+func (l *Log) firstOffsetAt(topic string, seq uint64) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, hdr, err := l.msgFromLeader(ctx, StreamName(topic), map[string]any{"seq": seq})
+	if err != nil {
+		return 0, err
+	}
+	first, _, err := msgOffsets(hdr)
+	return first, err
+}
+
+func (l *Log) publishErr(topic string, err error) error {
+	if isFull(err) {
+		return fmt.Errorf("topic %q: %w", topic, ErrTopicFull)
+	}
+	if errors.Is(err, ErrTopicFull) {
+		return err
+	}
+	return fmt.Errorf("topic %q: %w", topic, err)
 }
 
 func (pend *Pending) setErr(err error) {

@@ -20,8 +20,13 @@ const (
 	metaConfig = "braid.topic.config"
 	// metaTopic holds the topic name, so listing does not parse stream names.
 	metaTopic = "braid.topic.name"
-	// descPrefix starts the stream description, followed by the config JSON.
-	descPrefix = "braid topic config "
+	// metaFormat holds the storage format version (Format).
+	metaFormat = "braid.topic.format"
+	// descPrefix starts the stream description, followed by the config JSON
+	// (for servers before 2.10, which have no metadata); it names the format.
+	descPrefix = "braid topic v2 config "
+	// descPrefixV1 started the description of format 1 topics.
+	descPrefixV1 = "braid topic config "
 
 	maxTopicName  = 200
 	maxPartitions = 4096
@@ -131,7 +136,7 @@ func (l *Log) streamConfig(name string, cfg TopicConfig) (jetstream.StreamConfig
 		Replicas:    cfg.Replicas,
 		Duplicates:  dupWindow,
 		AllowDirect: true,
-		Metadata:    map[string]string{metaConfig: string(raw), metaTopic: name},
+		Metadata:    map[string]string{metaConfig: string(raw), metaTopic: name, metaFormat: strconv.Itoa(Format)},
 		// Source batches that span partitions are stored all or nothing.
 		AllowAtomicPublish: l.atomic,
 	}, nil
@@ -235,6 +240,8 @@ func (l *Log) DeleteTopic(ctx context.Context, name string) error {
 		return fmt.Errorf("delete topic %q: %w", name, err)
 	}
 	l.metaCache.forget(name)
+	l.forgetTails(name)
+	l.forgetEnds(ctx, name)
 	l.log.Info("topic deleted", "topic", name)
 	return nil
 }
@@ -255,11 +262,26 @@ func (l *Log) stream(ctx context.Context, name string) (jetstream.Stream, error)
 
 func configFromStream(si *jetstream.StreamInfo) (TopicConfig, error) {
 	raw, ok := si.Config.Metadata[metaConfig]
+	format := si.Config.Metadata[metaFormat]
 	if !ok {
 		raw, ok = strings.CutPrefix(si.Config.Description, descPrefix)
+		format = strconv.Itoa(Format)
+	}
+	if !ok {
+		if _, v1 := strings.CutPrefix(si.Config.Description, descPrefixV1); v1 {
+			ok, format = true, "1"
+		}
 	}
 	if !ok {
 		return TopicConfig{}, fmt.Errorf("stream %q is not a braid topic (no %s metadata)", si.Config.Name, metaConfig)
+	}
+	if format != strconv.Itoa(Format) {
+		if format == "" {
+			format = "1"
+		}
+		topic := strings.TrimPrefix(si.Config.Name, streamPrefix)
+		return TopicConfig{}, fmt.Errorf("topic %q: %w: it is stored in format %s (offsets = stream sequence << 16 | index, from an earlier Braid build), this build reads format %d (dense offsets); nothing is migrated: delete the topic (braid topics delete %s) or start with a fresh --data-dir (or NATS cluster)",
+			topic, ErrTopicFormat, format, Format, topic)
 	}
 	var cfg TopicConfig
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
@@ -306,24 +328,23 @@ func (l *Log) Topic(ctx context.Context, name string) (TopicInfo, error) {
 
 func (l *Log) partitionInfo(ctx context.Context, s jetstream.Stream, topic string, p int32, msgs uint64) (PartitionInfo, error) {
 	pi := PartitionInfo{Partition: p, FirstOffset: -1, LastOffset: -1, Messages: int64(msgs)}
+	_, end, err := l.partitionEnd(ctx, topic, p)
+	if err != nil {
+		return pi, err
+	}
+	pi.EndOffset = end
 	if msgs == 0 {
 		return pi, nil
 	}
-	subj := PartitionSubject(topic, p)
-	first, err := s.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return pi, fmt.Errorf("topic %q partition %d: first message: %w", topic, p, err)
+	_, first, found, err := l.probe(ctx, topic, p, 1)
+	if err != nil {
+		return pi, err
 	}
-	last, err := s.GetLastMsgForSubject(ctx, subj)
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return pi, fmt.Errorf("topic %q partition %d: last message: %w", topic, p, err)
-	}
-	if first == nil || last == nil { // removed by retention meanwhile
+	if !found || first >= end { // removed by retention meanwhile
 		pi.Messages = 0
 		return pi, nil
 	}
-	pi.FirstOffset = MakeOffset(first.Sequence, 0)
-	pi.LastOffset = MakeOffset(last.Sequence, recordCount(last.Header)-1)
+	pi.FirstOffset, pi.LastOffset = first, end-1
 	return pi, nil
 }
 
@@ -333,7 +354,8 @@ func (l *Log) Topics(ctx context.Context) ([]TopicInfo, error) {
 	lister := l.js.ListStreams(ctx, jetstream.WithStreamListSubject(subjectPrefix+">"))
 	for si := range lister.Info() {
 		name, ok := strings.CutPrefix(si.Config.Name, streamPrefix)
-		if ok && (si.Config.Metadata[metaTopic] == name || strings.HasPrefix(si.Config.Description, descPrefix)) {
+		if ok && (si.Config.Metadata[metaTopic] == name || strings.HasPrefix(si.Config.Description, descPrefix) ||
+			strings.HasPrefix(si.Config.Description, descPrefixV1)) {
 			names = append(names, name)
 		}
 	}
@@ -365,7 +387,8 @@ func (l *Log) partitions(ctx context.Context, topic string) (topicMeta, error) {
 	if err != nil {
 		return topicMeta{}, err
 	}
-	m := topicMeta{partitions: cfg.Partitions, batching: cfg.BatchingEnabled(), compress: cfg.Compression != "none"}
+	m := topicMeta{partitions: cfg.Partitions, batching: cfg.BatchingEnabled(), compress: cfg.Compression != "none",
+		removes: cfg.Retention > 0 || (cfg.MaxBytes > 0 && cfg.Discard == DiscardOld)}
 	l.metaCache.put(topic, m, time.Now().Add(5*time.Second))
 	return m, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -85,7 +84,7 @@ func (w *Writer) chainEnd(ctx context.Context) (ChainEnd, error) {
 }
 
 func (w *Writer) lastFence(ctx context.Context) (ChainEnd, string, error) {
-	seq, hdr, err := w.l.lastMsgFromLeader(ctx, StreamName(w.topic), w.subject)
+	seq, hdr, err := w.l.msgFromLeader(ctx, StreamName(w.topic), map[string]any{"last_by_subj": w.subject})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return ChainEnd{}, "", nil
 	}
@@ -97,52 +96,6 @@ func (w *Writer) lastFence(ctx context.Context) (ChainEnd, string, error) {
 		return ChainEnd{}, "", fmt.Errorf("topic %q seq %d: bad %s header: %w", w.topic, seq, HeaderMeta, err)
 	}
 	return ChainEnd{Found: true, Seq: seq, Meta: meta}, hdr.Get(HeaderWriter), nil
-}
-
-// lastMsgFromLeader reads a subject's last message from the stream leader.
-// Direct gets may be answered by a replica that is behind, and a fence read
-// from one would rewind the chain.
-func (l *Log) lastMsgFromLeader(ctx context.Context, stream, subject string) (uint64, nats.Header, error) {
-	req, _ := json.Marshal(map[string]string{"last_by_subj": subject})
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
-	msg, err := l.conn.NC.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
-	if err != nil {
-		return 0, nil, err
-	}
-	var resp struct {
-		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Hdrs []byte `json:"hdrs"`
-		} `json:"message"`
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return 0, nil, fmt.Errorf("stream %s: bad get reply: %w", stream, err)
-	}
-	if resp.Error != nil {
-		if resp.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound) {
-			return 0, nil, jetstream.ErrMsgNotFound
-		}
-		return 0, nil, fmt.Errorf("stream %s: %s (%d)", stream, resp.Error.Description, resp.Error.ErrCode)
-	}
-	if resp.Message == nil {
-		return 0, nil, fmt.Errorf("stream %s: empty get reply", stream)
-	}
-	hdr := nats.Header{}
-	if len(resp.Message.Hdrs) > 0 {
-		if hdr, err = nats.DecodeHeadersMsg(resp.Message.Hdrs); err != nil {
-			return 0, nil, fmt.Errorf("stream %s seq %d: headers: %w", stream, resp.Message.Seq, err)
-		}
-	}
-	return resp.Message.Seq, hdr, nil
 }
 
 // Close releases the writer.
@@ -234,37 +187,27 @@ func (w *Writer) writeAtomic(ctx context.Context, b Batch, fence *nats.Msg) ([]R
 	if pend.err != nil {
 		return nil, pend.err
 	}
-	if len(msgs)+1 > maxAtomicMessages {
-		return nil, fmt.Errorf("atomic batch of %d messages exceeds %d", len(msgs)+1, maxAtomicMessages)
-	}
-	all := make([]*nats.Msg, 0, len(msgs)+1)
-	all = append(all, fence)
-	for _, m := range msgs {
-		all = append(all, m.msg)
-	}
-	id := nuid.Next()
-	for i, m := range all {
-		m.Header.Set(headerBatchID, id)
-		m.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
-		if i < len(all)-1 {
-			if err := w.l.conn.NC.PublishMsg(m); err != nil {
-				return nil, fmt.Errorf("publish to %s: %w", m.Subject, err)
-			}
+	var first uint64
+	for attempt := 0; ; attempt++ {
+		first, err = w.l.appendAtomic(ctx, b.Topic, meta, fence, msgs)
+		if err == nil || !isWrongSeq(err) || attempt >= maxFenceRetries || ctx.Err() != nil {
+			break
+		}
+		// A check failed: the fence's (another writer of this producer:
+		// fenced) or a partition's (another producer appended to it: read
+		// the tail again and retry, which appendAtomic does on its next call).
+		end, _, rerr := w.lastFence(ctx)
+		if rerr != nil || end.Seq != w.last {
+			break // Write looks at the chain and says what happened
 		}
 	}
-	last := all[len(all)-1]
-	last.Header.Set(headerBatchCommit, "1")
-	ack, err := w.l.js.PublishMsg(ctx, last)
 	if err != nil {
 		return nil, w.publishErr(err)
 	}
-	// The batch is stored contiguously: the fence first, the commit last.
-	first := ack.Sequence - uint64(len(all)-1)
-	w.last = first
-	for i, m := range msgs {
-		seq := first + 1 + uint64(i)
+	w.last = first // the fence leads the batch
+	for _, m := range msgs {
 		for j, ri := range m.item.recs {
-			pend.recs[ri].Offset = MakeOffset(seq, j)
+			pend.recs[ri].Offset = m.item.first + int64(j)
 		}
 	}
 	return pend.recs, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/internal/natstest"
 	"github.com/braidhq/braid/runtime/log"
+	"github.com/braidhq/braid/runtime/log/logtest"
 	"github.com/braidhq/braid/runtime/natsd"
 	"github.com/braidhq/braid/runtime/worker"
 )
@@ -237,6 +238,14 @@ func waitAll(t *testing.T, m *chaosWorker, out string, n int, d time.Duration) {
 	waitFor(t, d, fmt.Sprintf("the sink to hold %d records", n), func() bool { return countLines(out) >= n })
 	waitFor(t, 30*time.Second, "the sink's group to commit the whole topic", func() bool { return caughtUp(m) })
 	checkOnce(t, out, n)
+	checkDense(t, m)
+}
+
+// checkDense checks every partition's offsets are exactly 0..end-1 after
+// the faults: none repeated, skipped or backwards.
+func checkDense(t *testing.T, m *chaosWorker) {
+	t.Helper()
+	logtest.CheckDense(t, m.log, chaosTopic, nil)
 }
 
 func caughtUp(m *chaosWorker) bool {
@@ -255,7 +264,7 @@ func caughtUp(m *chaosWorker) bool {
 		return false
 	}
 	for _, p := range info.Partitions {
-		if c, ok := committed[p.Partition]; p.LastOffset >= 0 && (!ok || c < p.LastOffset) {
+		if c, ok := committed[p.Partition]; p.EndOffset > 0 && (!ok || c < p.EndOffset-1) {
 			return false
 		}
 	}

@@ -138,6 +138,17 @@ func (c *connector) runSink(ctx context.Context, t *task) error {
 	var wg sync.WaitGroup
 	for _, tp := range parts {
 		r, err := c.w.log.NewReader(rctx, tp.Topic, tp.Partition, start[tp])
+		var re *log.OffsetRangeError
+		if errors.As(err, &re) && start[tp] < re.First {
+			// Retention removed records the group never processed: they are
+			// gone, so resume at the first one stored (Kafka's
+			// auto.offset.reset=earliest), saying how many were skipped.
+			c.w.logger.Warn("sink resumes after records removed by retention", "connector", c.cfg.Name, "task", t.id,
+				"topic", tp.Topic, "partition", tp.Partition, "wanted_offset", start[tp], "first_offset", re.First,
+				"removed", re.First-start[tp])
+			c.w.metrics.Errors.WithLabelValues(c.cfg.Name, "retention").Inc()
+			r, err = c.w.log.NewReader(rctx, tp.Topic, tp.Partition, re.First)
+		}
 		if err != nil {
 			return fmt.Errorf("read %s/%d: %w", tp.Topic, tp.Partition, err)
 		}

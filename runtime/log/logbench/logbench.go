@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,6 +28,13 @@ type Options struct {
 	Size       int    // value bytes per record (default 128)
 	Partitions int    // partitions (default 3)
 	DataDir    string // embedded server data; empty: a temporary directory, removed afterwards
+	// Producers > 1 adds a phase with that many concurrent producers, each
+	// on its own log handle (they contend for the same partitions as
+	// separate processes would), beside the single producer's phase.
+	Producers int
+	// PacedRate is the rate of the paced phase: single records published
+	// one by one, each acknowledgement timed (default 10,000/s for 2 s).
+	PacedRate int
 }
 
 // Result is one run; it marshals to one JSON line.
@@ -49,6 +57,16 @@ type Result struct {
 	ConsumePeakRSSMiB  float64 `json:"consume_peak_rss_mib"`
 	BaselinePeakRSSMiB float64 `json:"baseline_peak_rss_mib"`
 	RSSResetWorked     bool    `json:"rss_reset_worked"`
+
+	// MultiProduceRPS is the rate of Producers concurrent producers into the
+	// same partitions; MultiProduceRatio = MultiProduceRPS / ProduceRPS.
+	Producers         int     `json:"producers,omitempty"`
+	MultiProduceRPS   float64 `json:"multi_produce_rps,omitempty"`
+	MultiProduceRatio float64 `json:"multi_produce_ratio,omitempty"`
+	// Paced publishing: acknowledgement latency of single records.
+	PacedRate  int     `json:"paced_rate"`
+	PacedP50Ms float64 `json:"paced_ack_p50_ms"`
+	PacedP99Ms float64 `json:"paced_ack_p99_ms"`
 
 	StoredBytes         uint64 `json:"stored_bytes"`
 	BaselineStoredBytes uint64 `json:"baseline_stored_bytes"`
@@ -116,6 +134,12 @@ func withDefaults(o Options) Options {
 	}
 	if o.Partitions <= 0 {
 		o.Partitions = 3
+	}
+	if o.Producers <= 0 {
+		o.Producers = 1
+	}
+	if o.PacedRate <= 0 {
+		o.PacedRate = 10_000
 	}
 	return o
 }
@@ -234,11 +258,125 @@ func runBraid(ctx context.Context, conn *natsd.Conn, o Options, gen *payloads, r
 	if afterPhase != nil {
 		afterPhase("consume")
 	}
+	if o.Producers > 1 {
+		settle()
+		d, err := produceConcurrently(ctx, conn, o, gen)
+		if err != nil {
+			return fmt.Errorf("%d producers: %w", o.Producers, err)
+		}
+		res.Producers, res.MultiProduceRPS = o.Producers, rate(o.Records, d)
+		if res.ProduceRPS > 0 {
+			res.MultiProduceRatio = res.MultiProduceRPS / res.ProduceRPS
+		}
+	}
+	settle()
+	res.PacedRate = o.PacedRate
+	if res.PacedP50Ms, res.PacedP99Ms, err = paced(ctx, l, o); err != nil {
+		return fmt.Errorf("paced: %w", err)
+	}
 	return nil
 }
 
 // afterPhase, when set (by tests), runs at the end of a phase.
 var afterPhase, beforePhase func(phase string)
+
+// produceConcurrently publishes o.Records into a new topic from o.Producers
+// producers at once, each on its own log handle, and checks the partitions
+// hold exactly o.Records offsets.
+func produceConcurrently(ctx context.Context, conn *natsd.Conn, o Options, gen *payloads) (time.Duration, error) {
+	const topic = "bench_braid_multi"
+	logs := make([]*log.Log, o.Producers)
+	for i := range logs {
+		l, err := log.Open(ctx, conn, log.Options{})
+		if err != nil {
+			return 0, err
+		}
+		defer l.Close()
+		logs[i] = l
+	}
+	if err := logs[0].CreateTopic(ctx, topic, log.TopicConfig{Partitions: o.Partitions}); err != nil {
+		return 0, err
+	}
+	defer func() { _ = logs[0].DeleteTopic(context.WithoutCancel(ctx), topic) }()
+	share := o.Records / o.Producers
+	errs := make(chan error, o.Producers)
+	start := time.Now()
+	for i, l := range logs {
+		n := share
+		if i == o.Producers-1 {
+			n = o.Records - share*(o.Producers-1)
+		}
+		go func() {
+			_, err := produce(ctx, l, topic, Options{Records: n, Partitions: o.Partitions}, gen)
+			errs <- err
+		}()
+	}
+	var all []error
+	for range logs {
+		all = append(all, <-errs)
+	}
+	d := time.Since(start)
+	if err := errors.Join(all...); err != nil {
+		return 0, err
+	}
+	ti, err := logs[0].Topic(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	var end int64
+	for _, p := range ti.Partitions {
+		end += p.EndOffset
+	}
+	if end != int64(o.Records) {
+		return 0, fmt.Errorf("%d producers stored %d offsets for %d records", o.Producers, end, o.Records)
+	}
+	return d, nil
+}
+
+// paced publishes single records at o.PacedRate for two seconds, one
+// Publish each, and returns the p50 and p99 of publish → acknowledgement.
+func paced(ctx context.Context, l *log.Log, o Options) (p50, p99 float64, err error) {
+	const topic = "bench_braid_paced"
+	if err := l.CreateTopic(ctx, topic, log.TopicConfig{Partitions: o.Partitions}); err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = l.DeleteTopic(context.WithoutCancel(ctx), topic) }()
+	p := l.Producer(log.ProducerOptions{ID: "bench-paced"})
+	defer p.Close(ctx)
+	n := 2 * o.PacedRate
+	lat := make([]time.Duration, 0, n)
+	done := make(chan time.Duration, n)
+	interval := time.Second / time.Duration(o.PacedRate)
+	start := time.Now()
+	value := make([]byte, 128)
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d) // pacing
+		}
+		sent := time.Now()
+		pend, err := p.Publish(ctx, log.Batch{Topic: topic, Records: []log.Record{{Partition: -1, Value: value}}})
+		if err != nil {
+			return 0, 0, err
+		}
+		go func() {
+			if _, err := pend.Wait(ctx); err == nil {
+				done <- time.Since(sent)
+			} else {
+				done <- -1
+			}
+		}()
+	}
+	for range n {
+		d := <-done
+		if d < 0 {
+			return 0, 0, errors.New("a paced record was not stored")
+		}
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), nil
+}
 
 // batchRecords is how many records each Publish carries.
 const batchRecords = 8192

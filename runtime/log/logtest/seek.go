@@ -50,7 +50,7 @@ func testSeek(t *testing.T, h Harness) {
 	if err != nil || len(recs) != 1 || recs[0].Offset != a[5].Offset {
 		t.Fatalf("after Seek to %d: %v, %v", a[5].Offset, recs, err)
 	}
-	far := log.MakeOffset(1<<40, 0)
+	far := int64(1 << 40)
 	if _, err := l.NewReader(ctx, name, 0, far); !errors.Is(err, log.ErrOffsetOutOfRange) {
 		t.Fatalf("reader past the end: %v, want ErrOffsetOutOfRange", err)
 	}
@@ -69,7 +69,9 @@ func testConcurrentProducers(t *testing.T, h Harness) {
 	defer p.Close(ctx)
 	const writers, batches, per = 4, 10, 50
 	var wg sync.WaitGroup
-	errs := make(chan error, writers)
+	errs := make(chan error, writers*batches)
+	var pmu sync.Mutex
+	var pends []*log.Pending
 	for w := range writers {
 		wg.Add(1)
 		go func() {
@@ -79,10 +81,14 @@ func testConcurrentProducers(t *testing.T, h Harness) {
 				for i := range recs {
 					recs[i] = log.Record{Partition: -1, Key: fmt.Appendf(nil, "w%d", w), Value: fmt.Appendf(nil, "%d-%d-%d", w, b, i)}
 				}
-				if _, err := p.Publish(ctx, log.Batch{Topic: name, Records: recs}); err != nil {
+				pend, err := p.Publish(ctx, log.Batch{Topic: name, Records: recs})
+				if err != nil {
 					errs <- err
 					return
 				}
+				pmu.Lock()
+				pends = append(pends, pend)
+				pmu.Unlock()
 			}
 		}()
 	}
@@ -93,6 +99,11 @@ func testConcurrentProducers(t *testing.T, h Harness) {
 	}
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+	for _, pend := range pends {
+		if _, err := pend.Wait(ctx); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
 	}
 	ti, err := l.Topic(ctx, name)
 	if err != nil {
