@@ -196,17 +196,22 @@ func (c *Cluster) WaitReady() {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		leader, current := false, true
+		// Ready: a meta leader that has the statistics of every running
+		// node (placement skips a node it has none of yet), all current.
+		leader, current, running := false, true, 0
 		for i := range c.nodes {
 			srv := c.Server(i)
 			if srv == nil {
 				continue
 			}
-			if srv.JetStreamIsLeader() {
-				leader = true
-			}
+			running++
 			if !srv.JetStreamIsCurrent() {
 				current = false
+			}
+		}
+		for i := range c.nodes {
+			if srv := c.Server(i); srv != nil && srv.JetStreamIsLeader() && len(srv.JetStreamClusterPeers()) >= running {
+				leader = true
 			}
 		}
 		if leader && current {

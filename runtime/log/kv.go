@@ -17,6 +17,7 @@ import (
 type KV struct {
 	kv     jetstream.KeyValue
 	bucket string
+	l      *Log
 }
 
 // Entry is one KV value.
@@ -90,7 +91,7 @@ func (l *Log) openKV(ctx context.Context, bucket string, ttl time.Duration) (*KV
 	if err := l.raiseReplicas(ctx, "KV_"+bucket); err != nil {
 		return nil, fmt.Errorf("kv bucket %q: %w", bucket, err)
 	}
-	return &KV{kv: kv, bucket: bucket}, nil
+	return &KV{kv: kv, bucket: bucket, l: l}, nil
 }
 
 const hexDigits = "0123456789ABCDEF"
@@ -157,18 +158,36 @@ func (kv *KV) wrap(op, key string, err error) error {
 	return fmt.Errorf("kv %s %s/%q: %w", op, kv.bucket, key, err)
 }
 
-// Get returns a key; ErrKeyNotFound when absent.
+// Get returns a key; ErrKeyNotFound when absent. It reads from the bucket's
+// stream leader: nats.go's Get may be answered by a replica that has not
+// applied the latest write yet, and a task resuming from a stale position or
+// offset would repeat work, or a lease holder misjudge its revision.
 func (kv *KV) Get(ctx context.Context, key string) (Entry, error) {
 	k, err := kv.esc(key)
 	if err != nil {
 		return Entry{}, err
 	}
-	e, err := kv.kv.Get(ctx, k)
+	return kv.getRaw(ctx, k, key)
+}
+
+// getRaw reads the bucket key k (already escaped) from the leader; key names
+// it in errors and in the entry.
+func (kv *KV) getRaw(ctx context.Context, k, key string) (Entry, error) {
+	m, err := kv.l.getFromLeader(ctx, "KV_"+kv.bucket, map[string]any{"last_by_subj": "$KV." + kv.bucket + "." + k})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		err = jetstream.ErrKeyNotFound
+	}
 	if err != nil {
 		return Entry{}, kv.wrap("get", key, err)
 	}
-	return Entry{Key: key, Value: e.Value(), Revision: e.Revision()}, nil
+	if op := m.hdr.Get(kvOperationHeader); op == "DEL" || op == "PURGE" {
+		return Entry{}, kv.wrap("get", key, jetstream.ErrKeyDeleted)
+	}
+	return Entry{Key: key, Value: m.data, Revision: m.seq}, nil
 }
+
+// kvOperationHeader marks a KV delete or purge.
+const kvOperationHeader = "KV-Operation"
 
 // Put sets a key and returns its revision.
 func (kv *KV) Put(ctx context.Context, key string, value []byte) (uint64, error) {

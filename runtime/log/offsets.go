@@ -58,33 +58,58 @@ func (l *Log) CommittedOffsets(ctx context.Context, group, topic string) (map[in
 		return nil, err
 	}
 	out := map[int32]int64{}
-	prefix := EscapeKey(group) + "." + EscapeKey(topic) + "."
-	lister, err := kv.kv.ListKeysFiltered(ctx, prefix+"*")
-	if err != nil {
-		return nil, fmt.Errorf("offsets of group %q topic %q: %w", group, topic, err)
+	// The keys of a topic's partitions are known, and reading each from the
+	// bucket's leader sees a commit made a moment ago; a key listing is served
+	// by a consumer on any replica and may miss it. Listing is left for a
+	// topic that is gone.
+	parts := -1
+	if meta, err := l.partitions(ctx, topic); err == nil {
+		parts = meta.partitions
+	} else if !errors.Is(err, ErrTopicNotFound) {
+		return nil, err
 	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
-	}
-	_ = lister.Stop()
-	for _, k := range keys {
-		p, err := strconv.ParseInt(strings.TrimPrefix(k, prefix), 10, 32)
-		if err != nil {
-			continue
+	var keys []int32
+	if parts >= 0 {
+		for p := range int32(parts) {
+			keys = append(keys, p)
 		}
-		e, err := kv.kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+	} else if keys, err = kv.partitionKeys(ctx, group, topic); err != nil {
+		return nil, err
+	}
+	for _, p := range keys {
+		k := offsetKey(group, topic, p)
+		e, err := kv.getRaw(ctx, k, k)
+		if errors.Is(err, ErrKeyNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("offsets of group %q topic %q partition %d: %w", group, topic, p, err)
 		}
-		off, err := strconv.ParseInt(string(e.Value()), 10, 64)
+		off, err := strconv.ParseInt(string(e.Value), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("offsets of group %q topic %q partition %d: bad value %q", group, topic, p, e.Value())
+			return nil, fmt.Errorf("offsets of group %q topic %q partition %d: bad value %q", group, topic, p, e.Value)
 		}
-		out[int32(p)] = off
+		out[p] = off
+	}
+	return out, ctx.Err()
+}
+
+// partitionKeys lists the partitions a group has offsets for in a topic.
+func (kv *KV) partitionKeys(ctx context.Context, group, topic string) ([]int32, error) {
+	prefix := EscapeKey(group) + "." + EscapeKey(topic) + "."
+	lister, err := kv.kv.ListKeysFiltered(ctx, prefix+"*")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("offsets of group %q topic %q: %w", group, topic, err)
+	}
+	defer func() { _ = lister.Stop() }()
+	var out []int32
+	for k := range lister.Keys() {
+		if p, err := strconv.ParseInt(strings.TrimPrefix(k, prefix), 10, 32); err == nil {
+			out = append(out, int32(p))
+		}
 	}
 	return out, ctx.Err()
 }

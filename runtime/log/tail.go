@@ -126,6 +126,19 @@ func (l *Log) partitionEnd(ctx context.Context, topic string, p int32) (uint64, 
 // headers. Direct gets may be answered by a replica that is behind, and a
 // tail or fence read from one would rewind it.
 func (l *Log) msgFromLeader(ctx context.Context, stream string, req map[string]any) (uint64, nats.Header, error) {
+	m, err := l.getFromLeader(ctx, stream, req)
+	return m.seq, m.hdr, err
+}
+
+// leaderMsg is a stored message read from the stream leader.
+type leaderMsg struct {
+	seq  uint64
+	hdr  nats.Header
+	data []byte
+}
+
+// getFromLeader is msgFromLeader with the message's data.
+func (l *Log) getFromLeader(ctx context.Context, stream string, req map[string]any) (leaderMsg, error) {
 	body, _ := json.Marshal(req)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -134,12 +147,13 @@ func (l *Log) msgFromLeader(ctx context.Context, stream string, req map[string]a
 	}
 	msg, err := l.conn.NC.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
 	if err != nil {
-		return 0, nil, err
+		return leaderMsg{}, err
 	}
 	var resp struct {
 		Message *struct {
 			Seq  uint64 `json:"seq"`
 			Hdrs []byte `json:"hdrs"`
+			Data []byte `json:"data"`
 		} `json:"message"`
 		Error *struct {
 			Code        int    `json:"code"`
@@ -148,27 +162,27 @@ func (l *Log) msgFromLeader(ctx context.Context, stream string, req map[string]a
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return 0, nil, fmt.Errorf("stream %s: bad get reply: %w", stream, err)
+		return leaderMsg{}, fmt.Errorf("stream %s: bad get reply: %w", stream, err)
 	}
 	if resp.Error != nil {
 		if resp.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound) {
-			return 0, nil, jetstream.ErrMsgNotFound
+			return leaderMsg{}, jetstream.ErrMsgNotFound
 		}
 		if resp.Error.ErrCode == int(jetstream.JSErrCodeStreamNotFound) {
-			return 0, nil, ErrTopicNotFound
+			return leaderMsg{}, ErrTopicNotFound
 		}
-		return 0, nil, fmt.Errorf("stream %s: %s (%d)", stream, resp.Error.Description, resp.Error.ErrCode)
+		return leaderMsg{}, fmt.Errorf("stream %s: %s (%d)", stream, resp.Error.Description, resp.Error.ErrCode)
 	}
 	if resp.Message == nil {
-		return 0, nil, fmt.Errorf("stream %s: empty get reply", stream)
+		return leaderMsg{}, fmt.Errorf("stream %s: empty get reply", stream)
 	}
-	hdr := nats.Header{}
+	m := leaderMsg{seq: resp.Message.Seq, hdr: nats.Header{}, data: resp.Message.Data}
 	if len(resp.Message.Hdrs) > 0 {
-		if hdr, err = nats.DecodeHeadersMsg(resp.Message.Hdrs); err != nil {
-			return 0, nil, fmt.Errorf("stream %s seq %d: headers: %w", stream, resp.Message.Seq, err)
+		if m.hdr, err = nats.DecodeHeadersMsg(resp.Message.Hdrs); err != nil {
+			return leaderMsg{}, fmt.Errorf("stream %s seq %d: headers: %w", stream, resp.Message.Seq, err)
 		}
 	}
-	return resp.Message.Seq, hdr, nil
+	return m, nil
 }
 
 // setOffsets marks a message for the tail: its first offset, and the

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -51,6 +52,7 @@ func Run(t *testing.T, h Harness) {
 		{"UnbatchedInterop", testUnbatched},
 		{"LaggingReaderBounded", testBoundedMemory},
 		{"KV", testKV},
+		{"ReadYourWrites", testReadYourWrites},
 		{"SeekLatestOffsetForTime", testSeek},
 		{"ConcurrentProducers", testConcurrentProducers},
 		{"FencedWriter", testWriter},
@@ -684,4 +686,47 @@ func testRestart(t *testing.T, h Harness) {
 	if err := l2.DeleteTopic(ctx, name); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testReadYourWrites checks a value read right after it was written is that
+// value, on a cluster too: a committed offset, a KV put and a KV delete. A
+// read answered by a replica that has not applied the write would hand a
+// resuming task an older offset or position.
+func testReadYourWrites(t *testing.T, h Harness) {
+	l := open(t, h)
+	ctx := ctxFor(t)
+	name := newTopic(t, l, log.TopicConfig{Partitions: 2})
+	group := uniqueName("ryw")
+	t.Cleanup(func() { _ = l.DeleteOffsets(context.Background(), group, name) })
+	kv, err := l.KV(ctx, "braid_logtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := uniqueName("ryw")
+	for i := range 300 {
+		p := int32(i % 2)
+		if err := l.CommitOffset(ctx, group, name, p, int64(i)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.CommittedOffsets(ctx, group, name)
+		if err != nil || got[p] != int64(i) {
+			t.Fatalf("write %d: committed offsets %v, %v; want partition %d at %d", i, got, err, p, i)
+		}
+		v := strconv.Itoa(i)
+		if _, err := kv.Put(ctx, key, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := kv.Get(ctx, key); err != nil || string(e.Value) != v {
+			t.Fatalf("write %d: kv get %q, %v; want %q", i, e.Value, err, v)
+		}
+		if i%10 == 9 {
+			if err := kv.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kv.Get(ctx, key); !errors.Is(err, log.ErrKeyNotFound) {
+				t.Fatalf("write %d: get after delete: %v", i, err)
+			}
+		}
+	}
+	_ = kv.Delete(ctx, key)
 }
