@@ -306,8 +306,9 @@ func produceConcurrently(ctx context.Context, conn *natsd.Conn, o Options, gen *
 		if i == o.Producers-1 {
 			n = o.Records - share*(o.Producers-1)
 		}
+		own := gen.fork(uint64(i)) // a generator is not safe for concurrent use
 		go func() {
-			_, err := produce(ctx, l, topic, Options{Records: n, Partitions: o.Partitions}, gen)
+			_, err := produce(ctx, l, topic, Options{Records: n, Partitions: o.Partitions}, own)
 			errs <- err
 		}()
 	}

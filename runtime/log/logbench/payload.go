@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// payloads makes JSON-like values of a fixed size: repeated field names,
+// payloads makes JSON-like values (not safe for concurrent use: fork it) of a fixed size: repeated field names,
 // varying numbers and a random-letter note, so compression finds what it
 // would find in real event data and no more.
 type payloads struct {
@@ -26,6 +26,12 @@ func newPayloads(size int) *payloads {
 		g.notes[i] = byte('a' + g.rng.IntN(26))
 	}
 	return g
+}
+
+// fork returns a generator of the same values' shape for another goroutine,
+// sharing the read-only notes.
+func (g *payloads) fork(seed uint64) *payloads {
+	return &payloads{size: g.size, rng: rand.New(rand.NewPCG(seed+3, 4)), notes: g.notes}
 }
 
 // next returns the value of record i; values stay valid until the GC frees
