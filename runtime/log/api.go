@@ -13,6 +13,10 @@ const MaxBatchRecords = 1 << 16
 // partition). Topics in another format are refused with ErrTopicFormat.
 const Format = 2
 
+// MaxRecordBytes is the largest record (key, value and headers) a topic
+// stores: one stored message must fit in a reader's buffer.
+const MaxRecordBytes = maxMessageBytes - 16<<10
+
 // Special starting points for readers.
 const (
 	Earliest int64 = -2
@@ -83,15 +87,16 @@ type Record struct {
 
 // Errors matched with errors.Is.
 var (
-	ErrTopicNotFound    = errors.New("topic not found")
-	ErrTopicExists      = errors.New("topic already exists")
-	ErrInvalidTopicName = errors.New("invalid topic name")
-	ErrInvalidConfig    = errors.New("invalid topic config")
-	ErrTopicFull        = errors.New("topic is full")
-	ErrKeyNotFound      = errors.New("key not found")
-	ErrKeyExists        = errors.New("key exists")
-	ErrWrongRevision    = errors.New("wrong revision")
-	ErrOffsetOutOfRange = errors.New("offset out of range")
-	ErrClosed           = errors.New("log closed")
-	ErrTopicFormat      = errors.New("topic in an unsupported storage format")
+	ErrTopicNotFound     = errors.New("topic not found")
+	ErrTopicExists       = errors.New("topic already exists")
+	ErrInvalidTopicName  = errors.New("invalid topic name")
+	ErrInvalidConfig     = errors.New("invalid topic config")
+	ErrTopicFull         = errors.New("topic is full")
+	ErrKeyNotFound       = errors.New("key not found")
+	ErrKeyExists         = errors.New("key exists")
+	ErrWrongRevision     = errors.New("wrong revision")
+	ErrOffsetOutOfRange  = errors.New("offset out of range")
+	ErrClosed            = errors.New("log closed")
+	ErrTopicFormat       = errors.New("topic in an unsupported storage format")
+	ErrPartitionNotFound = errors.New("partition not found")
 )

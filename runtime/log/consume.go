@@ -53,7 +53,7 @@ func (l *Log) NewReader(ctx context.Context, topic string, partition int32, from
 		return nil, err
 	}
 	if partition < 0 || int(partition) >= meta.partitions {
-		return nil, fmt.Errorf("topic %q: partition %d out of range (topic has %d)", topic, partition, meta.partitions)
+		return nil, fmt.Errorf("topic %q: partition %d out of range (topic has %d): %w", topic, partition, meta.partitions, ErrPartitionNotFound)
 	}
 	s, err := l.stream(ctx, topic)
 	if err != nil {
@@ -200,7 +200,8 @@ func (r *Reader) start(ctx context.Context, next uint64, from int64) error {
 }
 
 // Fetch returns up to max records (bounded also by maxBytes), waiting up to
-// maxWait for the first one; an empty result is not an error.
+// maxWait for the first one (maxWait ≤ 0: not at all, only what is already
+// decoded); an empty result is not an error.
 func (r *Reader) Fetch(ctx context.Context, max int, maxBytes int, maxWait time.Duration) ([]Record, error) {
 	if max <= 0 {
 		max = 1
@@ -220,7 +221,7 @@ func (r *Reader) Fetch(ctx context.Context, max int, maxBytes int, maxWait time.
 
 // wait waits up to maxWait for the feed to queue something, and takes it.
 func (r *Reader) wait(ctx context.Context, maxWait time.Duration) error {
-	if r.refill() {
+	if r.refill() || maxWait <= 0 {
 		return nil
 	}
 	if r.timer == nil {

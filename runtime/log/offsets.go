@@ -199,3 +199,29 @@ func (l *Log) firstOffset(ctx context.Context, topic string, p int32, end int64)
 	}
 	return first, nil
 }
+
+// PartitionOffsets returns a partition's first stored offset (its log start;
+// end when empty) and its end (the high watermark: the offset the next record
+// gets), both read from the stream leader. ErrPartitionNotFound when the topic
+// has no such partition.
+func (l *Log) PartitionOffsets(ctx context.Context, topic string, p int32) (first, end int64, err error) {
+	meta, err := l.partitions(ctx, topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	if p < 0 || int(p) >= meta.partitions {
+		return 0, 0, fmt.Errorf("topic %q partition %d: %w", topic, p, ErrPartitionNotFound)
+	}
+	_, end, err = l.partitionEnd(ctx, topic, p)
+	if err != nil {
+		return 0, 0, err
+	}
+	first, err = l.firstOffset(ctx, topic, p, end)
+	return min(first, end), end, err
+}
+
+// Partitions returns the topic's partition count (cached for a few seconds).
+func (l *Log) Partitions(ctx context.Context, topic string) (int, error) {
+	meta, err := l.partitions(ctx, topic)
+	return meta.partitions, err
+}

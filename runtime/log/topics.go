@@ -348,8 +348,8 @@ func (l *Log) partitionInfo(ctx context.Context, s jetstream.Stream, topic strin
 	return pi, nil
 }
 
-// Topics lists every topic.
-func (l *Log) Topics(ctx context.Context) ([]TopicInfo, error) {
+// TopicNames lists every topic's name, sorted, without describing them.
+func (l *Log) TopicNames(ctx context.Context) ([]string, error) {
 	var names []string
 	lister := l.js.ListStreams(ctx, jetstream.WithStreamListSubject(subjectPrefix+">"))
 	for si := range lister.Info() {
@@ -363,6 +363,15 @@ func (l *Log) Topics(ctx context.Context) ([]TopicInfo, error) {
 		return nil, fmt.Errorf("list topics: %w", err)
 	}
 	sort.Strings(names)
+	return names, nil
+}
+
+// Topics lists every topic.
+func (l *Log) Topics(ctx context.Context) ([]TopicInfo, error) {
+	names, err := l.TopicNames(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]TopicInfo, 0, len(names))
 	for _, n := range names {
 		ti, err := l.Topic(ctx, n)

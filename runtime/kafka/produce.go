@@ -1,0 +1,373 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/braidhq/braid/runtime/log"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxDecompressed bounds one partition's records in a Produce request
+// after decompression.
+const maxDecompressed = 64 << 20
+
+// recentBatches is how many batches per producer and partition are kept
+// for duplicate detection (Kafka keeps 5: max.in.flight.requests ≤ 5).
+const recentBatches = 5
+
+// producers tracks idempotent producers' sequences (KIP-98), per producer
+// id and partition, in memory. After a restart the first batch of each
+// producer sets the sequence again; retries of batches stored before the
+// restart are still dropped, by JetStream's duplicate window on the
+// message id each batch is stored under.
+type producers struct {
+	l  *log.Log
+	mu sync.Mutex
+	m  map[prodKey]*prodState
+
+	idMu sync.Mutex
+	kv   *log.KV
+}
+
+type prodKey struct {
+	pid   int64
+	topic string
+	part  int32
+}
+
+type prodState struct {
+	epoch  int16
+	next   int32
+	recent []*sent // the last accepted batches, oldest first
+}
+
+// sent is one batch handed to the log; done closes when it is stored or failed.
+type sent struct {
+	first, last int32
+	done        chan struct{}
+	base        int64
+	err         error
+}
+
+func newProducers(l *log.Log) *producers {
+	return &producers{l: l, m: map[prodKey]*prodState{}}
+}
+
+func (ps *producers) close() {}
+
+// check applies KIP-98's sequence rules to a batch: it returns the batch's
+// entry to publish, or an earlier entry the batch duplicates (dup), or the
+// error code that refuses it. prev is the partition's previous batch, which
+// must be stored before this one.
+func (ps *producers) check(topic string, part int32, b batch) (s *sent, prev *sent, dup bool, code int16) {
+	n := int32(len(b.records))
+	last := b.baseSequence + n - 1
+	if b.baseSequence < 0 || n == 0 {
+		return nil, nil, false, kerr.InvalidRecord.Code
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	k := prodKey{b.producerID, topic, part}
+	st := ps.m[k]
+	switch {
+	case st == nil || b.producerEpoch > st.epoch:
+		// A producer this server has not seen (or restarted with a new
+		// epoch): its first batch sets the sequence.
+		st = &prodState{epoch: b.producerEpoch}
+		ps.m[k] = st
+	case b.producerEpoch < st.epoch:
+		return nil, nil, false, kerr.InvalidProducerEpoch.Code
+	default:
+		for _, r := range st.recent {
+			if r.first == b.baseSequence && r.last == last {
+				return r, nil, true, 0
+			}
+		}
+		if b.baseSequence != st.next {
+			if b.baseSequence < st.next {
+				return nil, nil, false, kerr.DuplicateSequenceNumber.Code
+			}
+			return nil, nil, false, kerr.OutOfOrderSequenceNumber.Code
+		}
+	}
+	s = &sent{first: b.baseSequence, last: last, done: make(chan struct{})}
+	if len(st.recent) > 0 {
+		prev = st.recent[len(st.recent)-1]
+	}
+	st.recent = append(st.recent, s)
+	if len(st.recent) > recentBatches {
+		st.recent = st.recent[1:]
+	}
+	st.next = last + 1
+	return s, prev, false, 0
+}
+
+// failed rolls a producer's sequence back to a batch that was not stored,
+// so the client's retry of it (and of the batches after it) is accepted.
+func (ps *producers) failed(topic string, part int32, pid int64, s *sent) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	st := ps.m[prodKey{pid, topic, part}]
+	if st == nil {
+		return
+	}
+	if st.next > s.first {
+		st.next = s.first
+	}
+	kept := st.recent[:0]
+	for _, r := range st.recent {
+		if r != s && r.first < s.first {
+			kept = append(kept, r)
+		}
+	}
+	st.recent = kept
+}
+
+// producerIDsKey counts producer ids in the braid_kafka bucket: an id is the
+// bucket revision of a write, unique across workers and restarts.
+const (
+	kafkaBucket    = "braid_kafka"
+	producerIDsKey = "producer-ids"
+)
+
+func (s *Server) initProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	if req.TransactionalID != nil {
+		// Transactions are not supported yet (docs/kafka.md).
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+		return resp
+	}
+	if req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < 32767 {
+		// KIP-360: a producer bumps its epoch after a fatal sequence error.
+		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
+		return resp
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	id, err := s.producers.newID(ctx)
+	if err != nil {
+		s.logger.Warn("InitProducerID", "err", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp
+}
+
+func (ps *producers) newID(ctx context.Context) (int64, error) {
+	ps.idMu.Lock()
+	defer ps.idMu.Unlock()
+	if ps.kv == nil {
+		kv, err := ps.l.KV(ctx, kafkaBucket)
+		if err != nil {
+			return 0, err
+		}
+		ps.kv = kv
+	}
+	rev, err := ps.kv.Put(ctx, producerIDsKey, []byte("id"))
+	return int64(rev), err
+}
+
+// job is one partition's batch for the connection's publisher.
+type job struct {
+	topic string
+	part  int32
+	recs  []log.Record
+	msgID string
+	pid   int64
+	s     *sent // the idempotence entry (always set: non-idempotent batches get one too)
+	prev  *sent // an idempotent producer's previous batch in this partition
+}
+
+// publisher stores a connection's batches in request order.
+type publisher struct {
+	s    *Server
+	ctx  context.Context
+	jobs chan job
+	prod *log.Producer
+	done chan struct{}
+}
+
+func (cn *conn) publisher() *publisher {
+	if cn.pub == nil {
+		p := &publisher{s: cn.s, ctx: cn.ctx, jobs: make(chan job, 64), done: make(chan struct{}),
+			prod: cn.s.log.Producer(log.ProducerOptions{ID: "kafka", MaxInFlight: 256})}
+		cn.pub = p
+		go p.run()
+	}
+	return cn.pub
+}
+
+func (p *publisher) close() {
+	close(p.jobs)
+	<-p.done
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.prod.Close(cctx)
+}
+
+func (p *publisher) run() {
+	defer close(p.done)
+	for j := range p.jobs {
+		if j.prev != nil {
+			// Idempotence keeps a producer's order: a batch is stored only
+			// after the one before it, and fails when that one failed (the
+			// client resends both, in order).
+			<-j.prev.done
+			if j.prev.err != nil {
+				p.finish(j, fmt.Errorf("the previous batch failed: %w", j.prev.err))
+				continue
+			}
+		}
+		pend, err := p.prod.Publish(p.ctx, log.Batch{Topic: j.topic, Records: j.recs, MsgID: j.msgID})
+		if err != nil {
+			p.finish(j, err)
+			continue
+		}
+		go func() {
+			recs, err := pend.Wait(context.Background())
+			if err == nil && len(recs) > 0 {
+				j.s.base = recs[0].Offset
+			}
+			p.finish(j, err)
+		}()
+	}
+}
+
+func (p *publisher) finish(j job, err error) {
+	if err != nil {
+		j.s.err = err
+		if j.pid >= 0 {
+			p.s.producers.failed(j.topic, j.part, j.pid, j.s)
+		}
+		p.s.logger.Debug("produce failed", "topic", j.topic, "partition", j.part, "err", err)
+	} else {
+		p.s.m.records.WithLabelValues("produced").Add(float64(len(j.recs)))
+	}
+	close(j.s.done)
+}
+
+// produce decodes and checks a Produce request, hands its batches to the
+// connection's publisher and returns the thunk that awaits them.
+func (s *Server) produce(cn *conn, req *kmsg.ProduceRequest) func() kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	type wait struct {
+		ti, pi int
+		sent   []*sent
+	}
+	var waits []wait
+	transactional := req.TransactionID != nil
+	for ti, t := range req.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = t.Topic
+		n, terr := s.log.Partitions(cn.ctx, t.Topic)
+		for pi, p := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
+			switch {
+			case terr != nil:
+				rp.ErrorCode = errCode(terr)
+			case p.Partition < 0 || int(p.Partition) >= n:
+				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case transactional:
+				rp.ErrorCode = kerr.InvalidRequest.Code
+				rp.ErrorMessage = kmsg.StringPtr("transactions are not supported")
+			default:
+				var sn []*sent
+				sn, rp.ErrorCode, rp.ErrorMessage = s.producePartition(cn, t.Topic, p.Partition, p.Records)
+				if rp.ErrorCode == 0 && len(sn) > 0 {
+					waits = append(waits, wait{ti, pi, sn})
+				}
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	timeout := time.Duration(max(req.TimeoutMillis, 1)) * time.Millisecond
+	return func() kmsg.Response {
+		ctx, cancel := context.WithTimeout(cn.ctx, timeout)
+		defer cancel()
+		for _, w := range waits {
+			rp := &resp.Topics[w.ti].Partitions[w.pi]
+			for _, sn := range w.sent {
+				select {
+				case <-sn.done:
+				case <-ctx.Done():
+					rp.ErrorCode = kerr.RequestTimedOut.Code
+				}
+				if rp.ErrorCode != 0 {
+					break
+				}
+				if sn.err != nil {
+					rp.ErrorCode = errCode(sn.err)
+					rp.ErrorMessage = kmsg.StringPtr(sn.err.Error())
+					break
+				}
+			}
+			if rp.ErrorCode == 0 {
+				rp.BaseOffset = w.sent[0].base
+			}
+		}
+		if req.Acks == 0 {
+			return nil
+		}
+		return resp
+	}
+}
+
+// producePartition decodes one partition's batches and queues them.
+func (s *Server) producePartition(cn *conn, topic string, part int32, raw []byte) ([]*sent, int16, *string) {
+	batches, err := decodeBatches(raw, maxDecompressed)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, kerr.MessageTooLarge.Code, kmsg.StringPtr(err.Error())
+	case errors.Is(err, errUnsupported):
+		return nil, kerr.UnsupportedForMessageFormat.Code, kmsg.StringPtr(err.Error())
+	case err != nil:
+		return nil, kerr.CorruptMessage.Code, kmsg.StringPtr(err.Error())
+	}
+	var out []*sent
+	for _, b := range batches {
+		if b.transactional {
+			return out, kerr.InvalidRequest.Code, kmsg.StringPtr("transactions are not supported")
+		}
+		if b.bytes > log.MaxRecordBytes {
+			return out, kerr.MessageTooLarge.Code, kmsg.StringPtr(fmt.Sprintf("a record of %d bytes: the topic's max.message.bytes is %d", b.bytes, log.MaxRecordBytes))
+		}
+		for i := range b.records {
+			b.records[i].Partition = part
+		}
+		j := job{topic: topic, part: part, recs: b.records, pid: -1}
+		if b.producerID >= 0 {
+			sn, prev, dup, code := s.producers.check(topic, part, b)
+			if code != 0 {
+				return out, code, nil
+			}
+			if dup {
+				out = append(out, sn)
+				continue
+			}
+			j.pid, j.s, j.prev = b.producerID, sn, prev
+			j.msgID = "k" + strconv.FormatInt(b.producerID, 10) + "-" + strconv.Itoa(int(b.producerEpoch)) + "-" +
+				strconv.Itoa(int(b.baseSequence)) + "-" + topic
+		} else {
+			j.s = &sent{done: make(chan struct{})}
+		}
+		out = append(out, j.s)
+		select {
+		case cn.publisher().jobs <- j:
+		case <-cn.ctx.Done():
+			return out, kerr.RequestTimedOut.Code, nil
+		}
+	}
+	return out, 0, nil
+}

@@ -1,0 +1,357 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/braidhq/braid/runtime/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Bounds of what one connection may send and hold.
+const (
+	// maxFrame is the largest request accepted: Kafka's default
+	// socket.request.max.bytes. A bigger length closes the connection.
+	maxFrame = 100 << 20
+	// maxInFlight is how many requests of one connection are decoded and
+	// being answered at once (Kafka clients pipeline up to 5 by default).
+	maxInFlight = 16
+	// idleTimeout closes a connection that sent nothing for this long
+	// (Kafka's connections.max.idle.ms).
+	idleTimeout = 10 * time.Minute
+)
+
+// Options configure a Server.
+type Options struct {
+	// Addr is the listen address (host:port). Only loopback addresses are
+	// accepted until authentication is configured.
+	Addr string
+	// NodeID is this broker's id in Metadata (default 0).
+	NodeID int32
+	// ClusterID is reported in Metadata and DescribeCluster (default "braid").
+	ClusterID string
+	Logger    *slog.Logger
+	// Registerer receives the braid_kafka_* metrics (nil: not registered).
+	Registerer prometheus.Registerer
+}
+
+// Server serves the Kafka protocol on a Braid log.
+type Server struct {
+	log    *log.Log
+	opts   Options
+	logger *slog.Logger
+	m      *metrics
+
+	ln   net.Listener
+	host string
+	port int32
+
+	producers *producers
+	groups    *groups
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// New returns a server on l; Start listens.
+func New(l *log.Log, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ClusterID == "" {
+		opts.ClusterID = "braid"
+	}
+	s := &Server{log: l, opts: opts, logger: opts.Logger.With("component", "kafka"), conns: map[net.Conn]struct{}{}}
+	s.m = newMetrics(opts.Registerer)
+	s.producers = newProducers(l)
+	s.groups = newGroups(l, s.logger, s)
+	return s
+}
+
+// Start listens on Options.Addr and serves until Close or ctx ends.
+func (s *Server) Start(ctx context.Context) error {
+	host, portStr, err := net.SplitHostPort(s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("kafka: listen address %q: %w", s.opts.Addr, err)
+	}
+	if !isLoopback(host) {
+		return fmt.Errorf("kafka: listen address %q is beyond loopback: the Kafka listener has no authentication yet, so it only listens on loopback (127.0.0.1, ::1, localhost)", s.opts.Addr)
+	}
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	s.ln = ln
+	tcp := ln.Addr().(*net.TCPAddr)
+	s.host, s.port = host, int32(tcp.Port)
+	if host == "" || host == "localhost" {
+		s.host = tcp.IP.String()
+	}
+	_ = portStr
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = s.Close()
+		case <-s.ctx.Done():
+		}
+	}()
+	s.wg.Add(1)
+	go s.accept()
+	s.logger.Info("serving the Kafka protocol", "addr", ln.Addr().String())
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return net.JoinHostPort(s.host, strconv.Itoa(int(s.port)))
+}
+
+// Close stops listening, closes every connection and waits for them.
+func (s *Server) Close() error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.groups.close()
+	s.producers.close()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.logger.Warn("accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s.mu.Lock()
+		if s.ctx.Err() != nil {
+			s.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.m.connections.Inc()
+			defer s.m.connections.Dec()
+			cn := newConn(s, c)
+			cn.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// conn is one client connection: a reader decodes requests and starts
+// them, a writer sends their answers in request order.
+type conn struct {
+	s      *Server
+	c      net.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	fetch  *readerCache
+	pub    *publisher // created by the first Produce; only the reader goroutine sets it
+	client string
+}
+
+func newConn(s *Server, c net.Conn) *conn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &conn{s: s, c: c, ctx: ctx, cancel: cancel, fetch: newReaderCache(s.log)}
+}
+
+// reply is one request's answer, in request order: the thunk runs on the
+// writer (it may wait, e.g. for produce acknowledgements or a long poll)
+// and returns nil when the client expects no answer (acks=0).
+type reply struct {
+	corr    int32
+	key     int16
+	version int16
+	start   time.Time
+	thunk   func() kmsg.Response
+	raw     []byte // an answer already encoded (a refused version)
+}
+
+func (cn *conn) serve() {
+	defer cn.c.Close()
+	defer cn.cancel()
+	defer cn.fetch.close()
+	replies := make(chan reply, maxInFlight)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cn.write(replies)
+	}()
+	err := cn.read(replies)
+	if cn.pub != nil {
+		defer cn.pub.close()
+	}
+	close(replies)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && cn.ctx.Err() == nil {
+		cn.s.logger.Debug("connection closed", "remote", cn.c.RemoteAddr().String(), "client", cn.client, "err", err)
+	}
+	<-done
+}
+
+// read decodes requests until the connection ends or a request is malformed.
+func (cn *conn) read(replies chan<- reply) error {
+	br := bufio.NewReaderSize(cn.c, 64<<10)
+	var size [4]byte
+	for {
+		_ = cn.c.SetReadDeadline(time.Now().Add(idleTimeout))
+		if _, err := io.ReadFull(br, size[:]); err != nil {
+			return err
+		}
+		n := int32(binary.BigEndian.Uint32(size[:]))
+		if n < 8 || n > maxFrame {
+			return fmt.Errorf("request of %d bytes: outside 8..%d", n, maxFrame)
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return err
+		}
+		r, err := cn.decode(buf)
+		if err != nil {
+			return err
+		}
+		select {
+		case replies <- r:
+		case <-cn.ctx.Done():
+			return cn.ctx.Err()
+		}
+	}
+}
+
+// decode parses one request and starts it.
+func (cn *conn) decode(buf []byte) (reply, error) {
+	rd := kbin.Reader{Src: buf}
+	key, version, corr := rd.Int16(), rd.Int16(), rd.Int32()
+	clientID := rd.NullableString()
+	if !rd.Ok() {
+		return reply{}, errors.New("truncated request header")
+	}
+	if clientID != nil && cn.client == "" {
+		cn.client = *clientID
+	}
+	r := reply{corr: corr, key: key, version: version, start: time.Now()}
+	req := kmsg.RequestForKey(key)
+	vr, supported := versions[key]
+	if req == nil || !supported {
+		// Clients only send what ApiVersions advertised: anything else
+		// is a broken or hostile client.
+		return reply{}, fmt.Errorf("request key %d is not supported", key)
+	}
+	if version < vr.min || version > vr.max {
+		if key == apiVersionsKey {
+			// KIP-511: answer in v0 with UNSUPPORTED_VERSION and the
+			// supported range, so the client retries with one it has.
+			resp := apiVersionsResponse(0)
+			resp.ErrorCode = codeUnsupportedVersion
+			r.raw = resp.AppendTo(nil)
+			return r, nil
+		}
+		return reply{}, fmt.Errorf("request %s v%d is not supported (%d..%d)", kmsg.NameForKey(key), version, vr.min, vr.max)
+	}
+	req.SetVersion(version)
+	if req.IsFlexible() {
+		// Request header v2: tagged fields after the client id.
+		for n := rd.Uvarint(); n > 0 && rd.Ok(); n-- {
+			rd.Uvarint()
+			rd.Span(int(rd.Uvarint()))
+		}
+		if !rd.Ok() {
+			return reply{}, errors.New("truncated request header tags")
+		}
+	}
+	if err := req.ReadFrom(rd.Src); err != nil {
+		return reply{}, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(key), version, err)
+	}
+	r.thunk = cn.s.handle(cn, req)
+	return r, nil
+}
+
+// write answers requests in order; a failed write closes the connection.
+// Each answer is written as soon as it is ready: the next thunk may wait
+// (a long poll), and a buffered answer must not wait with it.
+func (cn *conn) write(replies <-chan reply) {
+	var buf []byte
+	broken := false
+	for r := range replies {
+		var resp kmsg.Response
+		if r.thunk != nil {
+			resp = r.thunk()
+			cn.s.m.observe(r.key, r.start, resp)
+			if resp == nil {
+				continue // acks=0: no answer
+			}
+		}
+		if broken {
+			continue // let the rest settle; nobody reads the answers
+		}
+		buf = append(buf[:0], 0, 0, 0, 0)
+		buf = kbin.AppendInt32(buf, r.corr)
+		if r.raw != nil {
+			buf = append(buf, r.raw...)
+		} else {
+			resp.SetVersion(r.version)
+			if resp.IsFlexible() && r.key != apiVersionsKey {
+				buf = append(buf, 0) // response header v1: no tagged fields
+			}
+			buf = resp.AppendTo(buf)
+		}
+		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+		_ = cn.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := cn.c.Write(buf); err != nil {
+			broken = true
+			_ = cn.c.Close()
+		}
+		if cap(buf) > 4<<20 {
+			buf = nil // do not keep a big fetch's buffer per connection
+		}
+	}
+}
