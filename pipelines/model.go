@@ -29,6 +29,9 @@ type Pipeline struct {
 	File string `json:"file,omitempty"`
 	// NATS is the external cluster to use; nil runs the embedded server.
 	NATS *NATS `json:"nats,omitempty"`
+	// Kafka is the worker's Kafka protocol listener; nil: the default
+	// (127.0.0.1:9092, or braid run's --kafka).
+	Kafka *Kafka `json:"kafka,omitempty"`
 	// Topics in file order.
 	Topics  []TopicSpec  `json:"topics"`
 	Sources []*Connector `json:"sources"`
@@ -67,6 +70,12 @@ type NATS struct {
 	Creds string `json:"creds,omitempty"` // path of a credentials file
 	Token string `json:"-"`               // secret
 	TLS   TLS    `json:"tls,omitzero"`
+}
+
+// Kafka configures the Kafka protocol listener.
+type Kafka struct {
+	// Listen is host:port on loopback, or "off".
+	Listen string `json:"listen"`
 }
 
 // TLS names the PEM files for a TLS connection.

@@ -3,9 +3,11 @@ package pipelines
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/braidhq/braid/connectors/sdk"
@@ -132,7 +134,7 @@ type compiler struct {
 	topics []string // declared topic names, for references and hints
 }
 
-var topKeys = []string{"version", "name", "nats", "topics", "sources", "sinks"}
+var topKeys = []string{"version", "name", "nats", "kafka", "topics", "sources", "sinks"}
 
 func (c *compiler) pipeline(root *node) *Pipeline {
 	if root.kind != kindMap {
@@ -147,6 +149,7 @@ func (c *compiler) pipeline(root *node) *Pipeline {
 		c.pl.Name = n
 	}
 	c.pl.NATS = c.nats(root.get("nats"))
+	c.pl.Kafka = c.kafka(root.get("kafka"))
 	c.topicsSection(root.get("topics"))
 	c.pl.Sources = c.connectors(root.get("sources"), sdk.KindSource)
 	c.pl.Sinks = c.connectors(root.get("sinks"), sdk.KindSink)
@@ -220,6 +223,40 @@ func (c *compiler) nats(n *node) *NATS {
 		return nil // "${NATS_URL:-}" left empty: the embedded server
 	}
 	return out
+}
+
+var kafkaKeys = []string{"listen"}
+
+// kafka reads the worker's Kafka protocol listener: listen: host:port, or
+// off. Beyond loopback it needs authentication, which is not there yet.
+func (c *compiler) kafka(n *node) *Kafka {
+	if !c.isMap(n, "kafka") {
+		return nil
+	}
+	c.checkKeys(n, "kafka", kafkaKeys)
+	v := n.get("listen")
+	addr, ok := c.str(v, "kafka.listen")
+	if !ok {
+		return nil
+	}
+	addr = strings.TrimSpace(addr)
+	if addr == "" || addr == "off" {
+		return &Kafka{Listen: "off"}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		c.lint(v, "kafka.listen: %q is not host:port or off", addr)
+		return nil
+	}
+	if pn, err := strconv.Atoi(port); err != nil || pn < 0 || pn > 65535 {
+		c.lint(v, "kafka.listen: port %q is not a number in 0..65535", port)
+		return nil
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		c.lint(v, "kafka.listen: %q is beyond loopback; the Kafka listener has no authentication yet, so it listens on loopback only (127.0.0.1, ::1, localhost)", addr)
+		return nil
+	}
+	return &Kafka{Listen: addr}
 }
 
 func (c *compiler) checkNATSURL(n *node, list string) {

@@ -65,6 +65,7 @@ func newRootCmd() *cobra.Command {
 		newLintCmd(),
 		newBenchCmd(g),
 		newVersionCmd(),
+		newKafkaCmd(),
 	)
 	addExtraCommands(root)
 	return root

@@ -29,6 +29,9 @@ type runFlags struct {
 	// REST API security and the log levels it changes (serve.go).
 	tokenFile, tlsCert, tlsKey string
 	levels                     *api.Levels
+	// kafka is the Kafka protocol listener (kafka.go); kafkaSet when given.
+	kafka    string
+	kafkaSet bool
 	// allowPaths confine the files of connectors created over the API.
 	allowPaths []string
 }
@@ -44,6 +47,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			f.kafkaSet = cmd.Flags().Changed("kafka")
 			return run(cmd.Context(), f, logger)
 		},
 	}
@@ -61,6 +65,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the REST API bearer token (default: env BRAID_TOKEN); required beyond loopback")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "REST API TLS certificate file (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "REST API TLS key file (PEM)")
+	fl.StringVar(&f.kafka, "kafka", defaultKafkaAddr, "serve the Kafka protocol on this loopback address; off disables it (overrides the pipeline file's kafka.listen)")
 	fl.StringArrayVar(&f.allowPaths, "allow-path", nil, "directory the file settings of connectors created over the REST API may name; repeatable (default: --data-dir and the working directory)")
 	return cmd
 }
@@ -109,6 +114,11 @@ func run(ctx context.Context, f *runFlags, logger *slog.Logger) error {
 		return err
 	}
 	defer stopServe()
+	stopKafka, err := serveKafka(ctx, f, eng, logger)
+	if err != nil {
+		return err
+	}
+	defer stopKafka()
 	if f.once {
 		wctx := ctx
 		if f.timeout > 0 {

@@ -1,0 +1,100 @@
+package kafka
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/braidhq/braid/connectors/builtin"
+	"github.com/braidhq/braid/pipelines"
+	"github.com/braidhq/braid/runtime/engine"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const postgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// startPipeline runs a pipeline in an engine and serves Kafka on its log.
+func startPipeline(t *testing.T, yaml string) (*engine.Engine, *Server) {
+	t.Helper()
+	builtin.RegisterConverters()
+	eng, err := engine.Start(t.Context(), engine.Options{Plugins: builtin.Plugins(), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := eng.Close(ctx); err != nil {
+			t.Errorf("close engine: %v", err)
+		}
+	})
+	p, lints := pipelines.Parse("kafka.yaml", []byte(yaml), eng.Catalog(), func(string) (string, bool) { return "", false })
+	for _, l := range lints {
+		t.Fatalf("%s\n%s", l.String(), yaml)
+	}
+	if _, err := eng.Apply(t.Context(), p, false); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	return eng, testServer(t, eng.Log)
+}
+
+// TestPipelineKafkaToJDBC: a franz-go producer writes into a Braid topic
+// over the Kafka protocol and Braid's jdbc-sink copies every record into
+// PostgreSQL: counts and contents compared row by row.
+func TestPipelineKafkaToJDBC(t *testing.T) {
+	db, err := sql.Open("pgx", postgresDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatalf("PostgreSQL at 127.0.0.1:5432 is needed by this test: %v", err)
+	}
+	table := fmt.Sprintf("kafka_in_%d", time.Now().UnixNano()%1e9)
+	t.Cleanup(func() { _, _ = db.Exec(`DROP TABLE IF EXISTS "` + table + `"`) })
+	_, srv := startPipeline(t, fmt.Sprintf(`version: 1
+name: kafka-jdbc
+topics:
+  kin: { partitions: 2 }
+sinks:
+  db:
+    connector: jdbc-sink
+    topics: [kin]
+    config: { dsn: %q, insert.mode: upsert, pk.mode: record_value, pk.fields: [id], auto.create: true, table.name.format: %s }
+`, postgresDSN, table))
+	const n = 2000
+	ctx := ctxT(t, 90*time.Second)
+	p := client(t, srv, kgo.DefaultProduceTopic("kin"))
+	for i := range n {
+		v, _ := json.Marshal(map[string]any{"id": i, "name": fmt.Sprintf("n%d", i), "amount": i * 3})
+		p.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "%d", i), Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	for rows != n {
+		if ctx.Err() != nil {
+			t.Fatalf("%s has %d rows, want %d", table, rows, n)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, bounded by ctx
+		_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM "`+table+`"`).Scan(&rows)
+	}
+	var sumID, sumAmount int64
+	var bad int
+	if err := db.QueryRowContext(ctx, `SELECT SUM(id), SUM(amount), COUNT(*) FILTER (WHERE name <> 'n' || id::text) FROM "`+table+`"`).
+		Scan(&sumID, &sumAmount, &bad); err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(n * (n - 1) / 2); sumID != want || sumAmount != 3*want || bad != 0 {
+		t.Fatalf("sum(id) %d (want %d), sum(amount) %d (want %d), %d rows with a wrong name", sumID, want, sumAmount, 3*want, bad)
+	}
+}
