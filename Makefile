@@ -31,6 +31,7 @@ test-short:
 # Every benchmark prints one JSON line with its baseline from the same run and the ratio.
 bench: build services
 	./$(BIN) bench log --records 1000000 --size 128 --partitions 3 --json
+	./$(BIN) bench kafka --records 1000000 --size 128 --json
 	./$(BIN) bench pipeline --records 1000000 --size 256 --json
 	./$(BIN) bench http-webhook --records 1000000 --batch 100 --json
 	./$(BIN) bench parquet --records 500000 --json

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/braidhq/braid/runtime/kafka/kafkabench"
 	"os"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 // addBenchCommands adds the benchmarks of the log, JDBC and Parquet.
 func addBenchCommands(cmd *cobra.Command) {
-	cmd.AddCommand(newBenchLogCmd(), newBenchParquetCmd(), newBenchJDBCSinkCmd(), newBenchJDBCSourceCmd())
+	cmd.AddCommand(newBenchLogCmd(), newBenchKafkaCmd(), newBenchParquetCmd(), newBenchJDBCSinkCmd(), newBenchJDBCSourceCmd())
 }
 
 func newBenchLogCmd() *cobra.Command {
@@ -44,6 +45,31 @@ func newBenchLogCmd() *cobra.Command {
 	fl.StringVar(&o.DataDir, "data-dir", "", "data dir (default: a temporary one)")
 	fl.IntVar(&o.Producers, "producers", 1, "also produce from this many concurrent producers into the same partitions")
 	fl.IntVar(&o.PacedRate, "paced-rate", 10_000, "records/s of the paced phase (single records, acknowledgement latency)")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON line")
+	return cmd
+}
+
+func newBenchKafkaCmd() *cobra.Command {
+	var o kafkabench.Options
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "kafka",
+		Short: "produce then consume over the Kafka protocol with franz-go, beside Braid's native producer and reader",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := kafkabench.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			return printResult(cmd.OutOrStdout(), res, asJSON)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&o.Records, "records", 1_000_000, "records per phase")
+	fl.IntVar(&o.Size, "size", 128, "value bytes per record")
+	fl.IntVar(&o.Partitions, "partitions", 3, "partitions")
+	fl.StringVar(&o.DataDir, "data-dir", "", "data dir (default: a temporary one)")
+	fl.IntVar(&o.PacedRate, "paced-rate", 10_000, "records/s of the paced phase (franz-go default linger, acknowledgement latency)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON line")
 	return cmd
 }
