@@ -187,36 +187,73 @@ type job struct {
 	prev  *sent // an idempotent producer's previous batch in this partition
 }
 
-// publisher stores a connection's batches in request order.
+// publishLanes is how many goroutines of a connection store its batches:
+// a partition always uses the same lane, so each partition's batches are
+// stored in request order while partitions do not wait for each other.
+const publishLanes = 8
+
+// publisher stores a connection's batches, per partition in request order.
 type publisher struct {
-	s    *Server
-	ctx  context.Context
+	s     *Server
+	ctx   context.Context
+	lanes [publishLanes]*lane
+	wg    sync.WaitGroup
+}
+
+// lane is one goroutine with its own log producer (a producer waits for a
+// partition's previous message, and would hold up the others).
+type lane struct {
 	jobs chan job
 	prod *log.Producer
-	done chan struct{}
 }
 
 func (cn *conn) publisher() *publisher {
 	if cn.pub == nil {
-		p := &publisher{s: cn.s, ctx: cn.ctx, jobs: make(chan job, 64), done: make(chan struct{}),
-			prod: cn.s.log.Producer(log.ProducerOptions{ID: "kafka", MaxInFlight: 256})}
-		cn.pub = p
-		go p.run()
+		cn.pub = &publisher{s: cn.s, ctx: cn.ctx}
 	}
 	return cn.pub
 }
 
-func (p *publisher) close() {
-	close(p.jobs)
-	<-p.done
-	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = p.prod.Close(cctx)
+// queue hands a job to its partition's lane.
+func (p *publisher) queue(ctx context.Context, j job) bool {
+	h := uint32(j.part)
+	for i := 0; i < len(j.topic); i++ {
+		h = h*31 + uint32(j.topic[i])
+	}
+	ln := p.lanes[h%publishLanes]
+	if ln == nil {
+		ln = &lane{jobs: make(chan job, 64), prod: p.s.log.Producer(log.ProducerOptions{ID: "kafka", MaxInFlight: 256})}
+		p.lanes[h%publishLanes] = ln
+		p.wg.Add(1)
+		go p.run(ln)
+	}
+	select {
+	case ln.jobs <- j:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
-func (p *publisher) run() {
-	defer close(p.done)
-	for j := range p.jobs {
+func (p *publisher) close() {
+	for _, ln := range p.lanes {
+		if ln != nil {
+			close(ln.jobs)
+		}
+	}
+	p.wg.Wait()
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, ln := range p.lanes {
+		if ln != nil {
+			_ = ln.prod.Close(cctx)
+		}
+	}
+}
+
+func (p *publisher) run(ln *lane) {
+	defer p.wg.Done()
+	for j := range ln.jobs {
 		if j.prev != nil {
 			// Idempotence keeps a producer's order: a batch is stored only
 			// after the one before it, and fails when that one failed (the
@@ -227,7 +264,7 @@ func (p *publisher) run() {
 				continue
 			}
 		}
-		pend, err := p.prod.Publish(p.ctx, log.Batch{Topic: j.topic, Records: j.recs, MsgID: j.msgID})
+		pend, err := ln.prod.Publish(p.ctx, log.Batch{Topic: j.topic, Records: j.recs, MsgID: j.msgID})
 		if err != nil {
 			p.finish(j, err)
 			continue
@@ -363,9 +400,7 @@ func (s *Server) producePartition(cn *conn, topic string, part int32, raw []byte
 			j.s = &sent{done: make(chan struct{})}
 		}
 		out = append(out, j.s)
-		select {
-		case cn.publisher().jobs <- j:
-		case <-cn.ctx.Done():
+		if !cn.publisher().queue(cn.ctx, j) {
 			return out, kerr.RequestTimedOut.Code, nil
 		}
 	}
