@@ -20,6 +20,8 @@ var rules = []rule{
 	{"runtime/natsd", nil},
 	{"runtime/log", []string{"runtime/natsd"}},
 	{"runtime/log/", []string{"runtime/natsd", "runtime/log"}},
+	{"runtime/kafka", []string{"runtime/log"}},
+	{"runtime/kafka/", []string{"runtime/kafka", "runtime/log", "runtime/natsd"}},
 	{"runtime/transform", []string{"connectors/sdk", "schema"}},
 	{"runtime/worker", []string{"connectors/sdk", "runtime/log", "runtime/natsd", "runtime/transform", "schema", "schema/"}},
 	{"connectors/sdk", []string{"schema"}},
