@@ -232,8 +232,11 @@ func (s *Server) describeConfigs(ctx context.Context, req *kmsg.DescribeConfigsR
 }
 
 func (s *Server) configResource(ctx context.Context, i int, r kmsg.DescribeConfigsRequestResource) ([]configEntry, *adminError) {
-	if i >= maxAdminItems {
+	switch {
+	case i >= maxAdminItems:
 		return nil, refuse(kerr.InvalidRequest, "more than %d resources in one request", maxAdminItems)
+	case len(r.ConfigNames) > maxAdminItems:
+		return nil, refuse(kerr.InvalidRequest, "%d config names: at most %d", len(r.ConfigNames), maxAdminItems)
 	}
 	switch r.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
