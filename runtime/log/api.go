@@ -17,6 +17,9 @@ const Format = 2
 // stores: one stored message must fit in a reader's buffer.
 const MaxRecordBytes = maxMessageBytes - 16<<10
 
+// MaxPartitions is the most partitions a topic can have.
+const MaxPartitions = maxPartitions
+
 // Special starting points for readers.
 const (
 	Earliest int64 = -2

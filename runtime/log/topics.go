@@ -298,6 +298,12 @@ func (l *Log) topicConfig(ctx context.Context, name string) (TopicConfig, error)
 	return configFromStream(s.CachedInfo())
 }
 
+// TopicConfig returns a topic's stored config, without describing its
+// partitions (one stream lookup; Topic reads every partition's end).
+func (l *Log) TopicConfig(ctx context.Context, name string) (TopicConfig, error) {
+	return l.topicConfig(ctx, name)
+}
+
 // Topic describes a topic.
 func (l *Log) Topic(ctx context.Context, name string) (TopicInfo, error) {
 	s, err := l.stream(ctx, name)
