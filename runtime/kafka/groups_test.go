@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // waitFor polls cond until it holds, failing the test after d.
@@ -344,5 +345,317 @@ func TestGroupAdmin(t *testing.T) {
 	}
 	if del, err = adm.DeleteGroups(ctx, group); err != nil || !errors.Is(del[group].Err, kerr.GroupIDNotFound) {
 		t.Fatalf("second delete: %v %v, want GROUP_ID_NOT_FOUND", err, del[group].Err)
+	}
+}
+
+// TestGroupOffsetsShared: Kafka groups and Braid's sink groups share one
+// namespace of committed offsets; Kafka's next offset N is Braid's N-1.
+func TestGroupOffsetsShared(t *testing.T) {
+	l := testLog(t)
+	s := testServer(t, l)
+	ctx := ctxT(t, 30*time.Second)
+	topic := newTopic(t, l, 3)
+	group := "shared-" + topic
+	adm := kadm.NewClient(client(t, s))
+
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: topic, Partition: 0, At: 10, LeaderEpoch: -1})
+	os.Add(kadm.Offset{Topic: topic, Partition: 1, At: 0, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctx, group, os); err != nil {
+		t.Fatal(err)
+	}
+	committed, err := l.CommittedOffsets(ctx, group, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[int32]int64{0: 9, 1: -1}; !maps.Equal(committed, want) {
+		t.Fatalf("the log holds %v, want %v", committed, want)
+	}
+	if err := l.CommitOffset(ctx, group, topic, 2, 41); err != nil {
+		t.Fatal(err)
+	}
+	fetched, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]int64{}
+	fetched.Each(func(o kadm.OffsetResponse) { got[o.Partition] = o.At })
+	if want := map[int32]int64{0: 10, 1: 0, 2: 42}; !maps.Equal(got, want) {
+		t.Fatalf("fetched %v, want %v", got, want)
+	}
+
+	// Unknown topics and partitions are refused.
+	var bad kadm.Offsets
+	bad.Add(kadm.Offset{Topic: "no_such_topic", Partition: 0, At: 1, LeaderEpoch: -1})
+	bad.Add(kadm.Offset{Topic: topic, Partition: 7, At: 1, LeaderEpoch: -1})
+	resps, err := adm.CommitOffsets(ctx, group, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resps.Each(func(r kadm.OffsetResponse) {
+		if !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			t.Errorf("commit %s/%d: %v, want UNKNOWN_TOPIC_OR_PARTITION", r.Topic, r.Partition, r.Err)
+		}
+	})
+
+	// A Braid sink group is an Empty consumer group to Kafka tools.
+	sink := "sink-" + topic
+	if err := l.CommitOffset(ctx, sink, topic, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lg, ok := listed[sink]; !ok || lg.State != "Empty" || lg.ProtocolType != "consumer" {
+		t.Fatalf("listed %+v", listed)
+	}
+	described, err := adm.DescribeGroups(ctx, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dg := described[sink]; dg.State != "Empty" || dg.ProtocolType != "consumer" || dg.Err != nil {
+		t.Fatalf("described %+v", dg)
+	}
+	if fetched, err = adm.FetchOffsets(ctx, sink); err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := fetched.Lookup(topic, 0); !ok || o.At != 6 {
+		t.Fatalf("fetched %+v, want 6", fetched)
+	}
+}
+
+// TestOffsetFetchShapes answers OffsetFetch in both shapes: one group
+// (v1–v7, topics nil for all of them) and the v8 batch.
+func TestOffsetFetchShapes(t *testing.T) {
+	l := testLog(t)
+	s := testServer(t, l)
+	ctx := ctxT(t, 30*time.Second)
+	topic := newTopic(t, l, 2)
+	group := "shapes-" + topic
+	if err := l.CommitOffset(ctx, group, topic, 1, 7); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int16{1, 7} {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version, req.Group = v, group
+		if v == 1 {
+			rt := kmsg.NewOffsetFetchRequestTopic()
+			rt.Topic, rt.Partitions = topic, []int32{0, 1}
+			req.Topics = append(req.Topics, rt)
+		}
+		resp := s.groups.offsetFetch(ctx, req).(*kmsg.OffsetFetchResponse)
+		got := map[int32]int64{}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if rt.Topic != topic || rp.ErrorCode != 0 {
+					t.Fatalf("v%d: %s/%d error %d", v, rt.Topic, rp.Partition, rp.ErrorCode)
+				}
+				got[rp.Partition] = rp.Offset
+			}
+		}
+		want := map[int32]int64{1: 8}
+		if v == 1 {
+			want[0] = -1
+		}
+		if resp.ErrorCode != 0 || !maps.Equal(got, want) {
+			t.Fatalf("v%d: error %d offsets %v, want %v", v, resp.ErrorCode, got, want)
+		}
+	}
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 8
+	for _, g := range []string{group, "", "nothing-" + topic} {
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = g
+		req.Groups = append(req.Groups, rg)
+	}
+	resp := s.groups.offsetFetch(ctx, req).(*kmsg.OffsetFetchResponse)
+	if len(resp.Groups) != 3 {
+		t.Fatalf("%d groups answered, want 3", len(resp.Groups))
+	}
+	if g := resp.Groups[0]; g.ErrorCode != 0 || len(g.Topics) != 1 || len(g.Topics[0].Partitions) != 1 || g.Topics[0].Partitions[0].Offset != 8 {
+		t.Fatalf("v8 group %s: %+v", group, g)
+	}
+	if g := resp.Groups[1]; g.ErrorCode != kerr.InvalidGroupID.Code {
+		t.Fatalf("v8 empty group: error %d, want INVALID_GROUP_ID", g.ErrorCode)
+	}
+	if g := resp.Groups[2]; g.ErrorCode != 0 || len(g.Topics) != 0 {
+		t.Fatalf("v8 group without offsets: %+v", g)
+	}
+}
+
+// TestGroupErrorCodes drives the protocol with raw requests and checks the
+// error codes Kafka answers with.
+func TestGroupErrorCodes(t *testing.T) {
+	l := testLog(t)
+	s := testServer(t, l)
+	ctx := ctxT(t, 30*time.Second)
+	cl := client(t, s)
+	const group = "codes"
+
+	join := func(memberID string, ptype string, session int32) *kmsg.JoinGroupResponse {
+		t.Helper()
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.MemberID, req.ProtocolType = group, memberID, ptype
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = session, 2000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = "range", []byte("meta-"+memberID)
+		req.Protocols = append(req.Protocols, p)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	heartbeat := func(memberID string, gen int32) int16 {
+		t.Helper()
+		req := kmsg.NewPtrHeartbeatRequest()
+		req.Group, req.MemberID, req.Generation = group, memberID, gen
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode
+	}
+	commit := func(memberID string, gen int32) int16 {
+		t.Helper()
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.MemberID, req.Generation = group, memberID, gen
+		topic := newTopic(t, l, 1)
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Offset = 1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	expect := func(what string, got int16, want *kerr.Error) {
+		t.Helper()
+		var code int16
+		if want != nil {
+			code = want.Code
+		}
+		if got != code {
+			t.Fatalf("%s: error %v, want %v", what, kerr.ErrorForCode(got), want)
+		}
+	}
+
+	first := join("", "consumer", 1000)
+	expect("first join", first.ErrorCode, kerr.MemberIDRequired)
+	a := first.MemberID
+	if a == "" {
+		t.Fatal("MEMBER_ID_REQUIRED without a member id")
+	}
+	expect("join with another protocol type", join("", "connect", 1000).ErrorCode, kerr.MemberIDRequired)
+	ja := join(a, "consumer", 1000)
+	expect("join with the member id", ja.ErrorCode, nil)
+	if ja.Generation != 1 || ja.LeaderID != a || len(ja.Members) != 1 || string(ja.Members[0].ProtocolMetadata) != "meta-"+a || ja.Protocol == nil || *ja.Protocol != "range" {
+		t.Fatalf("join answer %+v", ja)
+	}
+	expect("join of another protocol type", join("x", "connect", 1000).ErrorCode, kerr.InconsistentGroupProtocol)
+	expect("join with an unknown member id", join("ghost", "consumer", 1000).ErrorCode, kerr.UnknownMemberID)
+	expect("join with a 10 ms session", join("", "consumer", 10).ErrorCode, kerr.InvalidSessionTimeout)
+
+	expect("heartbeat of an unknown member", heartbeat("ghost", 1), kerr.UnknownMemberID)
+	expect("heartbeat of a wrong generation", heartbeat(a, 2), kerr.IllegalGeneration)
+	expect("heartbeat before sync", heartbeat(a, 1), nil)
+	expect("commit before sync", commit(a, 1), kerr.RebalanceInProgress)
+
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.MemberID, sync.Generation = group, a, 1
+	sa := kmsg.NewSyncGroupRequestGroupAssignment()
+	sa.MemberID, sa.MemberAssignment = a, []byte("assigned")
+	sync.GroupAssignment = append(sync.GroupAssignment, sa)
+	sresp, err := sync.RequestWith(ctx, cl)
+	if err != nil || sresp.ErrorCode != 0 || string(sresp.MemberAssignment) != "assigned" {
+		t.Fatalf("sync: %v %+v", err, sresp)
+	}
+	sync.Generation = 3
+	if sresp, err = sync.RequestWith(ctx, cl); err != nil || sresp.ErrorCode != kerr.IllegalGeneration.Code {
+		t.Fatalf("sync of a wrong generation: %v %+v", err, sresp)
+	}
+	expect("heartbeat when stable", heartbeat(a, 1), nil)
+	expect("commit of a member", commit(a, 1), nil)
+	expect("commit of a wrong generation", commit(a, 7), kerr.IllegalGeneration)
+	expect("commit without membership into a group with members", commit("", -1), kerr.UnknownMemberID)
+
+	// A second member's join starts a rebalance; a's heartbeat learns of it.
+	// It joins on its own client: requests of one connection are answered in
+	// order, and its join waits for a's.
+	b := join("", "consumer", 1000).MemberID
+	clb := client(t, s)
+	joined := make(chan *kmsg.JoinGroupResponse, 1)
+	go func() {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.MemberID, req.ProtocolType = group, b, "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 1000, 2000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name = "range"
+		req.Protocols = append(req.Protocols, p)
+		resp, err := req.RequestWith(ctx, clb)
+		if err != nil {
+			t.Error(err)
+		}
+		joined <- resp
+	}()
+	waitFor(t, 5*time.Second, "a's heartbeat to see the rebalance", func() bool {
+		return heartbeat(a, 1) == kerr.RebalanceInProgress.Code
+	})
+	expect("commit during the rebalance", commit(a, 1), nil)
+	ja = join(a, "consumer", 1000)
+	jb := <-joined
+	if ja.ErrorCode != 0 || jb == nil || jb.ErrorCode != 0 || ja.Generation != 2 || jb.Generation != 2 || ja.LeaderID != a || len(ja.Members) != 2 || len(jb.Members) != 0 {
+		t.Fatalf("rejoin: a %+v b %+v", ja, jb)
+	}
+
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Group = group
+	for _, id := range []string{b, "ghost"} {
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.MemberID = id
+		leave.Members = append(leave.Members, m)
+	}
+	lresp, err := leave.RequestWith(ctx, cl)
+	if err != nil || lresp.ErrorCode != 0 || len(lresp.Members) != 2 || lresp.Members[0].ErrorCode != 0 || lresp.Members[1].ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("leave: %v %+v", err, lresp)
+	}
+
+	// a stops heartbeating: its session expires, and the group lives on in
+	// its offsets only.
+	waitFor(t, 10*time.Second, "a's session to expire", func() bool {
+		dg := s.groups.describe(ctx, &kmsg.DescribeGroupsRequest{Groups: []string{group}}).(*kmsg.DescribeGroupsResponse).Groups[0]
+		return dg.State == "Empty" && len(dg.Members) == 0
+	})
+	expect("heartbeat after the session expired", heartbeat(a, 2), kerr.UnknownMemberID)
+
+	// Bad group ids, and the coordinator of transactions.
+	req := kmsg.NewPtrHeartbeatRequest()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != kerr.InvalidGroupID.Code {
+		t.Fatalf("heartbeat of the empty group: %v %+v", err, resp)
+	}
+	for _, v := range []int16{3, 4} {
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.Version, fc.CoordinatorType, fc.CoordinatorKey, fc.CoordinatorKeys = v, 1, "txn", []string{"txn"}
+		fr := s.groups.findCoordinator(fc).(*kmsg.FindCoordinatorResponse)
+		code := fr.ErrorCode
+		if v == 4 {
+			code = fr.Coordinators[0].ErrorCode
+		}
+		expect(fmt.Sprintf("FindCoordinator v%d of a transaction", v), code, kerr.CoordinatorNotAvailable)
+		fc.CoordinatorType = 0
+		fr = s.groups.findCoordinator(fc).(*kmsg.FindCoordinatorResponse)
+		node, port := fr.NodeID, fr.Port
+		if v == 4 {
+			node, port = fr.Coordinators[0].NodeID, fr.Coordinators[0].Port
+		}
+		if node != s.opts.NodeID || port != s.port {
+			t.Fatalf("FindCoordinator v%d of a group: %+v", v, fr)
+		}
 	}
 }
