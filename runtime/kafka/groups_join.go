@@ -98,7 +98,11 @@ func (g *groups) joinLocked(req *kmsg.JoinGroupRequest, instance string, session
 		gr = &group{id: req.Group, state: stateEmpty, members: map[string]*member{}, pending: map[string]time.Time{}, instances: map[string]string{}}
 		g.m[req.Group] = gr
 	}
-	if len(gr.members) > 0 && !gr.supports(req.ProtocolType, protocols) {
+	self := req.MemberID
+	if cur, ok := gr.instances[instance]; ok && instance != "" && self == "" {
+		self = cur // a static member's new incarnation
+	}
+	if len(gr.members) > 0 && !gr.supports(req.ProtocolType, protocols, self) {
 		return bad(kerr.InconsistentGroupProtocol.Code)
 	}
 
@@ -222,15 +226,16 @@ func (g *groups) abandonJoin(id string, ch chan joinResult) {
 }
 
 // supports reports whether a joining member can be in the group: the same
-// protocol type, and a protocol every member offers.
-func (gr *group) supports(ptype string, protocols []kmsg.JoinGroupRequestProtocol) bool {
+// protocol type, and a protocol every other member offers (a member may
+// change its own).
+func (gr *group) supports(ptype string, protocols []kmsg.JoinGroupRequestProtocol, self string) bool {
 	if ptype != gr.protocolType {
 		return false
 	}
 	for _, p := range protocols {
 		all := true
 		for _, m := range gr.members {
-			if !m.offers(p.Name) {
+			if m.id != self && !m.offers(p.Name) {
 				all = false
 				break
 			}

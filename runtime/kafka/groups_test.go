@@ -659,3 +659,61 @@ func TestGroupErrorCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupStaticMember: a static member (KIP-345) joins without
+// MEMBER_ID_REQUIRED; its next incarnation takes over the instance id and
+// fences the old member id.
+func TestGroupStaticMember(t *testing.T) {
+	l := testLog(t)
+	s := testServer(t, l)
+	ctx := ctxT(t, 20*time.Second)
+	cl := client(t, s)
+	const group = "static"
+	join := func(protocol string) *kmsg.JoinGroupResponse {
+		t.Helper()
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.InstanceID, req.ProtocolType = group, kmsg.StringPtr("i1"), "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 5000, 2000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name = protocol
+		req.Protocols = append(req.Protocols, p)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("join: %v %+v", err, resp)
+		}
+		return resp
+	}
+	first := join("range")
+	if first.Generation != 1 || first.LeaderID != first.MemberID {
+		t.Fatalf("first join %+v", first)
+	}
+	second := join("sticky")
+	if second.MemberID == first.MemberID || second.Generation != 2 || len(second.Members) != 1 || *second.Protocol != "sticky" {
+		t.Fatalf("second join %+v", second)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.InstanceID, hb.Generation = group, first.MemberID, kmsg.StringPtr("i1"), 1
+	resp, err := hb.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != kerr.FencedInstanceID.Code {
+		t.Fatalf("heartbeat of the old incarnation: %v %+v, want FENCED_INSTANCE_ID", err, resp)
+	}
+	hb.MemberID, hb.Generation = second.MemberID, 2
+	if resp, err = hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("heartbeat of the new incarnation: %v %+v", err, resp)
+	}
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Group = group
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.InstanceID = kmsg.StringPtr("i1")
+	leave.Members = append(leave.Members, lm)
+	lresp, err := leave.RequestWith(ctx, cl)
+	if err != nil || len(lresp.Members) != 1 || lresp.Members[0].ErrorCode != 0 {
+		t.Fatalf("leave by instance id: %v %+v", err, lresp)
+	}
+	s.groups.mu.Lock()
+	_, held := s.groups.m[group]
+	s.groups.mu.Unlock()
+	if held {
+		t.Fatal("the group is still held after its only member left")
+	}
+}
