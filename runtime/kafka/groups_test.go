@@ -717,3 +717,42 @@ func TestGroupStaticMember(t *testing.T) {
 		t.Fatal("the group is still held after its only member left")
 	}
 }
+
+// TestGroupBounds: group ids, sizes and member counts are bounded.
+func TestGroupBounds(t *testing.T) {
+	l := testLog(t)
+	s := testServer(t, l)
+	ctx := ctxT(t, 20*time.Second)
+	join := func(group string, meta []byte) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version, req.Group, req.ProtocolType = 9, group, "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 5000, 5000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = "range", meta
+		req.Protocols = append(req.Protocols, p)
+		return s.groups.join(ctx, req).(*kmsg.JoinGroupResponse)
+	}
+	long := string(make([]byte, maxGroupID+1))
+	for _, c := range []struct {
+		what  string
+		group string
+		meta  []byte
+		want  *kerr.Error
+	}{
+		{"empty group id", "", nil, kerr.InvalidGroupID},
+		{"group id too long", long, nil, kerr.InvalidGroupID},
+		{"metadata too big", "big", make([]byte, maxMemberMetadata+1), kerr.InvalidRequest},
+	} {
+		if got := join(c.group, c.meta).ErrorCode; got != c.want.Code {
+			t.Errorf("%s: %v, want %v", c.what, kerr.ErrorForCode(got), c.want)
+		}
+	}
+	for i := range maxGroupMembers {
+		if got := join("full", nil).ErrorCode; got != kerr.MemberIDRequired.Code {
+			t.Fatalf("join %d: %v", i, kerr.ErrorForCode(got))
+		}
+	}
+	if got := join("full", nil).ErrorCode; got != kerr.GroupMaxSizeReached.Code {
+		t.Fatalf("join beyond %d members: %v, want GROUP_MAX_SIZE_REACHED", maxGroupMembers, kerr.ErrorForCode(got))
+	}
+}
