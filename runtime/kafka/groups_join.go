@@ -86,17 +86,9 @@ func (g *groups) joinLocked(req *kmsg.JoinGroupRequest, instance string, session
 	bad := func(c int16) (chan joinResult, joinResult) {
 		return nil, joinResult{code: c, generation: -1}
 	}
-	gr := g.m[req.Group]
-	if gr == nil {
-		if req.MemberID != "" {
-			return bad(kerr.UnknownMemberID.Code)
-		}
-		if len(g.m) >= maxGroups {
-			g.logger.Warn("kafka group refused: too many groups with members", "group", req.Group, "max", maxGroups)
-			return bad(kerr.GroupMaxSizeReached.Code)
-		}
-		gr = &group{id: req.Group, state: stateEmpty, members: map[string]*member{}, pending: map[string]time.Time{}, instances: map[string]string{}}
-		g.m[req.Group] = gr
+	gr, c := g.groupFor(req)
+	if c != 0 {
+		return bad(c)
 	}
 	self := req.MemberID
 	if cur, ok := gr.instances[instance]; ok && instance != "" && self == "" {
@@ -167,6 +159,12 @@ func (g *groups) joinLocked(req *kmsg.JoinGroupRequest, instance string, session
 			return nil, gr.joinAnswer(m)
 		}
 	}
+	return g.awaitJoin(gr, m), joinResult{}
+}
+
+// awaitJoin makes m wait for the rebalance, starting one unless one is
+// under way.
+func (g *groups) awaitJoin(gr *group, m *member) chan joinResult {
 	if m.joining != nil {
 		// The same member joins again before its first join was answered
 		// (its connection went away): the old request gets nothing useful.
@@ -179,7 +177,25 @@ func (g *groups) joinLocked(req *kmsg.JoinGroupRequest, instance string, session
 	} else {
 		g.prepareRebalance(gr)
 	}
-	return ch, joinResult{}
+	return ch
+}
+
+// groupFor returns the group a JoinGroup names, creating it for a member
+// without an id.
+func (g *groups) groupFor(req *kmsg.JoinGroupRequest) (*group, int16) {
+	if gr := g.m[req.Group]; gr != nil {
+		return gr, 0
+	}
+	if req.MemberID != "" {
+		return nil, kerr.UnknownMemberID.Code
+	}
+	if len(g.m) >= maxGroups {
+		g.logger.Warn("kafka group refused: too many groups with members", "group", req.Group, "max", maxGroups)
+		return nil, kerr.GroupMaxSizeReached.Code
+	}
+	gr := &group{id: req.Group, state: stateEmpty, members: map[string]*member{}, pending: map[string]time.Time{}, instances: map[string]string{}}
+	g.m[req.Group] = gr
+	return gr, 0
 }
 
 // replaceStatic lets a static member's new incarnation take over its
@@ -200,14 +216,7 @@ func (g *groups) replaceStatic(gr *group, old *member, session, rebalance time.D
 	if gr.state == stateStable && same && !wasLeader {
 		return nil, gr.joinAnswer(m)
 	}
-	ch := make(chan joinResult, 1)
-	m.joining = ch
-	if gr.state == statePreparingRebalance {
-		g.maybeCompleteJoin(gr)
-	} else {
-		g.prepareRebalance(gr)
-	}
-	return ch, joinResult{}
+	return g.awaitJoin(gr, m), joinResult{}
 }
 
 // abandonJoin forgets a join whose connection went away; the member stays
