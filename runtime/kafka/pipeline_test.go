@@ -98,3 +98,76 @@ sinks:
 		t.Fatalf("sum(id) %d (want %d), sum(amount) %d (want %d), %d rows with a wrong name", sumID, want, sumAmount, 3*want, bad)
 	}
 }
+
+// TestPipelineGeneratorToKafkaGroup: Braid's generator source writes a topic
+// and a franz-go consumer group of two members reads every record exactly
+// once, with the contents the generator made.
+func TestPipelineGeneratorToKafkaGroup(t *testing.T) {
+	const n = 1500
+	_, srv := startPipeline(t, fmt.Sprintf(`version: 1
+name: gen-kafka
+topics:
+  gen: { partitions: 4 }
+sources:
+  gen:
+    connector: generator
+    topic: gen
+    config: { count: %d, template: '{"id":{{.N}},"kind":"gen"}', key: "{{.N}}" }
+`, n))
+	ctx := ctxT(t, 90*time.Second)
+	type got struct {
+		id     int
+		member int
+	}
+	out := make(chan got, n*2)
+	errs := make(chan error, 2)
+	for m := range 2 {
+		c := client(t, srv, kgo.ConsumerGroup("gen-readers"), kgo.ConsumeTopics("gen"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxPartitionBytes(8<<10))
+		go func() {
+			for ctx.Err() == nil {
+				fs := c.PollFetches(ctx)
+				fs.EachError(func(tp string, p int32, err error) {
+					if ctx.Err() == nil {
+						errs <- fmt.Errorf("fetch %s/%d: %w", tp, p, err)
+					}
+				})
+				fs.EachRecord(func(r *kgo.Record) {
+					var v struct {
+						ID   int    `json:"id"`
+						Kind string `json:"kind"`
+					}
+					if err := json.Unmarshal(r.Value, &v); err != nil || v.Kind != "gen" || string(r.Key) != fmt.Sprint(v.ID) {
+						errs <- fmt.Errorf("record %s/%d@%d: key %q value %q (%v)", r.Topic, r.Partition, r.Offset, r.Key, r.Value, err)
+						return
+					}
+					out <- got{v.ID, m}
+				})
+			}
+		}()
+	}
+	seen := map[int]bool{}
+	members := map[int]int{}
+	for len(seen) < n {
+		select {
+		case g := <-out:
+			if seen[g.id] {
+				t.Fatalf("record id %d read twice", g.id)
+			}
+			seen[g.id] = true
+			members[g.member]++
+		case err := <-errs:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatalf("read %d of %d records", len(seen), n)
+		}
+	}
+	lo, hi := n, -1
+	for id := range seen {
+		lo, hi = min(lo, id), max(hi, id)
+	}
+	if hi-lo+1 != n {
+		t.Fatalf("ids %d..%d: not %d consecutive ids", lo, hi, n)
+	}
+	t.Logf("members read %v records", members)
+}
