@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sync/semaphore"
 )
 
 // Bounds of what one connection may send and hold.
@@ -27,6 +28,11 @@ const (
 	// maxInFlight is how many requests of one connection are decoded and
 	// being answered at once (Kafka clients pipeline up to 5 by default).
 	maxInFlight = 16
+	// maxConnBytes bounds the request bytes a connection holds at once
+	// (decoded and not yet answered): pipelined big produces wait.
+	maxConnBytes = 128 << 20
+	// maxConns bounds open connections; more are closed at accept.
+	maxConns = 4096
 	// idleTimeout closes a connection that sent nothing for this long
 	// (Kafka's connections.max.idle.ms).
 	idleTimeout = 10 * time.Minute
@@ -172,6 +178,12 @@ func (s *Server) accept() {
 			_ = c.Close()
 			return
 		}
+		if len(s.conns) >= maxConns {
+			s.mu.Unlock()
+			s.logger.Warn("too many Kafka connections; closing a new one", "remote", c.RemoteAddr().String(), "max", maxConns)
+			_ = c.Close()
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
 		s.wg.Add(1)
@@ -196,13 +208,14 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	fetch  *readerCache
-	pub    *publisher // created by the first Produce; only the reader goroutine sets it
+	held   *semaphore.Weighted // request bytes held, ≤ maxConnBytes
+	pub    *publisher          // created by the first Produce; only the reader goroutine sets it
 	client string
 }
 
 func newConn(s *Server, c net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{s: s, c: c, ctx: ctx, cancel: cancel, fetch: newReaderCache(s.log)}
+	return &conn{s: s, c: c, ctx: ctx, cancel: cancel, fetch: newReaderCache(s.log), held: semaphore.NewWeighted(maxConnBytes)}
 }
 
 // reply is one request's answer, in request order: the thunk runs on the
@@ -215,6 +228,7 @@ type reply struct {
 	start   time.Time
 	thunk   func() kmsg.Response
 	raw     []byte // an answer already encoded (a refused version)
+	size    int64  // request bytes held until answered
 }
 
 func (cn *conn) serve() {
@@ -251,6 +265,9 @@ func (cn *conn) read(replies chan<- reply) error {
 		if n < 8 || n > maxFrame {
 			return fmt.Errorf("request of %d bytes: outside 8..%d", n, maxFrame)
 		}
+		if err := cn.held.Acquire(cn.ctx, int64(n)); err != nil {
+			return err
+		}
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return err
@@ -259,6 +276,7 @@ func (cn *conn) read(replies chan<- reply) error {
 		if err != nil {
 			return err
 		}
+		r.size = int64(n)
 		select {
 		case replies <- r:
 		case <-cn.ctx.Done():
@@ -326,9 +344,10 @@ func (cn *conn) write(replies <-chan reply) {
 		if r.thunk != nil {
 			resp = r.thunk()
 			cn.s.m.observe(r.key, r.start, resp)
-			if resp == nil {
-				continue // acks=0: no answer
-			}
+		}
+		cn.held.Release(r.size)
+		if r.thunk != nil && resp == nil {
+			continue // acks=0: no answer
 		}
 		if broken {
 			continue // let the rest settle; nobody reads the answers
