@@ -18,7 +18,7 @@ import (
 
 // fuzzLimit bounds decompression in FuzzDecodeBatches: small, so a bomb
 // is caught quickly.
-const fuzzLimit = 1 << 20
+const fuzzLimit = 64 << 10
 
 // FuzzDecodeBatches feeds decodeBatches any bytes: it must return records
 // or an error, never panic, and never hold more than its input and limit
