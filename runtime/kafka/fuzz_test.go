@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -290,4 +291,27 @@ func FuzzRequest(f *testing.F) {
 		}
 		apiVersionsWorks(t, s.Addr())
 	})
+}
+
+// TestReadBodyGrowsWithData checks that a request's size prefix alone does
+// not allocate the size it claims: a client could hold maxFrame per
+// connection by sending four bytes.
+func TestReadBodyGrowsWithData(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if _, err := readBody(bytes.NewReader([]byte("only a little")), maxFrame); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err %v, want io.ErrUnexpectedEOF", err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+		t.Fatalf("a 13-byte request claiming %d MiB allocated %d MiB", maxFrame>>20, got>>20)
+	}
+	for _, n := range []int{0, 8, 1 << 20, 1<<20 + 1, 3 << 20} {
+		want := bytes.Repeat([]byte{7}, n)
+		got, err := readBody(bytes.NewReader(append(want, 1, 2, 3)), n)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: got %d bytes, err %v", n, len(got), err)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -251,8 +252,8 @@ func (cn *conn) read(replies chan<- reply) error {
 		if n < 8 || n > maxFrame {
 			return fmt.Errorf("request of %d bytes: outside 8..%d", n, maxFrame)
 		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(br, buf); err != nil {
+		buf, err := readBody(br, int(n))
+		if err != nil {
 			return err
 		}
 		r, err := cn.decode(buf)
@@ -265,6 +266,25 @@ func (cn *conn) read(replies chan<- reply) error {
 			return cn.ctx.Err()
 		}
 	}
+}
+
+// readBody reads a request of n bytes. Past 1 MiB the buffer grows as the
+// bytes arrive: a size prefix alone must not reserve maxFrame bytes.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	if n <= 1<<20 {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	var b bytes.Buffer
+	b.Grow(1 << 20)
+	if _, err := io.CopyN(&b, r, int64(n)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // decode parses one request and starts it.
