@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests need run on loopback: MariaDB on 3306 and
 # PostgreSQL on 5432 (with a database named test), installing them from Debian's
-# packages where they are missing. Idempotent; safe to run on every `make test`.
+# packages where they are missing, and that kcat (librdkafka's command-line
+# client, for runtime/kafka's tests) is installed. Idempotent; safe to run on
+# every `make test`.
 set -euo pipefail
 
 log() { echo "services: $*" >&2; }
@@ -59,6 +61,13 @@ postgres_ready() {
 		psql -h 127.0.0.1 -U postgres -d postgres -c "CREATE ROLE root SUPERUSER LOGIN" >/dev/null
 }
 
+kcat_installed() {
+	command -v kcat >/dev/null && return 0
+	log "installing kcat"; apt_install kcat
+	command -v kcat >/dev/null
+}
+
+kcat_installed
 mariadb_up && mariadb_ready
 postgres_up && postgres_ready
 log "MariaDB 127.0.0.1:3306 and PostgreSQL 127.0.0.1:5432 are up"

@@ -26,6 +26,14 @@ var crc32c = crc32.MakeTable(crc32.Castagnoli)
 // base sequence (4), record count (4).
 const batchHeaderLen = 61
 
+// minRecordLen is the smallest encoded record: a varint each for length,
+// timestamp and offset deltas, key, value and header count, and the
+// attributes byte.
+const minRecordLen = 7
+
+// preallocRecords bounds the records allocated ahead of parsing them.
+const preallocRecords = 4096
+
 // batch is one decoded produce batch.
 type batch struct {
 	producerID    int64
@@ -74,10 +82,12 @@ func decodeBatches(raw []byte, maxBytes int) ([]batch, error) {
 		}
 		b := batch{producerID: rb.ProducerID, producerEpoch: rb.ProducerEpoch, baseSequence: rb.FirstSequence,
 			transactional: rb.Attributes&0x10 != 0}
-		if rb.NumRecords < 0 || int(rb.NumRecords) > len(body) {
+		if rb.NumRecords < 0 || int(rb.NumRecords) > len(body)/minRecordLen {
 			return nil, fmt.Errorf("%w: %d records in %d bytes", errCorrupt, rb.NumRecords, len(body))
 		}
-		b.records = make([]log.Record, 0, rb.NumRecords)
+		// The count is the client's claim: allocate for what parses, not
+		// for what it says (a log.Record is 16 times a minimal record).
+		b.records = make([]log.Record, 0, min(int(rb.NumRecords), preallocRecords))
 		rd := kbin.Reader{Src: body}
 		for range rb.NumRecords {
 			rec, size, err := readRecord(&rd, rb.FirstTimestamp)

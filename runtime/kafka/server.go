@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -242,6 +243,9 @@ func (cn *conn) serve() {
 		cn.write(replies)
 	}()
 	err := cn.read(replies)
+	// The client is gone (or broke the protocol): nobody reads the answers,
+	// so pending long polls end now instead of at their max wait.
+	cn.cancel()
 	if cn.pub != nil {
 		defer cn.pub.close()
 	}
@@ -268,8 +272,8 @@ func (cn *conn) read(replies chan<- reply) error {
 		if err := cn.held.Acquire(cn.ctx, int64(n)); err != nil {
 			return err
 		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(br, buf); err != nil {
+		buf, err := readBody(br, int(n))
+		if err != nil {
 			return err
 		}
 		r, err := cn.decode(buf)
@@ -283,6 +287,25 @@ func (cn *conn) read(replies chan<- reply) error {
 			return cn.ctx.Err()
 		}
 	}
+}
+
+// readBody reads a request of n bytes. Past 1 MiB the buffer grows as the
+// bytes arrive: a size prefix alone must not reserve maxFrame bytes.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	if n <= 1<<20 {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	var b bytes.Buffer
+	b.Grow(1 << 20)
+	if _, err := io.CopyN(&b, r, int64(n)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // decode parses one request and starts it.
