@@ -250,27 +250,64 @@ func (kv *KV) Keys(ctx context.Context, prefix string) ([]string, error) {
 }
 
 func (kv *KV) keys(ctx context.Context, filter, prefix string) ([]string, error) {
-	lister, err := kv.kv.ListKeysFiltered(ctx, filter)
+	// A listing is an ephemeral consumer, which the server may place on a
+	// replica that is behind the bucket's leader: it would miss a key just
+	// written. The leader's last sequence says what the listing must reach.
+	st, err := kv.kv.Status(ctx)
 	if err != nil {
 		return nil, kv.wrap("keys", prefix, err)
 	}
-	defer func() { _ = lister.Stop() }()
+	var last uint64
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo().State.Msgs > 0 {
+		last = bs.StreamInfo().State.LastSeq
+	}
+	for attempt := 0; ; attempt++ {
+		out, seen, err := kv.listKeys(ctx, filter, prefix)
+		if err != nil {
+			return nil, err
+		}
+		// A newest entry that expired (TTL buckets) is never seen: after a
+		// few tries the listing stands.
+		if seen >= last || attempt >= 10 {
+			return out, nil
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// listKeys lists the live keys matching filter with the prefix, and the
+// highest bucket sequence the listing saw (deletes included).
+func (kv *KV) listKeys(ctx context.Context, filter, prefix string) ([]string, uint64, error) {
+	w, err := kv.kv.WatchFiltered(ctx, []string{filter}, jetstream.MetaOnly())
+	if err != nil {
+		return nil, 0, kv.wrap("keys", prefix, err)
+	}
+	defer func() { _ = w.Stop() }()
 	esc := EscapeKey(prefix)
 	var out []string
-	for k := range lister.Keys() {
-		if !strings.HasPrefix(k, esc) {
+	var seen uint64
+	for e := range w.Updates() {
+		if e == nil {
+			break // the initial values are all delivered
+		}
+		seen = max(seen, e.Revision())
+		if e.Operation() != jetstream.KeyValuePut || !strings.HasPrefix(e.Key(), esc) {
 			continue
 		}
-		u, err := UnescapeKey(k)
+		u, err := UnescapeKey(e.Key())
 		if err != nil {
 			continue // a key written by something other than Braid
 		}
 		out = append(out, u)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return out, nil
+	return out, seen, nil
 }
 
 // Watch streams changes to keys with the prefix (current values first) until
