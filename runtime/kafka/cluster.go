@@ -226,7 +226,7 @@ func (c *cluster) start(ctx context.Context, self brokerInfo, nodeID int32) erro
 	c.self, c.kv, c.state = self, kv, state
 	c.register(ctx)
 	c.poll(ctx)
-	c.reconcile(ctx)
+	c.update(ctx)
 	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel, c.done = lcancel, make(chan struct{})
 	go c.loop(lctx)
@@ -277,8 +277,7 @@ func (c *cluster) loop(ctx context.Context) {
 				continue
 			}
 			if c.apply(e) {
-				c.publish()
-				c.reconcile(ctx)
+				c.update(ctx)
 			}
 		case <-tick.C:
 			if w == nil && ctx.Err() == nil {
@@ -286,7 +285,7 @@ func (c *cluster) loop(ctx context.Context) {
 			}
 			c.register(ctx)
 			c.poll(ctx)
-			c.reconcile(ctx)
+			c.update(ctx)
 			rctx, cancel := context.WithTimeout(ctx, c.refresh)
 			if m, _, err := c.readMembership(rctx); err == nil {
 				c.raise(m.Generation)
@@ -360,7 +359,6 @@ func (c *cluster) poll(ctx context.Context) {
 		}
 	}
 	c.polled = time.Now()
-	c.publish()
 }
 
 func parseBrokerKey(k string) (int32, bool) {
@@ -372,24 +370,25 @@ func parseBrokerKey(k string) (int32, bool) {
 	return int32(n), err == nil
 }
 
-func (c *cluster) publish() {
+// update publishes the known brokers as the live set, after raising the
+// generation for it: a client never sees leaders move at the same epoch
+// (unless the bucket cannot be written; then liveness comes first).
+func (c *cluster) update(ctx context.Context) {
 	bs := make([]brokerInfo, 0, len(c.known)+1)
 	bs = append(bs, c.self)
 	for _, b := range c.known {
 		bs = append(bs, b)
 	}
 	slices.SortFunc(bs, func(a, b brokerInfo) int { return int(a.ID) - int(b.ID) })
+	if !c.polled.IsZero() {
+		c.reconcile(ctx, view{brokers: bs}.ids())
+	}
 	c.live.Store(&liveSet{brokers: bs, at: c.polled})
 }
 
-// reconcile raises the stored generation when this broker's live set is not
-// the one it was counted for; failures are retried at the next tick.
-func (c *cluster) reconcile(ctx context.Context) {
-	ls := c.live.Load()
-	if ls == nil || c.polled.IsZero() {
-		return
-	}
-	ids := view{brokers: ls.brokers}.ids()
+// reconcile raises the stored generation when ids, this broker's live set,
+// is not the set it was counted for; failures are retried at the next tick.
+func (c *cluster) reconcile(ctx context.Context, ids []int32) {
 	if slices.Equal(ids, c.members) {
 		return
 	}
