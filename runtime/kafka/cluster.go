@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,6 +155,7 @@ type cluster struct {
 	known   map[int32]brokerInfo
 	polled  time.Time
 	members []int32 // the live set last reconciled with the stored generation
+	clash   bool    // another broker was seen registering this node id
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -307,11 +309,14 @@ func (c *cluster) register(ctx context.Context) {
 // apply takes one watched change; true when the live set changed.
 func (c *cluster) apply(e log.Entry) bool {
 	id, ok := parseBrokerKey(e.Key)
-	if !ok || id == c.self.ID {
+	if !ok {
 		return false
 	}
 	if e.Deleted {
 		_, had := c.known[id]
+		if had {
+			c.s.logger.Info("kafka broker left", "node", id)
+		}
 		delete(c.known, id)
 		return had
 	}
@@ -319,8 +324,19 @@ func (c *cluster) apply(e log.Entry) bool {
 	if json.Unmarshal(e.Value, &b) != nil || b.ID != id {
 		return false
 	}
+	if id == c.self.ID {
+		if b != c.self && !c.clash {
+			c.clash = true
+			c.s.logger.Error("another Kafka broker registers with this node id: give each worker its own --worker-id",
+				"node", id, "other", net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), "other_worker", b.Worker)
+		}
+		return false
+	}
 	old, had := c.known[id]
 	c.known[id] = b
+	if !had {
+		c.s.logger.Info("kafka broker joined", "node", id, "addr", net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
+	}
 	return !had || old != b
 }
 
@@ -349,6 +365,7 @@ func (c *cluster) poll(ctx context.Context) {
 		}
 		var b brokerInfo
 		if json.Unmarshal(e.Value, &b) == nil && b.ID == id {
+			c.s.logger.Info("kafka broker joined", "node", id, "addr", net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
 			c.known[id] = b
 		}
 	}
