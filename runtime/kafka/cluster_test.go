@@ -360,3 +360,32 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatalf("read %d records (%d distinct), want each of %d exactly once", total, d, 2*n)
 	}
 }
+
+// A worker keeps its node id across restarts; another worker gets another.
+func TestNodeIDStablePerWorker(t *testing.T) {
+	l := testLog(t)
+	start := func(worker string) int32 {
+		t.Helper()
+		s := New(l, Options{Addr: "127.0.0.1:0", WorkerID: worker})
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		return s.opts.NodeID
+	}
+	a := start("worker-a")
+	if again := start("worker-a"); again != a || a <= 0 {
+		t.Fatalf("worker-a: node %d, then %d after a restart; want the same positive id", a, again)
+	}
+	if b := start("worker-b"); b == a || b <= 0 {
+		t.Fatalf("worker-b: node %d, worker-a %d: want distinct positive ids", b, a)
+	}
+	s := New(l, Options{Addr: "127.0.0.1:0", NodeID: 42, WorkerID: "worker-a"})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.opts.NodeID != 42 {
+		t.Fatalf("Options.NodeID 42: node %d", s.opts.NodeID)
+	}
+}
