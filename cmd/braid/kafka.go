@@ -42,7 +42,7 @@ func serveKafka(ctx context.Context, f *runFlags, eng *engine.Engine, logger *sl
 	if addr == "" || addr == "off" {
 		return func() {}, nil
 	}
-	srv := kafka.New(eng.Log, kafka.Options{Addr: addr, Logger: logger, Registerer: eng.Registry})
+	srv := kafka.New(eng.Log, kafka.Options{Addr: addr, Advertise: f.kafkaAdvertise, WorkerID: eng.Worker.ID(), Logger: logger, Registerer: eng.Registry})
 	if err := srv.Start(ctx); err != nil {
 		if !explicit && errors.Is(err, syscall.EADDRINUSE) {
 			logger.Warn("the Kafka protocol is not served: its default port is taken; give --kafka ADDR (or --kafka off)", "addr", addr)

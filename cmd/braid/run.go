@@ -32,6 +32,8 @@ type runFlags struct {
 	// kafka is the Kafka protocol listener (kafka.go); kafkaSet when given.
 	kafka    string
 	kafkaSet bool
+	// kafkaAdvertise is the host:port Kafka clients are told to use.
+	kafkaAdvertise string
 	// allowPaths confine the files of connectors created over the API.
 	allowPaths []string
 }
@@ -66,6 +68,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "REST API TLS certificate file (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "REST API TLS key file (PEM)")
 	fl.StringVar(&f.kafka, "kafka", defaultKafkaAddr, "serve the Kafka protocol on this loopback address; off disables it (overrides the pipeline file's kafka.listen)")
+	fl.StringVar(&f.kafkaAdvertise, "kafka-advertise", "", "the host:port Kafka clients and the other workers are told to reach this worker's listener at (default: the listen address)")
 	fl.StringArrayVar(&f.allowPaths, "allow-path", nil, "directory the file settings of connectors created over the REST API may name; repeatable (default: --data-dir and the working directory)")
 	return cmd
 }

@@ -200,24 +200,38 @@ func (s *Server) newTopicConfig(t kmsg.CreateTopicsRequestTopic) (log.TopicConfi
 }
 
 // checkAssignment accepts explicit replica assignments that place each
-// partition, once, on this broker alone (the only one a client sees) and
-// returns the partition count.
+// partition, once, on one live broker and returns the partition count.
+// The broker is not kept: leaders are the rendezvous hashing's (cluster.go).
 func (s *Server) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) (int, *adminError) {
 	if len(as) > log.MaxPartitions {
 		return 0, refuse(kerr.InvalidPartitions, "%d partitions assigned: at most %d", len(as), log.MaxPartitions)
 	}
+	v := s.cl.current()
 	seen := make([]bool, len(as))
 	for _, a := range as {
 		if a.Partition < 0 || int(a.Partition) >= len(as) || seen[a.Partition] {
 			return 0, refuse(kerr.InvalidReplicaAssignment, "partitions must be assigned once each, 0 to %d; partition %d is not", len(as)-1, a.Partition)
 		}
 		seen[a.Partition] = true
-		if len(a.Replicas) != 1 || a.Replicas[0] != s.opts.NodeID {
-			return 0, refuse(kerr.InvalidReplicaAssignment, "partition %d assigned to brokers %v: this cluster has one broker, %d",
-				a.Partition, a.Replicas[:min(len(a.Replicas), 8)], s.opts.NodeID)
+		if ae := checkReplicas(v, a.Replicas); ae != nil {
+			return 0, ae
 		}
 	}
 	return len(as), nil
+}
+
+// checkReplicas accepts one replica on a live broker: the log, not a broker,
+// holds a partition's copies.
+func checkReplicas(v view, replicas []int32) *adminError {
+	if len(replicas) != 1 || !v.has(replicas[0]) {
+		if v.single() {
+			return refuse(kerr.InvalidReplicaAssignment, "partition assigned to brokers %v: this cluster has one broker, %d",
+				replicas[:min(len(replicas), 8)], v.self.ID)
+		}
+		return refuse(kerr.InvalidReplicaAssignment, "partition assigned to brokers %v: assign one of the live brokers %v",
+			replicas[:min(len(replicas), 8)], v.ids())
+	}
+	return nil
 }
 
 // deleteTopics answers DeleteTopics (by name: v6's topic ids are beyond
@@ -289,10 +303,10 @@ func (s *Server) createPartition(ctx context.Context, i int, t kmsg.CreatePartit
 		if len(t.Assignment) != int(t.Count-cur) {
 			return refuse(kerr.InvalidReplicaAssignment, "%d assignments for %d new partitions", len(t.Assignment), t.Count-cur)
 		}
+		v := s.cl.current()
 		for _, a := range t.Assignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != s.opts.NodeID {
-				return refuse(kerr.InvalidReplicaAssignment, "new partition assigned to brokers %v: this cluster has one broker, %d",
-					a.Replicas[:min(len(a.Replicas), 8)], s.opts.NodeID)
+			if ae := checkReplicas(v, a.Replicas); ae != nil {
+				return ae
 			}
 		}
 	}
@@ -309,8 +323,8 @@ func (s *Server) createPartition(ctx context.Context, i int, t kmsg.CreatePartit
 	return nil
 }
 
-// describeCluster answers DescribeCluster: this server is the only broker
-// and the controller.
+// describeCluster answers DescribeCluster: the live brokers; the lowest id
+// stands for the controller (any broker serves admin requests).
 func (s *Server) describeCluster(req *kmsg.DescribeClusterRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = req.EndpointType
@@ -320,11 +334,13 @@ func (s *Server) describeCluster(req *kmsg.DescribeClusterRequest) kmsg.Response
 		resp.ErrorMessage = kmsg.StringPtr("only the broker endpoint type (1) is served")
 		return resp
 	}
+	v := s.cl.current()
 	resp.ClusterID = s.opts.ClusterID
-	resp.ControllerID = s.opts.NodeID
-	b := s.broker()
-	rb := kmsg.NewDescribeClusterResponseBroker()
-	rb.NodeID, rb.Host, rb.Port, rb.Rack = b.NodeID, b.Host, b.Port, b.Rack
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{rb}
+	resp.ControllerID = v.brokers[0].ID
+	for _, b := range v.brokers {
+		rb := kmsg.NewDescribeClusterResponseBroker()
+		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+		resp.Brokers = append(resp.Brokers, rb)
+	}
 	return resp
 }

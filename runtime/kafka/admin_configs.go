@@ -249,9 +249,14 @@ func (s *Server) configResource(ctx context.Context, i int, r kmsg.DescribeConfi
 		}
 		return topicEntries(cfg), nil
 	case kmsg.ConfigResourceTypeBroker:
-		// "" asks for the cluster's defaults: the same fixed settings.
-		if r.ResourceName != "" && r.ResourceName != strconv.Itoa(int(s.opts.NodeID)) {
-			return nil, refuse(kerr.InvalidRequest, "broker %q: this cluster has one broker, %d", quoted(r.ResourceName), s.opts.NodeID)
+		// "" asks for the cluster's defaults; every broker has the same
+		// fixed settings, so any live one is answered here.
+		if r.ResourceName != "" {
+			v := s.cl.current()
+			id, err := strconv.ParseInt(r.ResourceName, 10, 32)
+			if err != nil || !v.has(int32(id)) {
+				return nil, refuse(kerr.InvalidRequest, "broker %q is not one of the live brokers %v", quoted(r.ResourceName), v.ids())
+			}
 		}
 		return s.brokerEntries(), nil
 	}

@@ -157,8 +157,13 @@ func (s *Server) fetch(cn *conn, req *kmsg.FetchRequest) func() kmsg.Response {
 				i++
 			}
 		}
-		// Position the readers.
+		// Position the readers of the partitions this server leads.
+		v := s.cl.current()
 		for _, fp := range parts {
+			if !v.leads(fp.k.topic, fp.k.part) {
+				notLeader(v, fp)
+				continue
+			}
 			cr, err := cn.fetch.reader(ctx, fp.k, fp.offset)
 			if err != nil {
 				s.fetchError(ctx, cn, fp, err)
@@ -255,6 +260,14 @@ func (s *Server) longPoll(ctx context.Context, parts []*fetchPart, budget int, w
 		total += fp.size
 	}
 	return total
+}
+
+// notLeader answers a partition led by another broker, naming it (KIP-951)
+// so the client need not wait for its next metadata.
+func notLeader(v view, fp *fetchPart) {
+	fp.rp.ErrorCode = kerr.NotLeaderForPartition.Code
+	fp.rp.CurrentLeader.LeaderID = v.leader(fp.k.topic, fp.k.part).ID
+	fp.rp.CurrentLeader.LeaderEpoch = v.epoch
 }
 
 // readError answers a partition whose reader failed.

@@ -42,10 +42,13 @@ const (
 // (assignors run in the clients), with committed offsets in Braid's own
 // offsets bucket, one namespace with Braid's sink groups.
 //
-// Membership lives in memory, in this process: every worker answers
-// FindCoordinator with itself, so the coordinator is correct with one
-// worker serving Kafka clients. A restart forgets the members (they rejoin,
-// as after a coordinator move in Kafka); committed offsets are durable.
+// Membership lives in memory, in the process of the group's coordinator:
+// the broker rendezvous hashing picks among the live ones (cluster.go).
+// Requests for a group another broker coordinates are answered
+// NOT_COORDINATOR, so the client finds the coordinator again. When the
+// coordinator moves (a broker joins or leaves) or restarts, the members
+// rejoin at the new one, as after a coordinator move in Kafka; committed
+// offsets are in the shared offsets bucket, so the group resumes there.
 //
 // One mutex guards all membership state; nothing under it does I/O.
 // Requests that wait (JoinGroup for the rebalance, SyncGroup for the
@@ -129,6 +132,9 @@ func (g *groups) close() {
 // handle starts a group request; nil when req is not one. The work runs in
 // the thunk, so requests of one connection take effect in request order.
 func (g *groups) handle(ctx context.Context, req kmsg.Request) func() kmsg.Response {
+	if resp := g.notCoordinator(req); resp != nil {
+		return func() kmsg.Response { return resp }
+	}
 	switch r := req.(type) {
 	case *kmsg.FindCoordinatorRequest:
 		return func() kmsg.Response { return g.findCoordinator(r) }
@@ -153,6 +159,57 @@ func (g *groups) handle(ctx context.Context, req kmsg.Request) func() kmsg.Respo
 	}
 	return nil
 }
+
+// notCoordinator answers NOT_COORDINATOR to a one-group request for a group
+// another broker coordinates; nil otherwise. Requests naming several groups
+// (OffsetFetch v8, DescribeGroups, DeleteGroups) answer it per group.
+func (g *groups) notCoordinator(req kmsg.Request) kmsg.Response {
+	nc := kerr.NotCoordinator.Code
+	var group string
+	switch r := req.(type) {
+	case *kmsg.JoinGroupRequest:
+		group = r.Group
+	case *kmsg.SyncGroupRequest:
+		group = r.Group
+	case *kmsg.HeartbeatRequest:
+		group = r.Group
+	case *kmsg.LeaveGroupRequest:
+		group = r.Group
+	case *kmsg.OffsetCommitRequest:
+		group = r.Group
+	default:
+		return nil
+	}
+	if g.coordinates(group) {
+		return nil
+	}
+	resp := req.ResponseKind()
+	switch r := resp.(type) {
+	case *kmsg.JoinGroupResponse:
+		r.ErrorCode, r.Generation = nc, -1
+	case *kmsg.SyncGroupResponse:
+		r.ErrorCode = nc
+	case *kmsg.HeartbeatResponse:
+		r.ErrorCode = nc
+	case *kmsg.LeaveGroupResponse:
+		r.ErrorCode = nc
+	case *kmsg.OffsetCommitResponse:
+		for _, t := range req.(*kmsg.OffsetCommitRequest).Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, nc
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			r.Topics = append(r.Topics, rt)
+		}
+	}
+	return resp
+}
+
+// coordinates reports whether this broker coordinates the group.
+func (g *groups) coordinates(group string) bool { return g.s.cl.current().coordinates(group) }
 
 // checkGroupID returns INVALID_GROUP_ID for an id no group can have.
 func checkGroupID(id string) int16 {

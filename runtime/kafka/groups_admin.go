@@ -19,10 +19,11 @@ const (
 // or FindCoordinator request.
 const maxDescribeGroups = 1000
 
-// findCoordinator answers FindCoordinator: this server coordinates every
-// group; transactions have no coordinator.
+// findCoordinator answers FindCoordinator: the broker rendezvous hashing
+// picks for the group (cluster.go); transactions have no coordinator.
 func (g *groups) findCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	v := g.s.cl.current()
 	answer := func(key string) (int16, *string) {
 		switch req.CoordinatorType {
 		case coordinatorGroup:
@@ -36,7 +37,8 @@ func (g *groups) findCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response
 	if req.Version < 4 {
 		resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
 		if resp.ErrorCode == 0 {
-			resp.NodeID, resp.Host, resp.Port = g.s.opts.NodeID, g.s.host, g.s.port
+			b := v.coordinator(req.CoordinatorKey)
+			resp.NodeID, resp.Host, resp.Port = b.ID, b.Host, b.Port
 		} else {
 			resp.NodeID, resp.Port = -1, -1
 		}
@@ -51,7 +53,8 @@ func (g *groups) findCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response
 		c.Key = key
 		c.ErrorCode, c.ErrorMessage = answer(key)
 		if c.ErrorCode == 0 {
-			c.NodeID, c.Host, c.Port = g.s.opts.NodeID, g.s.host, g.s.port
+			b := v.coordinator(key)
+			c.NodeID, c.Host, c.Port = b.ID, b.Host, b.Port
 		} else {
 			c.NodeID, c.Port = -1, -1
 		}
@@ -77,6 +80,11 @@ func (g *groups) describe(ctx context.Context, req *kmsg.DescribeGroupsRequest) 
 			continue
 		}
 		if dg.ErrorCode = checkGroupID(id); dg.ErrorCode != 0 {
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		if !g.coordinates(id) {
+			dg.ErrorCode = kerr.NotCoordinator.Code
 			resp.Groups = append(resp.Groups, dg)
 			continue
 		}
@@ -132,8 +140,9 @@ func (g *groups) describeMembers(id string, dg *kmsg.DescribeGroupsResponseGroup
 	return true
 }
 
-// list answers ListGroups: groups with members and groups with offsets
-// (Braid's sink groups among them, as Empty "consumer" groups).
+// list answers ListGroups: the groups this broker coordinates, with members
+// or with offsets (Braid's sink groups among them, as Empty "consumer"
+// groups). As in Kafka, a client asks every broker for the whole list.
 func (g *groups) list(ctx context.Context, req *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	ctx, cancel := context.WithTimeout(ctx, offsetTimeout)
@@ -149,11 +158,12 @@ func (g *groups) list(ctx context.Context, req *kmsg.ListGroupsRequest) kmsg.Res
 		}
 		return false
 	}
+	v := g.s.cl.current()
 	seen := map[string]bool{}
 	g.mu.Lock()
 	for id, gr := range g.m {
 		seen[id] = true
-		if want(gr.state) {
+		if want(gr.state) && v.coordinates(id) {
 			lg := kmsg.NewListGroupsResponseGroup()
 			lg.Group, lg.ProtocolType, lg.GroupState = id, gr.protocolType, string(gr.state)
 			resp.Groups = append(resp.Groups, lg)
@@ -167,7 +177,7 @@ func (g *groups) list(ctx context.Context, req *kmsg.ListGroupsRequest) kmsg.Res
 		return resp
 	}
 	for _, id := range stored {
-		if !seen[id] && want(stateEmpty) {
+		if !seen[id] && want(stateEmpty) && v.coordinates(id) {
 			lg := kmsg.NewListGroupsResponseGroup()
 			lg.Group, lg.ProtocolType, lg.GroupState = id, "consumer", string(stateEmpty)
 			resp.Groups = append(resp.Groups, lg)
@@ -202,6 +212,9 @@ func (g *groups) deleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest
 func (g *groups) deleteGroup(ctx context.Context, id string) int16 {
 	if c := checkGroupID(id); c != 0 {
 		return c
+	}
+	if !g.coordinates(id) {
+		return kerr.NotCoordinator.Code
 	}
 	g.mu.Lock()
 	gr := g.m[id]

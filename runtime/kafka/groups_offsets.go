@@ -140,6 +140,9 @@ func (g *groups) fetchOffsets(ctx context.Context, group string, topics []fetchT
 	if c := checkGroupID(group); c != 0 {
 		return nil, c
 	}
+	if !g.coordinates(group) {
+		return nil, kerr.NotCoordinator.Code
+	}
 	if topics == nil {
 		names, err := g.l.GroupTopics(ctx, group)
 		if err != nil {

@@ -23,14 +23,17 @@ func (s *Server) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) 
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	v := s.cl.current()
 	for _, t := range req.Topics {
 		rt := kmsg.NewListOffsetsResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = p.Partition
-			rp.Timestamp, rp.Offset, rp.LeaderEpoch = -1, -1, 0
-			if err := s.listOffset(ctx, t.Topic, p, &rp); err != nil {
+			rp.Timestamp, rp.Offset, rp.LeaderEpoch = -1, -1, v.epoch
+			if !v.leads(t.Topic, p.Partition) {
+				rp.ErrorCode = kerr.NotLeaderForPartition.Code
+			} else if err := s.listOffset(ctx, t.Topic, p, &rp); err != nil {
 				rp.ErrorCode = errCode(err)
 			}
 			rt.Partitions = append(rt.Partitions, rp)

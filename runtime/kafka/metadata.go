@@ -53,21 +53,24 @@ func topicID(name string) [16]byte {
 	return id
 }
 
-func (s *Server) broker() kmsg.MetadataResponseBroker {
-	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = s.opts.NodeID, s.host, s.port
-	return b
+func (b brokerInfo) metadata() kmsg.MetadataResponseBroker {
+	mb := kmsg.NewMetadataResponseBroker()
+	mb.NodeID, mb.Host, mb.Port = b.ID, b.Host, b.Port
+	return mb
 }
 
-// metadata answers Metadata: this worker is the only broker, and leads
-// every partition.
+// metadata answers Metadata: the live brokers, each partition led by the
+// one rendezvous hashing picks (cluster.go), at the membership generation.
 func (s *Server) metadata(ctx context.Context, req *kmsg.MetadataRequest) kmsg.Response {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{s.broker()}
+	v := s.cl.fresh(ctx)
+	for _, b := range v.brokers {
+		resp.Brokers = append(resp.Brokers, b.metadata())
+	}
 	resp.ClusterID = &s.opts.ClusterID
-	resp.ControllerID = s.opts.NodeID
+	resp.ControllerID = v.brokers[0].ID // any broker serves admin requests
 	var names []string
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
@@ -105,10 +108,11 @@ func (s *Server) metadata(ctx context.Context, req *kmsg.MetadataRequest) kmsg.R
 		for p := range int32(n) {
 			mp := kmsg.NewMetadataResponseTopicPartition()
 			mp.Partition = p
-			mp.Leader = s.opts.NodeID
-			mp.LeaderEpoch = 0
-			mp.Replicas = []int32{s.opts.NodeID}
-			mp.ISR = []int32{s.opts.NodeID}
+			leader := v.leader(name, p).ID
+			mp.Leader = leader
+			mp.LeaderEpoch = v.epoch
+			mp.Replicas = []int32{leader}
+			mp.ISR = []int32{leader}
 			mt.Partitions = append(mt.Partitions, mp)
 		}
 		resp.Topics = append(resp.Topics, mt)

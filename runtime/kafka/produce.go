@@ -302,6 +302,7 @@ func (s *Server) produce(cn *conn, req *kmsg.ProduceRequest) func() kmsg.Respons
 	}
 	var waits []wait
 	transactional := req.TransactionID != nil
+	v := s.cl.current()
 	for ti, t := range req.Topics {
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
@@ -315,6 +316,10 @@ func (s *Server) produce(cn *conn, req *kmsg.ProduceRequest) func() kmsg.Respons
 				rp.ErrorCode = errCode(terr)
 			case p.Partition < 0 || int(p.Partition) >= n:
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !v.leads(t.Topic, p.Partition):
+				// Any worker could store it (the log fences writers), but the
+				// client's metadata is stale: it refreshes and moves.
+				rp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case transactional:
 				rp.ErrorCode = kerr.InvalidRequest.Code
 				rp.ErrorMessage = kmsg.StringPtr("transactions are not supported")

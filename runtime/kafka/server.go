@@ -44,8 +44,16 @@ type Options struct {
 	// Addr is the listen address (host:port). Only loopback addresses are
 	// accepted until authentication is configured.
 	Addr string
-	// NodeID is this broker's id in Metadata (default 0).
+	// NodeID is this broker's id in Metadata. When 0 and WorkerID is set,
+	// the worker gets one the first time it serves and keeps it across
+	// restarts (stored in the braid_kafka bucket); when both are unset it
+	// is 0, which suits one broker only.
 	NodeID int32
+	// WorkerID names the worker this broker runs in (braid run --worker-id).
+	WorkerID string
+	// Advertise is the host:port clients are told to reach this broker at
+	// (default: the listen address).
+	Advertise string
 	// ClusterID is reported in Metadata and DescribeCluster (default "braid").
 	ClusterID string
 	Logger    *slog.Logger
@@ -66,6 +74,7 @@ type Server struct {
 
 	producers *producers
 	groups    *groups
+	cl        *cluster
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -87,6 +96,7 @@ func New(l *log.Log, opts Options) *Server {
 	s.m = newMetrics(opts.Registerer)
 	s.producers = newProducers(l)
 	s.groups = newGroups(l, s.logger, s)
+	s.cl = newCluster(s)
 	return s
 }
 
@@ -110,6 +120,18 @@ func (s *Server) Start(ctx context.Context) error {
 		s.host = tcp.IP.String()
 	}
 	_ = portStr
+	self := brokerInfo{Host: s.host, Port: s.port, Worker: s.opts.WorkerID}
+	if s.opts.Advertise != "" {
+		if self.Host, self.Port, err = splitAdvertise(s.opts.Advertise); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	if err := s.cl.start(ctx, self, s.opts.NodeID); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	s.opts.NodeID = s.cl.self.ID
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		select {
@@ -120,8 +142,27 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.wg.Add(1)
 	go s.accept()
-	s.logger.Info("serving the Kafka protocol", "addr", ln.Addr().String())
+	s.logger.Info("serving the Kafka protocol", "addr", ln.Addr().String(), "node", s.opts.NodeID)
 	return nil
+}
+
+// splitAdvertise parses Options.Advertise.
+func splitAdvertise(addr string) (string, int32, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil && host == "" {
+		err = errors.New("no host")
+	}
+	var p int
+	if err == nil {
+		p, err = strconv.Atoi(port)
+		if err == nil && (p <= 0 || p > 65535) {
+			err = errors.New("port out of range")
+		}
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("kafka: advertised address %q: %v (want host:port)", addr, err)
+	}
+	return host, int32(p), nil
 }
 
 func isLoopback(host string) bool {
@@ -145,6 +186,7 @@ func (s *Server) Close() error {
 	if s.cancel == nil {
 		return nil
 	}
+	s.cl.stop(true) // the others stop routing clients here
 	s.cancel()
 	err := s.ln.Close()
 	s.mu.Lock()
