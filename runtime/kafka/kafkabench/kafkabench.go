@@ -49,7 +49,11 @@ type Result struct {
 	PacedP50Ms  float64 `json:"paced_p50_ms"`
 	PacedP99Ms  float64 `json:"paced_p99_ms"`
 	PacedP999Ms float64 `json:"paced_p999_ms"`
-	CPUs        int     `json:"cpus"`
+	// The same with linger 0: what the listener and the log add.
+	PacedNoLingerP50Ms  float64 `json:"paced_linger0_p50_ms"`
+	PacedNoLingerP99Ms  float64 `json:"paced_linger0_p99_ms"`
+	PacedNoLingerP999Ms float64 `json:"paced_linger0_p999_ms"`
+	CPUs                int     `json:"cpus"`
 }
 
 // JSON renders the result as one line.
@@ -148,6 +152,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("kafka paced: %w", err)
 	}
 	res.PacedP50Ms, res.PacedP99Ms, res.PacedP999Ms = quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 0.999)
+	if lat, err = kafkaPaced(ctx, srv.Addr(), paced, o, values, kgo.ProducerLinger(0)); err != nil {
+		return res, fmt.Errorf("kafka paced, linger 0: %w", err)
+	}
+	res.PacedNoLingerP50Ms, res.PacedNoLingerP99Ms, res.PacedNoLingerP999Ms = quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 0.999)
 	if res.NativeProduceRPS > 0 {
 		res.ProduceRatio = res.ProduceRPS / res.NativeProduceRPS
 	}
@@ -333,8 +341,8 @@ func kafkaConsume(ctx context.Context, addr, topic string, o Options) (time.Dura
 
 // kafkaPaced produces PacedRate records/s for 3 s, timing each from Produce
 // to its acknowledgement.
-func kafkaPaced(ctx context.Context, addr, topic string, o Options, values [][]byte) ([]float64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+func kafkaPaced(ctx context.Context, addr, topic string, o Options, values [][]byte, opts ...kgo.Opt) ([]float64, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks())}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
