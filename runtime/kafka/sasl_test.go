@@ -518,3 +518,24 @@ func TestParseUsers(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseUsers: no file makes the parser panic, and a parsed file has a
+// user whose line is well formed.
+func FuzzParseUsers(f *testing.F) {
+	v, err := Verifier("pw")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{"a:b\n", "# c\n\nuser:pass:with:colons\r\n", "x:" + v, "x:SCRAM-SHA-256$4096:$:", "", ":", "a:b\na:c"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, file string) {
+		if strings.Count(file, "\n") > 20 {
+			return // each user costs a key derivation
+		}
+		u, err := ParseUsers(strings.NewReader(file))
+		if err == nil && u.Len() == 0 {
+			t.Fatal("parsed a file without users")
+		}
+	})
+}
