@@ -74,8 +74,12 @@ type NATS struct {
 
 // Kafka configures the Kafka protocol listener.
 type Kafka struct {
-	// Listen is host:port on loopback, or "off".
-	Listen string `json:"listen"`
+	// Listen is host:port, or "off" ("": the default).
+	Listen string `json:"listen,omitempty"`
+	// Users is the credentials file: clients authenticate with SASL.
+	Users string `json:"users,omitempty"`
+	// TLS is the listener's certificate and key (CA is unused).
+	TLS TLS `json:"tls,omitzero"`
 }
 
 // TLS names the PEM files for a TLS connection.

@@ -225,22 +225,37 @@ func (c *compiler) nats(n *node) *NATS {
 	return out
 }
 
-var kafkaKeys = []string{"listen"}
+var kafkaKeys = []string{"listen", "users", "tls"}
+var kafkaTLSKeys = []string{"cert", "key"}
 
 // kafka reads the worker's Kafka protocol listener: listen: host:port, or
-// off. Beyond loopback it needs authentication, which is not there yet.
+// off; users: a credentials file; tls: cert and key. Beyond loopback it
+// needs both users and tls, as the REST API needs its token.
 func (c *compiler) kafka(n *node) *Kafka {
 	if !c.isMap(n, "kafka") {
 		return nil
 	}
 	c.checkKeys(n, "kafka", kafkaKeys)
+	out := &Kafka{}
+	out.Users, _ = c.str(n.get("users"), "kafka.users")
+	if t := n.get("tls"); c.isMap(t, "kafka.tls") {
+		c.checkKeys(t, "kafka.tls", kafkaTLSKeys)
+		out.TLS.Cert, _ = c.str(t.get("cert"), "kafka.tls.cert")
+		out.TLS.Key, _ = c.str(t.get("key"), "kafka.tls.key")
+		if out.TLS.Cert == "" || out.TLS.Key == "" {
+			c.lint(t, "kafka.tls: give both cert and key (PEM files)")
+			out.TLS = TLS{}
+		}
+	}
 	v := n.get("listen")
 	addr, ok := c.str(v, "kafka.listen")
-	if !ok {
-		return nil
+	if !ok && given(v) {
+		return nil // not a string: linted
 	}
-	addr = strings.TrimSpace(addr)
-	if addr == "" || addr == "off" {
+	if addr == "" {
+		return out // the default address, with these users and TLS
+	}
+	if addr == "off" {
 		return &Kafka{Listen: "off"}
 	}
 	host, port, err := net.SplitHostPort(addr)
@@ -253,10 +268,20 @@ func (c *compiler) kafka(n *node) *Kafka {
 		return nil
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		c.lint(v, "kafka.listen: %q is beyond loopback; the Kafka listener has no authentication yet, so it listens on loopback only (127.0.0.1, ::1, localhost)", addr)
-		return nil
+		var missing []string
+		if out.Users == "" {
+			missing = append(missing, "users: FILE")
+		}
+		if out.TLS.Cert == "" {
+			missing = append(missing, "tls: {cert, key}")
+		}
+		if len(missing) > 0 {
+			c.lint(v, "kafka.listen: %q is beyond loopback, where clients must authenticate over TLS: add %s to kafka, or listen on loopback (127.0.0.1, ::1, localhost)", addr, strings.Join(missing, " and "))
+			return nil
+		}
 	}
-	return &Kafka{Listen: addr}
+	out.Listen = addr
+	return out
 }
 
 func (c *compiler) checkNATSURL(n *node, list string) {

@@ -34,6 +34,8 @@ type runFlags struct {
 	kafkaSet bool
 	// kafkaAdvertise is the host:port Kafka clients are told to use.
 	kafkaAdvertise string
+	// The Kafka listener's users file and TLS files (kafka.go).
+	kafkaUsers, kafkaTLSCert, kafkaTLSKey string
 	// allowPaths confine the files of connectors created over the API.
 	allowPaths []string
 }
@@ -67,8 +69,11 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the REST API bearer token (default: env BRAID_TOKEN); required beyond loopback")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "REST API TLS certificate file (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "REST API TLS key file (PEM)")
-	fl.StringVar(&f.kafka, "kafka", defaultKafkaAddr, "serve the Kafka protocol on this loopback address; off disables it (overrides the pipeline file's kafka.listen)")
+	fl.StringVar(&f.kafka, "kafka", defaultKafkaAddr, "serve the Kafka protocol on this address (beyond loopback it needs --kafka-users and --kafka-tls-cert); off disables it (overrides the pipeline file's kafka.listen)")
 	fl.StringVar(&f.kafkaAdvertise, "kafka-advertise", "", "the host:port Kafka clients and the other workers are told to reach this worker's listener at (default: the listen address)")
+	fl.StringVar(&f.kafkaUsers, "kafka-users", "", "Kafka listener credentials file (user:password or user:SCRAM-SHA-256$... lines): clients authenticate with SASL PLAIN or SCRAM-SHA-256 (overrides kafka.users)")
+	fl.StringVar(&f.kafkaTLSCert, "kafka-tls-cert", "", "Kafka listener TLS certificate file (PEM; overrides kafka.tls.cert; --tls-cert is not reused)")
+	fl.StringVar(&f.kafkaTLSKey, "kafka-tls-key", "", "Kafka listener TLS key file (PEM; overrides kafka.tls.key)")
 	fl.StringArrayVar(&f.allowPaths, "allow-path", nil, "directory the file settings of connectors created over the REST API may name; repeatable (default: --data-dir and the working directory)")
 	return cmd
 }

@@ -42,6 +42,12 @@ func serve(ctx context.Context, f *runFlags, eng *engine.Engine, logger *slog.Lo
 			return nil, err
 		}
 		allow, deny := f.apiPaths()
+		users, _, key := kafkaFiles(f, eng.Current()) // the pipeline file's too
+		for _, file := range []string{users, key} {
+			if file != "" {
+				deny = append(deny, file)
+			}
+		}
 		srv := api.New(eng, api.Options{Addr: f.httpAddr, Token: token, TLSCert: f.tlsCert, TLSKey: f.tlsKey,
 			Logger: logger, Levels: f.levels, PipelineEnv: pipelineEnv, Version: version,
 			SchemaRegistry: registry.Handler(eng.Schemas, logger), AllowPaths: allow, DenyPaths: deny})
@@ -75,7 +81,7 @@ func (f *runFlags) apiPaths() (allow, deny []string) {
 		allow = []string{f.dataDir, "."}
 	}
 	deny = []string{filepath.Join(f.dataDir, "jetstream")}
-	for _, file := range []string{f.tokenFile, f.tlsKey, f.file} {
+	for _, file := range []string{f.tokenFile, f.tlsKey, f.file, f.kafkaUsers, f.kafkaTLSKey} {
 		if file != "" {
 			deny = append(deny, file)
 		}

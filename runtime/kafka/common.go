@@ -36,11 +36,13 @@ var versions = map[int16]versionRange{
 	14: {0, 5},  // SyncGroup
 	15: {0, 5},  // DescribeGroups
 	16: {0, 4},  // ListGroups
+	17: {0, 1},  // SaslHandshake: v0 (raw tokens) is advertised, as librdkafka requires, but refused
 	18: {0, 3},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 5},  // DeleteTopics
 	22: {0, 4},  // InitProducerID
 	32: {1, 4},  // DescribeConfigs
+	36: {0, 2},  // SaslAuthenticate
 	37: {0, 3},  // CreatePartitions
 	42: {0, 2},  // DeleteGroups
 	60: {0, 1},  // DescribeCluster
@@ -102,11 +104,12 @@ func now(resp kmsg.Response) func() kmsg.Response {
 
 // metrics are the braid_kafka_* series.
 type metrics struct {
-	requests    *prometheus.CounterVec
-	errors      *prometheus.CounterVec
-	seconds     *prometheus.HistogramVec
-	connections prometheus.Gauge
-	records     *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	errors       *prometheus.CounterVec
+	seconds      *prometheus.HistogramVec
+	connections  prometheus.Gauge
+	records      *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -122,9 +125,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Open Kafka protocol connections."}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_kafka_records_total",
 			Help: "Records produced and fetched over the Kafka protocol."}, []string{"direction"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_kafka_auth_failures_total",
+			Help: "Failed Kafka authentications, by SASL mechanism (none: a request before authenticating; unsupported: an unknown mechanism)."}, []string{"mechanism"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.errors, m.seconds, m.connections, m.records} {
+		for _, c := range []prometheus.Collector{m.requests, m.errors, m.seconds, m.connections, m.records, m.authFailures} {
 			if err := reg.Register(c); err != nil {
 				if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
 					_ = are // a second server in one process shares the series

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/xdg-go/scram"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -41,9 +43,14 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	// Addr is the listen address (host:port). Only loopback addresses are
-	// accepted until authentication is configured.
+	// Addr is the listen address (host:port). Beyond loopback both Users
+	// and TLS are required.
 	Addr string
+	// Users, when set, are the only clients served: every connection
+	// authenticates with SASL PLAIN or SCRAM-SHA-256 first, on loopback too.
+	Users *Users
+	// TLS, when set, wraps the listener (at least TLS 1.2).
+	TLS *tls.Config
 	// NodeID is this broker's id in Metadata. When 0 and WorkerID is set,
 	// the worker gets one the first time it serves and keeps it across
 	// restarts (stored in the braid_kafka bucket); when both are unset it
@@ -75,6 +82,7 @@ type Server struct {
 	producers *producers
 	groups    *groups
 	cl        *cluster
+	scram     *scram.Server // nil without Users
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -97,6 +105,9 @@ func New(l *log.Log, opts Options) *Server {
 	s.producers = newProducers(l)
 	s.groups = newGroups(l, s.logger, s)
 	s.cl = newCluster(s)
+	if opts.Users != nil {
+		s.scram = newScramServer(opts.Users)
+	}
 	return s
 }
 
@@ -106,12 +117,15 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka: listen address %q: %w", s.opts.Addr, err)
 	}
-	if !isLoopback(host) {
-		return fmt.Errorf("kafka: listen address %q is beyond loopback: the Kafka listener has no authentication yet, so it only listens on loopback (127.0.0.1, ::1, localhost)", s.opts.Addr)
+	if err := checkListen(host, s.opts); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", s.opts.Addr)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
+	}
+	if s.opts.TLS != nil {
+		ln = tls.NewListener(ln, serverTLS(s.opts.TLS))
 	}
 	s.ln = ln
 	tcp := ln.Addr().(*net.TCPAddr)
@@ -142,7 +156,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.wg.Add(1)
 	go s.accept()
-	s.logger.Info("serving the Kafka protocol", "addr", ln.Addr().String(), "node", s.opts.NodeID)
+	s.logger.Info("serving the Kafka protocol", "addr", ln.Addr().String(), "node", s.opts.NodeID, "tls", s.opts.TLS != nil, "sasl", s.opts.Users != nil)
 	return nil
 }
 
@@ -234,8 +248,12 @@ func (s *Server) accept() {
 			defer s.wg.Done()
 			s.m.connections.Inc()
 			defer s.m.connections.Dec()
-			cn := newConn(s, c)
-			cn.serve()
+			if err := s.tlsHandshake(c); err != nil {
+				s.logger.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+				_ = c.Close()
+			} else {
+				newConn(s, c).serve()
+			}
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -254,11 +272,14 @@ type conn struct {
 	held   *semaphore.Weighted // request bytes held, ≤ maxConnBytes
 	pub    *publisher          // created by the first Produce; only the reader goroutine sets it
 	client string
+	auth   saslConn  // only the reader goroutine touches it
+	authBy time.Time // authenticate before this, or be closed
 }
 
 func newConn(s *Server, c net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{s: s, c: c, ctx: ctx, cancel: cancel, fetch: newReaderCache(s.log), held: semaphore.NewWeighted(maxConnBytes)}
+	return &conn{s: s, c: c, ctx: ctx, cancel: cancel, fetch: newReaderCache(s.log), held: semaphore.NewWeighted(maxConnBytes),
+		authBy: time.Now().Add(authTimeout)}
 }
 
 // reply is one request's answer, in request order: the thunk runs on the
@@ -272,6 +293,7 @@ type reply struct {
 	thunk   func() kmsg.Response
 	raw     []byte // an answer already encoded (a refused version)
 	size    int64  // request bytes held until answered
+	last    bool   // close the connection after this answer (failed authentication)
 }
 
 func (cn *conn) serve() {
@@ -286,8 +308,11 @@ func (cn *conn) serve() {
 	}()
 	err := cn.read(replies)
 	// The client is gone (or broke the protocol): nobody reads the answers,
-	// so pending long polls end now instead of at their max wait.
-	cn.cancel()
+	// so pending long polls end now instead of at their max wait. A failed
+	// authentication's answer still waits out its delay.
+	if !errors.Is(err, errAuthClosed) {
+		cn.cancel()
+	}
 	if cn.pub != nil {
 		defer cn.pub.close()
 	}
@@ -303,13 +328,17 @@ func (cn *conn) read(replies chan<- reply) error {
 	br := bufio.NewReaderSize(cn.c, 64<<10)
 	var size [4]byte
 	for {
-		_ = cn.c.SetReadDeadline(time.Now().Add(idleTimeout))
+		deadline, limit := time.Now().Add(idleTimeout), int32(maxFrame)
+		if !cn.authenticated() {
+			deadline, limit = cn.authBy, maxAuthFrame
+		}
+		_ = cn.c.SetReadDeadline(deadline)
 		if _, err := io.ReadFull(br, size[:]); err != nil {
 			return err
 		}
 		n := int32(binary.BigEndian.Uint32(size[:]))
-		if n < 8 || n > maxFrame {
-			return fmt.Errorf("request of %d bytes: outside 8..%d", n, maxFrame)
+		if n < 8 || n > limit {
+			return fmt.Errorf("request of %d bytes: outside 8..%d", n, limit)
 		}
 		if err := cn.held.Acquire(cn.ctx, int64(n)); err != nil {
 			return err
@@ -327,6 +356,9 @@ func (cn *conn) read(replies chan<- reply) error {
 		case replies <- r:
 		case <-cn.ctx.Done():
 			return cn.ctx.Err()
+		}
+		if r.last {
+			return errAuthClosed
 		}
 	}
 }
@@ -350,6 +382,9 @@ func readBody(r io.Reader, n int) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// errAuthClosed ends a connection whose authentication failed.
+var errAuthClosed = errors.New("authentication failed")
+
 // decode parses one request and starts it.
 func (cn *conn) decode(buf []byte) (reply, error) {
 	rd := kbin.Reader{Src: buf}
@@ -368,6 +403,11 @@ func (cn *conn) decode(buf []byte) (reply, error) {
 		// Clients only send what ApiVersions advertised: anything else
 		// is a broken or hostile client.
 		return reply{}, fmt.Errorf("request key %d is not supported", key)
+	}
+	if !cn.authenticated() && !beforeAuth(key) {
+		// Kafka closes such a connection without an answer.
+		cn.s.m.authFailures.WithLabelValues("none").Inc()
+		return reply{}, fmt.Errorf("%s before authentication", kmsg.NameForKey(key))
 	}
 	if version < vr.min || version > vr.max {
 		if key == apiVersionsKey {
@@ -393,6 +433,10 @@ func (cn *conn) decode(buf []byte) (reply, error) {
 	}
 	if err := req.ReadFrom(rd.Src); err != nil {
 		return reply{}, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(key), version, err)
+	}
+	if key == saslHandshakeKey || key == saslAuthenticateKey {
+		r.thunk, r.last = cn.sasl(req)
+		return r, nil
 	}
 	r.thunk = cn.s.handle(cn, req)
 	return r, nil
