@@ -264,7 +264,7 @@ func (p *publisher) run(ln *lane) {
 				continue
 			}
 		}
-		pend, err := ln.prod.Publish(p.ctx, log.Batch{Topic: j.topic, Records: j.recs, MsgID: j.msgID})
+		pend, err := ln.prod.Publish(p.ctx, log.Batch{Topic: j.topic, Records: j.recs, MsgID: j.msgID, Handoff: true})
 		if err != nil {
 			p.finish(j, err)
 			continue

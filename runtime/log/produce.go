@@ -35,6 +35,10 @@ type Batch struct {
 	// Meta is stored with every message of the batch (e.g. a source position)
 	// and returned by LastMeta.
 	Meta []Header
+	// Handoff gives Records to the log: Publish uses the slice itself
+	// instead of a copy (and sets its records' partitions and offsets);
+	// the caller must not touch it afterwards.
+	Handoff bool
 	// Atomic stores every message of the batch or none (JetStream atomic
 	// batch publish), so a crash never leaves part of a batch that spans
 	// partitions in the log. Needs Log.Atomic(); otherwise ignored.
@@ -109,7 +113,11 @@ func (p *Producer) Publish(ctx context.Context, b Batch) (*Pending, error) {
 	if err != nil {
 		return nil, err
 	}
-	pend := &Pending{topic: b.Topic, recs: append([]Record(nil), b.Records...), done: make(chan struct{})}
+	recs := b.Records
+	if !b.Handoff {
+		recs = append([]Record(nil), b.Records...)
+	}
+	pend := &Pending{topic: b.Topic, recs: recs, done: make(chan struct{})}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

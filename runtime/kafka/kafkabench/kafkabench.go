@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -125,8 +126,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("native consume: %w", err)
 	}
 	res.NativeConsumeRPS = rate(o.Records, d)
-	_ = l.DeleteTopic(ctx, native)
-	runtime.GC()
+	// Topics are deleted at the end: removing a stream's files meanwhile
+	// would compete with the next phase.
+	defer l.DeleteTopic(context.WithoutCancel(ctx), native)
+	settle()
 
 	topic := fmt.Sprintf("bench_kafka_%d", time.Now().UnixNano())
 	if err := l.CreateTopic(ctx, topic, log.TopicConfig{Partitions: o.Partitions}); err != nil {
@@ -140,8 +143,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("kafka consume: %w", err)
 	}
 	res.ConsumeRPS = rate(o.Records, d)
-	_ = l.DeleteTopic(ctx, topic)
-	runtime.GC()
+	defer l.DeleteTopic(context.WithoutCancel(ctx), topic)
+	settle()
 
 	paced := fmt.Sprintf("bench_paced_%d", time.Now().UnixNano())
 	if err := l.CreateTopic(ctx, paced, log.TopicConfig{Partitions: o.Partitions}); err != nil {
@@ -163,6 +166,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		res.ConsumeRatio = res.ConsumeRPS / res.NativeConsumeRPS
 	}
 	return res, nil
+}
+
+// settle returns the last phase's garbage before the next one starts.
+func settle() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // payloads are 64 distinct values of size bytes, reused round-robin.
