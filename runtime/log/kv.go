@@ -250,19 +250,37 @@ func (kv *KV) Keys(ctx context.Context, prefix string) ([]string, error) {
 }
 
 func (kv *KV) keys(ctx context.Context, filter, prefix string) ([]string, error) {
+	raw, err := kv.rawKeys(ctx, filter, EscapeKey(prefix))
+	if err != nil {
+		return nil, kv.wrap("keys", prefix, err)
+	}
+	out := raw[:0]
+	for _, k := range raw {
+		u, err := UnescapeKey(k)
+		if err != nil {
+			continue // a key written by something other than Braid
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// rawKeys lists the stored (escaped) live keys matching filter that start
+// with rawPrefix.
+func (kv *KV) rawKeys(ctx context.Context, filter, rawPrefix string) ([]string, error) {
 	// A listing is an ephemeral consumer, which the server may place on a
 	// replica that is behind the bucket's leader: it would miss a key just
 	// written. The leader's last sequence says what the listing must reach.
 	st, err := kv.kv.Status(ctx)
 	if err != nil {
-		return nil, kv.wrap("keys", prefix, err)
+		return nil, err
 	}
 	var last uint64
 	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo().State.Msgs > 0 {
 		last = bs.StreamInfo().State.LastSeq
 	}
 	for attempt := 0; ; attempt++ {
-		out, seen, err := kv.listKeys(ctx, filter, prefix)
+		out, seen, err := kv.listKeys(ctx, filter, rawPrefix)
 		if err != nil {
 			return nil, err
 		}
@@ -279,15 +297,15 @@ func (kv *KV) keys(ctx context.Context, filter, prefix string) ([]string, error)
 	}
 }
 
-// listKeys lists the live keys matching filter with the prefix, and the
-// highest bucket sequence the listing saw (deletes included).
-func (kv *KV) listKeys(ctx context.Context, filter, prefix string) ([]string, uint64, error) {
+// listKeys lists the live stored keys matching filter that start with
+// rawPrefix, and the highest bucket sequence the listing saw (deletes
+// included).
+func (kv *KV) listKeys(ctx context.Context, filter, rawPrefix string) ([]string, uint64, error) {
 	w, err := kv.kv.WatchFiltered(ctx, []string{filter}, jetstream.MetaOnly())
 	if err != nil {
-		return nil, 0, kv.wrap("keys", prefix, err)
+		return nil, 0, err
 	}
 	defer func() { _ = w.Stop() }()
-	esc := EscapeKey(prefix)
 	var out []string
 	var seen uint64
 	for e := range w.Updates() {
@@ -295,14 +313,10 @@ func (kv *KV) listKeys(ctx context.Context, filter, prefix string) ([]string, ui
 			break // the initial values are all delivered
 		}
 		seen = max(seen, e.Revision())
-		if e.Operation() != jetstream.KeyValuePut || !strings.HasPrefix(e.Key(), esc) {
+		if e.Operation() != jetstream.KeyValuePut || !strings.HasPrefix(e.Key(), rawPrefix) {
 			continue
 		}
-		u, err := UnescapeKey(e.Key())
-		if err != nil {
-			continue // a key written by something other than Braid
-		}
-		out = append(out, u)
+		out = append(out, e.Key())
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err

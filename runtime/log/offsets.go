@@ -7,8 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // OffsetsBucket is the KV bucket holding consumer-group offsets, keyed
@@ -32,10 +30,15 @@ func checkGroup(group, topic string) error {
 
 // CommitOffset stores the last processed offset of a partition for a group.
 func (l *Log) CommitOffset(ctx context.Context, group, topic string, partition int32, offset int64) error {
+	return l.commit(ctx, group, topic, partition, offset, 0)
+}
+
+// commit stores offset (≥ least) as the group's last processed offset.
+func (l *Log) commit(ctx context.Context, group, topic string, partition int32, offset, least int64) error {
 	if err := checkGroup(group, topic); err != nil {
 		return err
 	}
-	if partition < 0 || offset < 0 {
+	if partition < 0 || offset < least {
 		return fmt.Errorf("commit group %q topic %q partition %d offset %d: %w", group, topic, partition, offset, ErrOffsetOutOfRange)
 	}
 	kv, err := l.offsetsKV(ctx)
@@ -97,16 +100,12 @@ func (l *Log) CommittedOffsets(ctx context.Context, group, topic string) (map[in
 // partitionKeys lists the partitions a group has offsets for in a topic.
 func (kv *KV) partitionKeys(ctx context.Context, group, topic string) ([]int32, error) {
 	prefix := EscapeKey(group) + "." + EscapeKey(topic) + "."
-	lister, err := kv.kv.ListKeysFiltered(ctx, prefix+"*")
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, err := kv.rawKeys(ctx, prefix+"*", prefix)
 	if err != nil {
 		return nil, fmt.Errorf("offsets of group %q topic %q: %w", group, topic, err)
 	}
-	defer func() { _ = lister.Stop() }()
 	var out []int32
-	for k := range lister.Keys() {
+	for _, k := range keys {
 		if p, err := strconv.ParseInt(strings.TrimPrefix(k, prefix), 10, 32); err == nil {
 			out = append(out, int32(p))
 		}
@@ -139,17 +138,13 @@ func (l *Log) Groups(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	lister, err := kv.kv.ListKeys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	keys, err := kv.rawKeys(ctx, ">", "")
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
-	defer func() { _ = lister.Stop() }()
 	seen := map[string]bool{}
 	var out []string
-	for k := range lister.Keys() {
+	for _, k := range keys {
 		g, _, _ := strings.Cut(k, ".")
 		name, err := UnescapeKey(g)
 		if err != nil || seen[name] {
