@@ -155,6 +155,13 @@ func (l *Log) CreateTopic(ctx context.Context, name string, cfg TopicConfig) err
 	if err != nil {
 		return err
 	}
+	// JetStream answers a create of an identical stream with success: ask
+	// first, so an existing topic is always ErrTopicExists.
+	if _, err := l.js.Stream(ctx, StreamName(name)); err == nil {
+		return fmt.Errorf("create topic %q: %w", name, ErrTopicExists)
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("create topic %q: %w", name, err)
+	}
 	if _, err := l.js.CreateStream(ctx, sc); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return fmt.Errorf("create topic %q: %w", name, ErrTopicExists)

@@ -172,6 +172,10 @@ func testTopicAdmin(t *testing.T, h Harness) {
 	if err := l.CreateTopic(ctx, name, log.TopicConfig{Partitions: 2}); !errors.Is(err, log.ErrTopicExists) {
 		t.Fatalf("second create: %v, want ErrTopicExists", err)
 	}
+	// The same config again: JetStream would accept it as a no-op.
+	if err := l.CreateTopic(ctx, name, log.TopicConfig{Partitions: 2, Retention: time.Hour}); !errors.Is(err, log.ErrTopicExists) {
+		t.Fatalf("second create with the same config: %v, want ErrTopicExists", err)
+	}
 	if err := l.CreateTopic(ctx, "a.b", log.TopicConfig{Partitions: 1}); !errors.Is(err, log.ErrInvalidTopicName) {
 		t.Fatalf("dotted name: %v, want ErrInvalidTopicName", err)
 	}
