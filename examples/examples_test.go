@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"github.com/braidhq/braid/connectors/builtin"
 	"github.com/braidhq/braid/pipelines"
 	"github.com/braidhq/braid/runtime/engine"
+	"github.com/braidhq/braid/runtime/kafka"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // catalog is what `braid run` and `braid lint` check pipeline files against.
@@ -200,5 +203,76 @@ func checkIDs(t *testing.T, sink string, got, want []int) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s: got %d records %v,\nwant %d: %v", sink, len(got), got, len(want), want)
+	}
+}
+
+// The Kafka example: records a Kafka producer writes reach the file sink,
+// and a Kafka consumer group reads them all back.
+func TestKafkaExampleRuns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data, err := os.ReadFile("kafka/pipeline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := replaceAll(t, string(data), "data/kafka/out", filepath.Join(dir, "out"))
+	eng := startEngine(t, filepath.Join(dir, "log"))
+	p := applyFile(t, eng, filepath.Join(dir, "pipeline.yaml"), []byte(yaml), nil)
+	if p.Kafka == nil || p.Kafka.Listen != "127.0.0.1:9092" {
+		t.Fatalf("kafka.listen: %+v", p.Kafka)
+	}
+	// braid run would listen on kafka.listen; the test takes a free port.
+	srv := kafka.New(eng.Log, kafka.Options{Addr: "127.0.0.1:0"})
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(srv.Addr()), kgo.DefaultProduceTopic("clicks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	const n = 100
+	for i := 1; i <= n; i++ {
+		v := fmt.Sprintf(`{"user":"u%d","page":"/p/%d"}`, i%7, i)
+		prod.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "u%d", i%7), Value: []byte(v)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	type click struct {
+		User, Page string
+	}
+	var got []click
+	for len(got) < n && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond) // polling interval, bounded by ctx
+		got = readJSONLines[click](t, filepath.Join(dir, "out", "*.jsonl"))
+	}
+	pages := map[string]bool{}
+	for _, c := range got {
+		pages[c.Page] = true
+	}
+	if len(got) != n || len(pages) != n {
+		t.Fatalf("the sink has %d clicks (%d distinct pages), want %d", len(got), len(pages), n)
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(srv.Addr()), kgo.ConsumerGroup("readers"), kgo.ConsumeTopics("clicks"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	read := map[string]bool{}
+	for len(read) < n {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("the consumer group read %d of %d", len(read), n)
+		}
+		fs.EachRecord(func(r *kgo.Record) { read[string(r.Value)] = true })
 	}
 }

@@ -93,7 +93,11 @@ func topicDescribe(cmd *cobra.Command, cf *clientFlags, name string) error {
 			}
 			sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 			for _, p := range parts {
-				rows = append(rows, []string{g.Group, strconv.Itoa(int(p)), strconv.FormatInt(g.Committed[p], 10), strconv.FormatInt(g.Lag[p], 10)})
+				committed := "-" // nothing committed in this partition
+				if c, ok := g.Committed[p]; ok {
+					committed = strconv.FormatInt(c, 10)
+				}
+				rows = append(rows, []string{g.Group, strconv.Itoa(int(p)), committed, strconv.FormatInt(g.Lag[p], 10)})
 			}
 		}
 		c.table([]string{"GROUP", "PARTITION", "COMMITTED", "LAG"}, rows)
