@@ -129,15 +129,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Failed Kafka authentications, by SASL mechanism (none: a request before authenticating; unsupported: an unknown mechanism)."}, []string{"mechanism"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.errors, m.seconds, m.connections, m.records, m.authFailures} {
-			if err := reg.Register(c); err != nil {
-				if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-					_ = are // a second server in one process shares the series
-				}
+		// A second server in one process (tests, a restart in place)
+		// shares the series already registered.
+		m.requests = register(reg, m.requests)
+		m.errors = register(reg, m.errors)
+		m.seconds = register(reg, m.seconds)
+		m.connections = register(reg, m.connections)
+		m.records = register(reg, m.records)
+		m.authFailures = register(reg, m.authFailures)
+	}
+	return m
+}
+
+// register registers c, or returns the collector registered before it.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
 			}
 		}
 	}
-	return m
+	return c
 }
 
 func (m *metrics) observe(key int16, start time.Time, resp kmsg.Response) {

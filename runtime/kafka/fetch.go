@@ -166,7 +166,7 @@ func (s *Server) fetch(cn *conn, req *kmsg.FetchRequest) func() kmsg.Response {
 			}
 			cr, err := cn.fetch.reader(ctx, fp.k, fp.offset)
 			if err != nil {
-				s.fetchError(ctx, cn, fp, err)
+				fetchError(fp, err)
 				continue
 			}
 			fp.cr = cr
@@ -278,14 +278,11 @@ func (s *Server) readError(fp *fetchPart, err error) {
 
 // fetchError answers a partition that could not be positioned: an offset
 // out of range carries the partition's range so the client can reset.
-func (s *Server) fetchError(ctx context.Context, cn *conn, fp *fetchPart, err error) {
+func fetchError(fp *fetchPart, err error) {
 	fp.rp.ErrorCode = errCode(err)
 	var re *log.OffsetRangeError
 	if errors.As(err, &re) {
 		fp.rp.ErrorCode = kerr.OffsetOutOfRange.Code
 		fp.rp.LogStartOffset, fp.rp.HighWatermark, fp.rp.LastStableOffset = re.First, re.End, re.End
-		return
 	}
-	_ = ctx
-	_ = cn
 }

@@ -113,7 +113,7 @@ func New(l *log.Log, opts Options) *Server {
 
 // Start listens on Options.Addr and serves until Close or ctx ends.
 func (s *Server) Start(ctx context.Context) error {
-	host, portStr, err := net.SplitHostPort(s.opts.Addr)
+	host, _, err := net.SplitHostPort(s.opts.Addr)
 	if err != nil {
 		return fmt.Errorf("kafka: listen address %q: %w", s.opts.Addr, err)
 	}
@@ -133,7 +133,6 @@ func (s *Server) Start(ctx context.Context) error {
 	if host == "" || host == "localhost" {
 		s.host = tcp.IP.String()
 	}
-	_ = portStr
 	self := brokerInfo{Host: s.host, Port: s.port, Worker: s.opts.WorkerID}
 	if s.opts.Advertise != "" {
 		if self.Host, self.Port, err = splitAdvertise(s.opts.Advertise); err != nil {
