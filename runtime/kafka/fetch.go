@@ -117,7 +117,7 @@ type fetchPart struct {
 	offset   int64
 	maxBytes int
 	cr       *cachedReader
-	recs     []log.Record
+	chunks   [][]log.Record // records read, each chunk consecutive, chunks in order
 	size     int
 	rp       *kmsg.FetchResponseTopicPartition
 }
@@ -145,8 +145,11 @@ func (s *Server) fetch(cn *conn, req *kmsg.FetchRequest) func() kmsg.Response {
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 				rp.RecordBatches = []byte{} // empty, never null
 				rt.Partitions = append(rt.Partitions, rp)
-				parts = append(parts, &fetchPart{k: tp{t.Topic, p.Partition}, offset: p.FetchOffset,
-					maxBytes: int(p.PartitionMaxBytes)})
+				maxBytes := int(p.PartitionMaxBytes)
+				if maxBytes <= 0 {
+					maxBytes = 1 << 20 // Kafka's max.partition.fetch.bytes default
+				}
+				parts = append(parts, &fetchPart{k: tp{t.Topic, p.Partition}, offset: p.FetchOffset, maxBytes: maxBytes})
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
@@ -181,10 +184,15 @@ func (s *Server) fetch(cn *conn, req *kmsg.FetchRequest) func() kmsg.Response {
 			if fp.cr == nil {
 				continue
 			}
-			if len(fp.recs) > 0 {
-				fp.rp.RecordBatches = appendBatch(make([]byte, 0, fp.size+fp.size/8+128), fp.recs)
-				fp.cr.next = fp.recs[len(fp.recs)-1].Offset + 1
-				n += len(fp.recs)
+			if len(fp.chunks) > 0 {
+				buf := make([]byte, 0, fp.size+fp.size/8+128*len(fp.chunks))
+				for _, c := range fp.chunks {
+					buf = appendBatch(buf, c) // one batch per chunk: each is consecutive
+					n += len(c)
+				}
+				last := fp.chunks[len(fp.chunks)-1]
+				fp.rp.RecordBatches = buf
+				fp.cr.next = last[len(last)-1].Offset + 1
 			}
 			first, end, err := cn.fetch.offsets(ctx, fp.k)
 			if err != nil {
@@ -205,27 +213,35 @@ func (s *Server) fetch(cn *conn, req *kmsg.FetchRequest) func() kmsg.Response {
 func (s *Server) sweep(ctx context.Context, parts []*fetchPart, budget *int) int {
 	total := 0
 	for _, fp := range parts {
-		if fp.cr == nil || *budget <= 0 || len(fp.recs) > 0 {
-			continue
+		// What the reader has decoded comes a stored message at a time:
+		// take messages until the partition's bytes are reached or nothing
+		// more is ready, so a consumer far behind gets full answers.
+		for fp.cr != nil && *budget > 0 && fp.size < fp.maxBytes && fp.rp.ErrorCode == 0 {
+			recs, err := fp.cr.r.Fetch(ctx, fetchRecords, min(fp.maxBytes-fp.size, *budget), 0)
+			if err != nil {
+				s.readError(fp, err)
+				break
+			}
+			if len(recs) == 0 {
+				break
+			}
+			n := fp.take(recs)
+			total += n
+			*budget -= n
 		}
-		recs, err := fp.cr.r.Fetch(ctx, fetchRecords, min(fp.maxBytes, *budget), 0)
-		if err != nil {
-			s.readError(fp, err)
-			continue
-		}
-		fp.take(recs)
-		total += fp.size
-		*budget -= fp.size
 	}
 	return total
 }
 
-func (fp *fetchPart) take(recs []log.Record) {
-	fp.recs = recs
-	fp.size = 0
+// take adds a chunk of consecutive records and returns its size.
+func (fp *fetchPart) take(recs []log.Record) int {
+	size := 0
 	for _, r := range recs {
-		fp.size += recordSize(r)
+		size += recordSize(r)
 	}
+	fp.chunks = append(fp.chunks, recs)
+	fp.size += size
+	return size
 }
 
 // longPoll waits up to wait for any partition to have records; the first
