@@ -286,7 +286,10 @@ func (s *source) startStream(ctx context.Context) error {
 		return err
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.stream, s.stopStream, s.streamDone = st, cancel, make(chan struct{})
+	s.mu.Lock() // Ack reads stream from the worker's other goroutine
+	s.stream = st
+	s.mu.Unlock()
+	s.stopStream, s.streamDone = cancel, make(chan struct{})
 	s.setProgress(func(p *sdk.Progress) { p.Phase = "streaming" })
 	go func() {
 		defer close(s.streamDone)
@@ -302,11 +305,14 @@ func (s *source) Ack(ctx context.Context, raw sdk.Position) error {
 	if err != nil || pos == nil || pos.Snap != nil {
 		return err
 	}
-	if s.stream == nil {
+	s.mu.Lock()
+	st := s.stream
+	s.mu.Unlock()
+	if st == nil {
 		return nil
 	}
 	lsn, _ := pglogrepl.ParseLSN(pos.LSN)
-	s.stream.ack(lsn, pos.N)
+	st.ack(lsn, pos.N)
 	return nil
 }
 
