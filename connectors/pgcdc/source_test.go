@@ -320,3 +320,72 @@ func TestDefaultSlot(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestDeleteBeforeIsKeyOnly checks a delete under REPLICA IDENTITY DEFAULT
+// carries only the key in Before, not NULLs for the other columns.
+func TestDeleteBeforeIsKeyOnly(t *testing.T) {
+	db := testDB(t)
+	tbl, slot := unique("delkey_"), unique("slot_")
+	execSQL(t, db, "CREATE TABLE "+tbl+" (id int PRIMARY KEY, v text)")
+	dropSlotLater(t, db, slot)
+	src := openSource(t, baseConfig(tbl, slot, map[string]any{"snapshot.mode": "never"}), nil)
+	execSQL(t, db, "INSERT INTO "+tbl+" VALUES (1, 'a')")
+	execSQL(t, db, "DELETE FROM "+tbl)
+	recs := readN(t, src, 2)
+	if !reflect.DeepEqual(recs[1].Before, map[string]any{"id": int32(1)}) {
+		t.Fatalf("delete before %v, want only the key", recs[1].Before)
+	}
+}
+
+// TestSlotGone checks a stored position whose slot was dropped fails with
+// a clear error, and that snapshot.mode when_needed snapshots again.
+func TestSlotGone(t *testing.T) {
+	db := testDB(t)
+	tbl, slot := unique("gone_"), unique("slot_")
+	execSQL(t, db, "CREATE TABLE "+tbl+" (id int PRIMARY KEY)")
+	execSQL(t, db, "INSERT INTO "+tbl+" VALUES (1), (2)")
+	dropSlotLater(t, db, slot)
+	raw := baseConfig(tbl, slot, map[string]any{"snapshot.mode": "never"})
+	src := openSource(t, raw, nil)
+	execSQL(t, db, "INSERT INTO "+tbl+" VALUES (3)")
+	pos := readN(t, src, 1)[0].Position
+	src.Close(context.Background())
+	waitFor(t, "the slot to be dropped", 10*time.Second, func() bool {
+		_, err := db.Exec(context.Background(), "SELECT pg_drop_replication_slot($1)", slot)
+		return err == nil
+	})
+	cfg, _ := spec.Validate(raw)
+	gone := newSource(parseConfig(cfg, sdk.Env{}), sdk.Env{})
+	err := gone.Open(context.Background(), pos)
+	gone.Close(context.Background())
+	if !sdk.IsFatal(err) || !strings.Contains(err.Error(), "when_needed") {
+		t.Fatalf("open with the slot gone: %v, want a fatal error naming when_needed", err)
+	}
+	raw["snapshot.mode"] = "when_needed"
+	again := readN(t, openSource(t, raw, pos), 3)
+	for _, r := range again {
+		if r.Op != sdk.OpSnapshot {
+			t.Fatalf("after the slot was recreated: %s %s, want a new snapshot", r.Op, r.Key)
+		}
+	}
+}
+
+// TestInitialOnly checks initial_only reads the rows and ends, without a slot.
+func TestInitialOnly(t *testing.T) {
+	db := testDB(t)
+	tbl, slot := unique("once_"), unique("slot_")
+	execSQL(t, db, "CREATE TABLE "+tbl+" (id int PRIMARY KEY)")
+	execSQL(t, db, "INSERT INTO "+tbl+" VALUES (1), (2), (3)")
+	src := openSource(t, baseConfig(tbl, slot, map[string]any{"snapshot.mode": "initial_only"}), nil)
+	if recs := readN(t, src, 3); len(recs) != 3 {
+		t.Fatalf("%d records", len(recs))
+	}
+	if _, err := src.Read(context.Background()); err != sdk.ErrEndOfInput {
+		t.Fatalf("after the snapshot: %v, want end of input", err)
+	}
+	var n int
+	_ = db.QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&n)
+	if n != 0 {
+		t.Fatal("initial_only created a slot")
+	}
+}

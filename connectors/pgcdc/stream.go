@@ -240,11 +240,11 @@ func (st *streamer) handle(ctx context.Context, x pglogrepl.XLogData) error {
 		st.mu.Unlock()
 		return st.flush(ctx)
 	case *pglogrepl.InsertMessage:
-		return st.change(ctx, x.WALStart, m.RelationID, sdk.OpCreate, nil, m.Tuple)
+		return st.change(ctx, x.WALStart, m.RelationID, sdk.OpCreate, 0, nil, m.Tuple)
 	case *pglogrepl.UpdateMessage:
-		return st.change(ctx, x.WALStart, m.RelationID, sdk.OpUpdate, m.OldTuple, m.NewTuple)
+		return st.change(ctx, x.WALStart, m.RelationID, sdk.OpUpdate, m.OldTupleType, m.OldTuple, m.NewTuple)
 	case *pglogrepl.DeleteMessage:
-		return st.change(ctx, x.WALStart, m.RelationID, sdk.OpDelete, m.OldTuple, nil)
+		return st.change(ctx, x.WALStart, m.RelationID, sdk.OpDelete, m.OldTupleType, m.OldTuple, nil)
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			if t := st.rels[id]; t != nil {
@@ -322,7 +322,7 @@ func decodeTuple(t *table, td *pglogrepl.TupleData) (map[string]any, error) {
 	return row, nil
 }
 
-func (st *streamer) change(ctx context.Context, at pglogrepl.LSN, rel uint32, op sdk.Operation, oldTD, newTD *pglogrepl.TupleData) error {
+func (st *streamer) change(ctx context.Context, at pglogrepl.LSN, rel uint32, op sdk.Operation, oldType uint8, oldTD, newTD *pglogrepl.TupleData) error {
 	t := st.rels[rel]
 	if t == nil || st.cur == nil {
 		return nil
@@ -330,6 +330,15 @@ func (st *streamer) change(ctx context.Context, at pglogrepl.LSN, rel uint32, op
 	before, err := decodeTuple(t, oldTD)
 	if err != nil {
 		return sdk.Fatal(fmt.Errorf("%s at %s: %w", t.full, at, err))
+	}
+	if oldType == pglogrepl.UpdateMessageTupleTypeKey && before != nil {
+		// A key tuple sends the other columns as NULLs, which they are not.
+		key := make(map[string]any, len(t.key))
+		for _, k := range t.key {
+			n := t.cols[k].name
+			key[n] = before[n]
+		}
+		before = key
 	}
 	after, err := decodeTuple(t, newTD)
 	if err != nil {
