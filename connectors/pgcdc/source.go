@@ -383,3 +383,19 @@ func (s *source) baseHeaders(t *table, pos string, ts time.Time) sdk.Headers {
 		{Key: HeaderSchema, Value: t.hdr},
 	}
 }
+
+// Schemas implements sdk.SchemaProvider; it is valid after Open.
+func (s *source) Schemas(ctx context.Context) ([]sdk.SchemaInfo, error) {
+	if s.db == nil {
+		return nil, errors.New("postgres-cdc: Schemas called before Open")
+	}
+	out := make([]sdk.SchemaInfo, len(s.order))
+	for i, t := range s.order {
+		topic := t.topic
+		if topic == "" {
+			topic = s.env.Topic
+		}
+		out[i] = sdk.SchemaInfo{Topic: topic, Schema: t.sch}
+	}
+	return out, nil
+}

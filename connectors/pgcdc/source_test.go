@@ -93,6 +93,9 @@ func TestTypesRoundTrip(t *testing.T) {
 		t.Fatalf("op %s, want snapshot", snap[0].Op)
 	}
 	checkTypes(t, snap[0])
+	if infos, err := src.Schemas(context.Background()); err != nil || len(infos) != 1 || infos[0].Schema != snap[0].Schema {
+		t.Errorf("Schemas: %v, %v", infos, err)
+	}
 	execSQL(t, db, "DELETE FROM "+tbl)
 	execSQL(t, db, "INSERT INTO "+tbl+" VALUES "+typesRow)
 	recs := readN(t, src, 2)
