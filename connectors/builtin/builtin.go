@@ -10,6 +10,7 @@ import (
 	braidhttp "github.com/braidhq/braid/connectors/http"
 	"github.com/braidhq/braid/connectors/jdbc"
 	"github.com/braidhq/braid/connectors/parquet"
+	"github.com/braidhq/braid/connectors/pgcdc"
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/schema/convert"
 	"github.com/braidhq/braid/schema/serde"
@@ -29,6 +30,7 @@ func Plugins() sdk.Plugins {
 		audit.SinkPlugin(),
 		jdbc.SourcePlugin(),
 		jdbc.SinkPlugin(),
+		pgcdc.Plugin(),
 	}
 }
 

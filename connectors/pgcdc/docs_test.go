@@ -1,0 +1,16 @@
+package pgcdc
+
+import (
+	"flag"
+	"testing"
+
+	"github.com/braidhq/braid/connectors/sdk/sdktest"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated part of docs/connectors/postgres-cdc.md")
+
+// TestDocsMatchSpec keeps the settings table of docs/connectors/postgres-cdc.md
+// in step with the spec.
+func TestDocsMatchSpec(t *testing.T) {
+	sdktest.CheckDocs(t, "../../docs/connectors/postgres-cdc.md", *update, Plugin())
+}

@@ -1,0 +1,51 @@
+package pgcdc
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/jackc/pglogrepl"
+)
+
+// position is where the source is. While streaming, LSN is the commit LSN
+// of the transaction of the last record handed out and N how many of that
+// transaction's records were; a restart skips exactly those. During the
+// snapshot, Snap holds the per-table progress.
+type position struct {
+	V    int      `json:"v"`
+	LSN  string   `json:"lsn,omitempty"`
+	N    int      `json:"n,omitempty"`
+	Snap *snapPos `json:"snap,omitempty"`
+}
+
+// snapPos is a snapshot's progress: the tables done and the last key read
+// of the one being read (keyset pagination resumes after it).
+type snapPos struct {
+	Start string   `json:"start,omitempty"` // the slot's consistent point the snapshot meets
+	Done  []string `json:"done,omitempty"`
+	Table string   `json:"table,omitempty"`
+	Key   []string `json:"key,omitempty"` // primary-key values as text; a ctid for a table without one
+}
+
+func parsePosition(b sdk.Position) (*position, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var p position
+	if err := json.Unmarshal(b, &p); err != nil || p.V != 1 {
+		return nil, sdk.Fatal(fmt.Errorf("position %q is not a postgres-cdc position", b))
+	}
+	if p.Snap == nil {
+		if _, err := pglogrepl.ParseLSN(p.LSN); err != nil {
+			return nil, sdk.Fatal(fmt.Errorf("position %q: bad LSN: %w", b, err))
+		}
+	}
+	return &p, nil
+}
+
+func (p position) bytes() sdk.Position {
+	p.V = 1
+	b, _ := json.Marshal(p)
+	return b
+}
