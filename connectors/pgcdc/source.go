@@ -63,6 +63,32 @@ func newSource(c config, env sdk.Env) *source {
 	return &source{cfg: c, env: env, log: log.With("slot", c.slot)}
 }
 
+// Deleted drops the replication slot when slot.drop.on.delete is set
+// (sdk.Deleter: the connector was deleted; its tasks have stopped).
+func (s *source) Deleted(ctx context.Context) error {
+	if !s.cfg.dropSlot {
+		return nil
+	}
+	db, err := connectPool(ctx, s.cfg.dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// The stopped task's walsender may take a moment to release the slot.
+	for {
+		_, err = db.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.slot)
+		if err == nil {
+			s.log.Info("replication slot dropped: the connector was deleted")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drop replication slot %s: %w", s.cfg.slot, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 func connectPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {

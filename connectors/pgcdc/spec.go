@@ -55,6 +55,8 @@ var spec = sdk.Spec{
 			Doc: "How often to write a pg_logical_emit_message so an idle slot's confirmed position moves and the server can recycle WAL, and to check the slot's retained WAL. 0 disables."},
 		{Name: "slot.max.retained.bytes", Type: sdk.TypeInt, Default: int64(1 << 30), Min: 0,
 			Doc: "Warn in the log when the slot holds more WAL than this many bytes (pg_current_wal_lsn() minus its confirmed flush LSN). 0 disables."},
+		{Name: "slot.drop.on.delete", Type: sdk.TypeBool, Default: false,
+			Doc: "Drop the replication slot when the connector is deleted (not when it is stopped or updated), so it retains no WAL. Off, the slot stays for a connector created again under the same name to resume from."},
 		{Name: "topic", Type: sdk.TypeString, Placeholders: []string{"schema", "table"},
 			Doc:     "Topic template; ${schema} and ${table} are replaced by the row's table. Empty publishes to the pipeline's topic.",
 			Example: "cdc.${schema}.${table}"},
@@ -79,6 +81,7 @@ type config struct {
 	chunk       int
 	heartbeat   time.Duration
 	maxRetained int64
+	dropSlot    bool
 	topic       string
 }
 
@@ -88,7 +91,7 @@ func parseConfig(cfg sdk.Config, env sdk.Env) config {
 		slot: cfg.String("slot"), publication: cfg.String("publication"), autocreate: cfg.Bool("publication.autocreate"),
 		mode: SnapshotMode(cfg.String("snapshot.mode")), chunk: int(cfg.Int("snapshot.chunk.size")),
 		heartbeat: cfg.Duration("heartbeat.interval"), maxRetained: cfg.Int("slot.max.retained.bytes"),
-		topic: cfg.String("topic"),
+		topic: cfg.String("topic"), dropSlot: cfg.Bool("slot.drop.on.delete"),
 	}
 	if c.slot == "" {
 		c.slot = DefaultSlot(env.Pipeline, env.Connector)

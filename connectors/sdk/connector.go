@@ -95,6 +95,16 @@ type NotReplayable interface {
 	NotReplayable()
 }
 
+// Deleter is implemented by connectors that keep state in the external
+// system which deleting the connector should remove (a replication slot).
+// When a connector is deleted — not when it is stopped, paused, updated or
+// moved to another worker — the worker calls Deleted on a new instance that
+// was never opened, after every task stopped. An error is logged and the
+// delete goes on.
+type Deleter interface {
+	Deleted(ctx context.Context) error
+}
+
 // Snapshotter is implemented by sources that start with a full read of existing
 // data; Progress reports it for the API and logs.
 type Snapshotter interface {

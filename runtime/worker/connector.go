@@ -420,6 +420,32 @@ func (s store) Delete(ctx context.Context, key string) error {
 	return s.w.state.Delete(ctx, s.prefix+key)
 }
 
+// deleted lets a connector remove what it keeps outside Braid (sdk.Deleter),
+// on an instance that is never opened.
+func (c *connector) deleted(ctx context.Context) {
+	cfg, err := c.plugin.Spec.Validate(c.cfg.Config)
+	if err != nil {
+		return
+	}
+	t := &task{c: c}
+	var inst any
+	switch {
+	case c.plugin.NewSource != nil:
+		inst, err = c.plugin.NewSource(cfg, c.env(t))
+	case c.plugin.NewSink != nil:
+		inst, err = c.plugin.NewSink(cfg, c.env(t))
+	}
+	d, ok := inst.(sdk.Deleter)
+	if err != nil || !ok {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := d.Deleted(dctx); err != nil {
+		c.w.logger.Warn("connector deleted, but not its external state", "connector", c.cfg.Name, "err", err)
+	}
+}
+
 func (c *connector) env(t *task) sdk.Env {
 	return sdk.Env{
 		Logger:    c.w.logger.With("connector", c.cfg.Name, "task", t.id),

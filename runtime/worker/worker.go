@@ -321,6 +321,7 @@ func (w *Worker) remove(ctx context.Context, name string, store bool) error {
 	}
 	c.stopTasks(ctx)
 	if store {
+		c.deleted(ctx)
 		_ = w.configs.Delete(ctx, name)
 		_ = w.targets.Delete(ctx, name)
 		if keys, err := w.status.Keys(ctx, statusTaskPrefix(name)); err == nil {

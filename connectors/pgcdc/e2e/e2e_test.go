@@ -226,3 +226,48 @@ sinks:
 	workload(t, origin, table, 3500, 100)
 	waitSame(t, eng, origin, mirror, table)
 }
+
+// TestSlotDropOnDelete: deleting the connector drops its slot only with
+// slot.drop.on.delete; stopping the engine never does.
+func TestSlotDropOnDelete(t *testing.T) {
+	origin := pool(t, server.DSN("postgres"))
+	table := unique("cdc_drop_")
+	exec(t, origin, `CREATE TABLE `+table+` (id int8 PRIMARY KEY, name text)`)
+	exec(t, origin, `INSERT INTO `+table+` VALUES (1, 'a')`)
+	slotExists := func(slot string) bool {
+		var n int
+		if err := origin.QueryRow(context.Background(), `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	for _, drop := range []bool{false, true} {
+		slot := unique("drop_")
+		t.Cleanup(func() { _, _ = origin.Exec(context.Background(), "SELECT pg_drop_replication_slot($1)", slot) })
+		topic := strings.ReplaceAll(slot, "_", "-")
+		eng := startEngine(t, t.TempDir(), fmt.Sprintf(`version: 1
+name: %s
+topics:
+  %s:
+sources:
+  src:
+    connector: postgres-cdc
+    topic: %s
+    config: { dsn: %q, tables: [public.%s], slot: %s, slot.drop.on.delete: %v, heartbeat.interval: 0s }
+`, topic, topic, topic, server.DSN("postgres"), table, slot, drop))
+		for deadline := time.Now().Add(30 * time.Second); !slotExists(slot); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("slot %s not created in 30 s; engine status %+v", slot, eng.Status())
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		if err := eng.Worker.Delete(ctx, "src"); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		closeEngine(t, eng)
+		if got := slotExists(slot); got == drop {
+			t.Fatalf("slot.drop.on.delete %v: after the delete the slot exists = %v", drop, got)
+		}
+	}
+}
