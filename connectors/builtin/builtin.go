@@ -9,6 +9,7 @@ import (
 	"github.com/braidhq/braid/connectors/generator"
 	braidhttp "github.com/braidhq/braid/connectors/http"
 	"github.com/braidhq/braid/connectors/jdbc"
+	"github.com/braidhq/braid/connectors/mysqlcdc"
 	"github.com/braidhq/braid/connectors/parquet"
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/schema/convert"
@@ -29,6 +30,7 @@ func Plugins() sdk.Plugins {
 		audit.SinkPlugin(),
 		jdbc.SourcePlugin(),
 		jdbc.SinkPlugin(),
+		mysqlcdc.Plugin(),
 	}
 }
 
