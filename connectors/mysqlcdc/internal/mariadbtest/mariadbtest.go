@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the driver the tests query with
@@ -104,7 +105,7 @@ func (s *Server) wait(limit time.Duration) error {
 // Stop ends the server and removes its directory.
 func (s *Server) Stop() {
 	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(os.Interrupt)
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.done:
 		case <-time.After(10 * time.Second):
