@@ -40,7 +40,11 @@ func (s *source) startStream(p position) error {
 	cfg := replication.BinlogSyncerConfig{
 		ServerID: s.cfg.serverID, Flavor: s.flavor, Host: s.host, Port: s.port, User: s.user, Password: s.pass,
 		ParseTime: true, TimestampStringLocation: time.UTC, HeartbeatPeriod: s.cfg.heartbeat,
-		Logger: s.log, MaxReconnectAttempts: 3,
+		Logger: s.log,
+		// go-mysql would reconnect from its own idea of the position, which
+		// may be inside a transaction whose rows were counted already; the
+		// worker reopens the source at the stored position instead.
+		DisableRetrySync: true,
 	}
 	st := &stream{src: s, commit: position{File: p.File, Pos: p.Pos, GTID: p.GTID}, file: p.File, skip: p.Skip,
 		tables: map[uint64]*streamTable{}, jsonCols: map[string]map[string]bool{}}
