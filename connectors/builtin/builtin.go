@@ -9,6 +9,7 @@ import (
 	"github.com/braidhq/braid/connectors/generator"
 	braidhttp "github.com/braidhq/braid/connectors/http"
 	"github.com/braidhq/braid/connectors/jdbc"
+	"github.com/braidhq/braid/connectors/mysqlcdc"
 	"github.com/braidhq/braid/connectors/parquet"
 	"github.com/braidhq/braid/connectors/pgcdc"
 	"github.com/braidhq/braid/connectors/sdk"
@@ -31,6 +32,7 @@ func Plugins() sdk.Plugins {
 		jdbc.SourcePlugin(),
 		jdbc.SinkPlugin(),
 		pgcdc.Plugin(),
+		mysqlcdc.Plugin(),
 	}
 }
 

@@ -1,0 +1,59 @@
+package mysqlcdc
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/braidhq/braid/connectors/sdk"
+)
+
+// position is what a record's sdk.Position holds. File, Pos and GTID are the
+// end of the last fully published transaction (the resume point); Skip rows
+// of the transaction after it are published already. During a snapshot,
+// Snap says how far it got and File/Pos/GTID are where streaming starts after.
+type position struct {
+	V    int      `json:"v"`
+	File string   `json:"file,omitempty"`
+	Pos  uint32   `json:"pos,omitempty"`
+	GTID string   `json:"gtid,omitempty"`
+	Skip int      `json:"skip,omitempty"`
+	Snap *snapPos `json:"snap,omitempty"`
+}
+
+// snapPos is a snapshot's progress: the table being read (tables before it in
+// sorted order are done) and the primary key of its last published row.
+type snapPos struct {
+	Table string   `json:"table"`
+	Key   [][]byte `json:"key,omitempty"`
+}
+
+const positionVersion = 1
+
+func (p position) encode() sdk.Position {
+	p.V = positionVersion
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err) // only strings, numbers and byte slices
+	}
+	return b
+}
+
+func decodePosition(b sdk.Position) (position, error) {
+	var p position
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("position %q is not a mysql-cdc position: %w", b, err)
+	}
+	if p.V != positionVersion {
+		return p, fmt.Errorf("position %q has version %d, this build reads %d", b, p.V, positionVersion)
+	}
+	return p, nil
+}
+
+// String names the binlog coordinates for messages.
+func (p position) String() string {
+	s := fmt.Sprintf("%s:%d", p.File, p.Pos)
+	if p.GTID != "" {
+		s += " (GTID " + p.GTID + ")"
+	}
+	return s
+}

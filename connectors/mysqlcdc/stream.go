@@ -1,0 +1,317 @@
+package mysqlcdc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/braidhq/braid/connectors/sdk"
+)
+
+// stream turns binlog events into records.
+type stream struct {
+	src      *source
+	syncer   *replication.BinlogSyncer
+	streamer *replication.BinlogStreamer
+
+	commit position // end of the last complete transaction: every record's resume point
+	file   string   // the binlog file being read
+	gset   mysql.GTIDSet
+	txGTID string // GTID of the open transaction
+	rows   int    // rows of the open transaction emitted or skipped
+	skip   int    // rows of the first transaction already published
+
+	tables   map[uint64]*streamTable
+	jsonCols map[string]map[string]bool // db.table → MariaDB JSON columns
+}
+
+type streamTable struct {
+	tm *replication.TableMapEvent
+	t  *table // nil when the table is not captured
+}
+
+func (s *source) startStream(p position) error {
+	cfg := replication.BinlogSyncerConfig{
+		ServerID: s.cfg.serverID, Flavor: s.flavor, Host: s.host, Port: s.port, User: s.user, Password: s.pass,
+		ParseTime: true, TimestampStringLocation: time.UTC, HeartbeatPeriod: s.cfg.heartbeat,
+		Logger: s.log,
+		// go-mysql would reconnect from its own idea of the position, which
+		// may be inside a transaction whose rows were counted already; the
+		// worker reopens the source at the stored position instead.
+		DisableRetrySync: true,
+	}
+	st := &stream{src: s, commit: position{File: p.File, Pos: p.Pos, GTID: p.GTID}, file: p.File, skip: p.Skip,
+		tables: map[uint64]*streamTable{}, jsonCols: map[string]map[string]bool{}}
+	var err error
+	if s.flavor == "mariadb" {
+		st.gset, err = mysql.ParseMariadbGTIDSet(p.GTID)
+	} else {
+		st.gset, err = mysql.ParseMysqlGTIDSet(p.GTID)
+	}
+	if err != nil {
+		return sdk.Fatal(fmt.Errorf("position GTID %q: %w", p.GTID, err))
+	}
+	st.syncer = replication.NewBinlogSyncer(cfg)
+	if p.GTID != "" {
+		st.streamer, err = st.syncer.StartSyncGTID(st.gset.Clone())
+	} else {
+		st.streamer, err = st.syncer.StartSync(mysql.Position{Name: p.File, Pos: p.Pos})
+	}
+	if err != nil {
+		st.syncer.Close()
+		return fmt.Errorf("start binlog stream at %s: %w", p, err)
+	}
+	s.stream = st
+	return nil
+}
+
+func (st *stream) close() {
+	if st.syncer != nil {
+		st.syncer.Close()
+	}
+}
+
+// read returns up to max records, waiting at most maxIdleWait for the first
+// and a moment for more.
+func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
+	var out []sdk.Record
+	wait := maxIdleWait
+	for len(out) < max {
+		ectx, cancel := context.WithTimeout(ctx, wait)
+		ev, err := st.streamer.GetEvent(ectx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				break
+			}
+			return nil, st.classify(err)
+		}
+		if out, err = st.handle(ctx, ev, out); err != nil {
+			return nil, err
+		}
+		if len(out) > 0 {
+			wait = 5 * time.Millisecond
+		}
+	}
+	if len(out) == 0 {
+		return nil, sdk.ErrBackoff
+	}
+	return out, nil
+}
+
+// classify names a purged position; other stream errors are retried by
+// the worker.
+func (st *stream) classify(err error) error {
+	var me *mysql.MyError
+	if errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+		return sdk.Fatal(fmt.Errorf("%w: reading from %s: %s; the server no longer has it", ErrPositionPurged, st.commit, me.Message))
+	}
+	return sdk.Retryable(fmt.Errorf("binlog stream: %w", err))
+}
+
+func (st *stream) handle(ctx context.Context, ev *replication.BinlogEvent, out []sdk.Record) ([]sdk.Record, error) {
+	h := ev.Header
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		st.file = string(e.NextLogName)
+		// The rotate a dump starts with (no timestamp) only names the file:
+		// the resume point stays what was stored, byte for byte.
+		if h.Timestamp != 0 && st.txGTID == "" && st.rows == 0 {
+			st.commit.File, st.commit.Pos = st.file, uint32(e.Position)
+		}
+	case *replication.MariadbGTIDEvent:
+		st.txGTID = e.GTID.String()
+	case *replication.GTIDEvent:
+		u, err := e.GTIDNext()
+		if err == nil {
+			st.txGTID = u.String()
+		}
+	case *replication.QueryEvent:
+		q := strings.TrimSpace(string(e.Query))
+		switch {
+		case strings.EqualFold(q, "BEGIN"):
+		case strings.EqualFold(q, "COMMIT"): // a non-transactional engine's rows
+			st.commitAt(h.LogPos)
+		default:
+			if isDDL(q) {
+				// Column definitions come with every TABLE_MAP; only the
+				// JSON hint is read from the catalogue, so drop it.
+				clear(st.jsonCols)
+				st.src.log.Info("DDL in binlog", "schema", string(e.Schema), "query", truncate(q, 200), "pos", fmt.Sprintf("%s:%d", st.file, h.LogPos))
+			}
+			st.commitAt(h.LogPos)
+		}
+	case *replication.XIDEvent:
+		st.commitAt(h.LogPos)
+	case *replication.TableMapEvent:
+		if err := st.tableMap(ctx, e); err != nil {
+			return nil, err
+		}
+	case *replication.RowsEvent:
+		return st.rowsEvent(h, e, out)
+	}
+	return out, nil
+}
+
+func (st *stream) commitAt(logPos uint32) {
+	if st.txGTID != "" {
+		if err := st.gset.Update(st.txGTID); err == nil {
+			st.commit.GTID = st.gset.String()
+		}
+	}
+	st.commit.File, st.commit.Pos = st.file, logPos
+	st.txGTID, st.rows, st.skip = "", 0, 0
+}
+
+func (st *stream) tableMap(ctx context.Context, tm *replication.TableMapEvent) error {
+	if cur, ok := st.tables[tm.TableID]; ok && sameTable(cur.tm, tm) {
+		cur.tm = tm
+		return nil
+	}
+	db, name := string(tm.Schema), string(tm.Table)
+	entry := &streamTable{tm: tm}
+	st.tables[tm.TableID] = entry
+	if !st.src.cfg.captures(db, name) {
+		return nil
+	}
+	jc, err := st.jsonColumns(ctx, db, name)
+	if err != nil {
+		return err
+	}
+	cols, key, err := columnsFromTableMap(tm, jc)
+	if err != nil {
+		return sdk.Fatal(err)
+	}
+	if entry.t, err = newTable(db, name, cols, key); err != nil {
+		return sdk.Fatal(err)
+	}
+	return nil
+}
+
+// sameTable reports whether two TABLE_MAP events describe one definition.
+func sameTable(a, b *replication.TableMapEvent) bool {
+	if !bytes.Equal(a.Schema, b.Schema) || !bytes.Equal(a.Table, b.Table) || !bytes.Equal(a.ColumnType, b.ColumnType) ||
+		len(a.ColumnMeta) != len(b.ColumnMeta) || len(a.ColumnName) != len(b.ColumnName) ||
+		!bytes.Equal(a.NullBitmap, b.NullBitmap) || !bytes.Equal(a.SignednessBitmap, b.SignednessBitmap) ||
+		len(a.PrimaryKey) != len(b.PrimaryKey) || len(a.EnumStrValue) != len(b.EnumStrValue) || len(a.SetStrValue) != len(b.SetStrValue) {
+		return false
+	}
+	for i := range a.ColumnMeta {
+		if a.ColumnMeta[i] != b.ColumnMeta[i] {
+			return false
+		}
+	}
+	for i := range a.ColumnName {
+		if !bytes.Equal(a.ColumnName[i], b.ColumnName[i]) {
+			return false
+		}
+	}
+	for i := range a.PrimaryKey {
+		if a.PrimaryKey[i] != b.PrimaryKey[i] {
+			return false
+		}
+	}
+	return fmt.Sprint(a.EnumStrValue, a.SetStrValue, a.DefaultCharset, a.ColumnCharset) ==
+		fmt.Sprint(b.EnumStrValue, b.SetStrValue, b.DefaultCharset, b.ColumnCharset)
+}
+
+// jsonColumns returns the columns MariaDB declares JSON: they are LONGTEXT
+// with a json_valid CHECK, which only the catalogue shows. MySQL's binlog
+// has a JSON type of its own.
+func (st *stream) jsonColumns(ctx context.Context, db, name string) (map[string]bool, error) {
+	if st.src.flavor != "mariadb" {
+		return nil, nil
+	}
+	k := db + "." + name
+	if m, ok := st.jsonCols[k]; ok {
+		return m, nil
+	}
+	m, err := mariadbJSONColumns(ctx, st.src.db, db, name)
+	if err != nil {
+		return nil, err
+	}
+	st.jsonCols[k] = m
+	return m, nil
+}
+
+func (st *stream) rowsEvent(h *replication.EventHeader, e *replication.RowsEvent, out []sdk.Record) ([]sdk.Record, error) {
+	entry, ok := st.tables[e.TableID]
+	if !ok || entry.t == nil {
+		return out, nil
+	}
+	t := entry.t
+	var op sdk.Operation
+	step := 1
+	switch h.EventType {
+	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2,
+		replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
+		op = sdk.OpCreate
+	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2,
+		replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
+		op, step = sdk.OpUpdate, 2
+	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2,
+		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		op = sdk.OpDelete
+	default:
+		return out, nil
+	}
+	ts := time.Unix(int64(h.Timestamp), 0).UTC()
+	at := fmt.Sprintf("%s:%d", st.file, h.LogPos)
+	txid := st.txGTID
+	if txid == "" {
+		txid = fmt.Sprintf("%s:%d", st.commit.File, st.commit.Pos)
+	}
+	for i := 0; i+step <= len(e.Rows); i += step {
+		st.rows++
+		if st.rows <= st.skip {
+			continue
+		}
+		var before, after map[string]any
+		var err error
+		switch op {
+		case sdk.OpCreate:
+			after, err = t.row(e.Rows[i])
+		case sdk.OpDelete:
+			before, err = t.row(e.Rows[i])
+		default:
+			if before, err = t.row(e.Rows[i]); err == nil {
+				after, err = t.row(e.Rows[i+1])
+			}
+		}
+		if err != nil {
+			return nil, sdk.Fatal(fmt.Errorf("at %s: %w", at, err))
+		}
+		pos := position{File: st.commit.File, Pos: st.commit.Pos, GTID: st.commit.GTID, Skip: st.rows}
+		rec, err := t.record(op, before, after, pos.encode(), ts, at, txid)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func isDDL(q string) bool {
+	w, _, _ := strings.Cut(strings.TrimLeft(q, " \t\n(/*"), " ")
+	switch strings.ToUpper(w) {
+	case "ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE":
+		return true
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
