@@ -5,6 +5,9 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/braidhq/braid/runtime/natsd"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // queued returns a reader over a feed holding chunks of the given sizes
@@ -144,4 +147,65 @@ func firstOffset(recs []Record) any {
 		return "none"
 	}
 	return recs[0].Offset
+}
+
+// A message the consumer delivers again (an ordered consumer's reset) is
+// never handed out twice: the feed skips offsets it already decoded.
+func TestFeedSkipsRedelivered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := natsd.Start(ctx, natsd.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	l, err := Open(ctx, conn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.CreateTopic(ctx, "redeliver", TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p := l.Producer(ProducerOptions{})
+	for range 2 {
+		recs := make([]Record, 5)
+		for i := range recs {
+			recs[i] = Record{Value: []byte("v")}
+		}
+		pend, err := p.Publish(ctx, Batch{Topic: "redeliver", Records: recs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pend.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = p.Close(ctx)
+	s, err := l.js.Stream(ctx, StreamName("redeliver"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgAt := func(seq uint64) jetstream.Msg {
+		c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	f := &feed{topic: "redeliver", partition: 0}
+	for i, step := range []struct {
+		seq   uint64
+		want  int
+		first int64
+	}{{1, 5, 0}, {1, 0, 0}, {2, 5, 5}, {1, 0, 0}, {2, 0, 0}} {
+		c := f.decode(msgAt(step.seq))
+		if c.err != nil || len(c.recs) != step.want || (step.want > 0 && c.recs[0].Offset != step.first) {
+			t.Fatalf("step %d (seq %d): %d records from %v (%v), want %d from %d", i, step.seq, len(c.recs), firstOffset(c.recs), c.err, step.want, step.first)
+		}
+	}
 }

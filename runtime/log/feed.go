@@ -29,7 +29,11 @@ type feed struct {
 	it        jetstream.MessagesContext
 	topic     string
 	partition int32
-	from      int64 // records before this offset are skipped (the start is inside a batch)
+	// from: records before this offset are skipped. It starts at the
+	// reader's start (which may be inside a batch) and follows each decoded
+	// message, so a message the consumer delivers again (after a reset) is
+	// never handed out twice: offsets in a partition only grow.
+	from int64
 
 	done  chan struct{} // closed by stop
 	ready chan struct{} // one token: the queue became non-empty
@@ -97,12 +101,14 @@ func (f *feed) decode(m jetstream.Msg) chunk {
 		return chunk{}
 	}
 	if h.Get(HeaderBatch) == "" {
+		f.from = first + 1
 		return chunk{recs: []Record{decodeSingle(h, data, f.partition, first, md.Timestamp)}, bytes: len(data)}
 	}
 	recs, err := decodeBatch(make([]Record, 0, n-skip), data, f.partition, first, skip)
 	if err != nil {
 		return chunk{err: fmt.Errorf("topic %q partition %d offset %d: %w", f.topic, f.partition, first, err)}
 	}
+	f.from = first + int64(n)
 	size := 0
 	for i := range recs {
 		size += len(recs[i].Key) + len(recs[i].Value)
