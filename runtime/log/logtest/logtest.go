@@ -154,6 +154,9 @@ func readAll(t *testing.T, l *log.Log, topic string, p int32, from int64, want i
 		}
 		out = append(out, recs...)
 	}
+	if len(out) > want {
+		t.Fatalf("partition %d: %d records more than the %d expected", p, len(out)-want, want)
+	}
 	// Nothing more than expected.
 	extra, err := r.Fetch(ctx, 10, 1<<20, 50*time.Millisecond)
 	if err != nil {
