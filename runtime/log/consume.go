@@ -340,6 +340,23 @@ func (r *Reader) stop() {
 // nothing was stored since t it returns the partition's end (the offset the
 // next record will have or exceed).
 func (l *Log) OffsetForTime(ctx context.Context, topic string, partition int32, t time.Time) (int64, error) {
+	// On a cluster a consumer created a moment after its stream (or during
+	// a leader change) may not answer yet: "no responders". Try again, a
+	// bounded number of times.
+	for attempt := 0; ; attempt++ {
+		off, err := l.offsetForTime(ctx, topic, partition, t)
+		if err == nil || !errors.Is(err, nats.ErrNoResponders) || attempt >= 20 {
+			return off, err
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, err
+		}
+	}
+}
+
+func (l *Log) offsetForTime(ctx context.Context, topic string, partition int32, t time.Time) (int64, error) {
 	s, err := l.stream(ctx, topic)
 	if err != nil {
 		return 0, err
