@@ -149,7 +149,16 @@ const ddl = `CREATE TABLE %s (id int8 PRIMARY KEY, name text, amount numeric(14,
 // workload runs random inserts, updates and deletes of ids in [1, n].
 func workload(t *testing.T, db *pgxpool.Pool, table string, n, ops int) {
 	t.Helper()
-	rnd := func(m int64) int64 { v, _ := rand.Int(rand.Reader, big.NewInt(m)); return v.Int64() }
+	for i := 0; i < ops; i++ {
+		exec(t, db, randomChange(table, n, i))
+	}
+}
+
+func rnd(m int64) int64 { v, _ := rand.Int(rand.Reader, big.NewInt(m)); return v.Int64() }
+
+// randomChange is the i-th step of a workload: an insert, update or delete
+// of a random id in [1, n], now and then a transaction of two of them.
+func randomChange(table string, n, i int) string {
 	stmt := func(i int, id int64) string {
 		switch rnd(4) {
 		case 0:
@@ -160,13 +169,11 @@ func workload(t *testing.T, db *pgxpool.Pool, table string, n, ops int) {
 		return fmt.Sprintf(`INSERT INTO %s VALUES (%d, 'n%d', %d.37, now(), '{"i": %d}', '\x%02x', %t, %d)
 			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, big = EXCLUDED.big`, table, id, i, i, i, i%256, i%2 == 0, int64(9223372036854775000)+int64(i%700))
 	}
-	for i := 0; i < ops; i++ {
-		q := stmt(i, rnd(int64(n))+1)
-		if rnd(5) == 0 { // a transaction of two changes
-			q = "BEGIN; " + q + "; " + stmt(i, rnd(int64(n))+1) + "; COMMIT"
-		}
-		exec(t, db, q)
+	q := stmt(i, rnd(int64(n))+1)
+	if rnd(5) == 0 { // a transaction of two changes
+		q = "BEGIN; " + q + "; " + stmt(i, rnd(int64(n))+1) + "; COMMIT"
 	}
+	return q
 }
 
 // TestMirrorSnapshotStreamRestart snapshots a table while writes go on,
