@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/braidhq/braid/connectors/builtin"
+	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/pipelines"
 	"github.com/braidhq/braid/runtime/engine"
 	"github.com/braidhq/braid/runtime/kafka"
@@ -249,11 +250,8 @@ func TestKafkaExampleRuns(t *testing.T) {
 	type click struct {
 		User, Page string
 	}
-	var got []click
-	for len(got) < n && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond) // polling interval, bounded by ctx
-		got = readJSONLines[click](t, filepath.Join(dir, "out", "*.jsonl"))
-	}
+	waitCaughtUp(t, eng, sdk.DefaultGroup(p.Name, "clicks-file"), "clicks")
+	got := readJSONLines[click](t, filepath.Join(dir, "out", "*.jsonl"))
 	pages := map[string]bool{}
 	for _, c := range got {
 		pages[c.Page] = true

@@ -61,10 +61,10 @@ sinks:
 	}
 	// The sink decoded every record with the registry's schema.
 	var got []order
-	for len(got) < n && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond) // polling interval, bounded by ctx
+	waitFor(t, 30*time.Second, "the sink's orders", func() bool {
 		got = readOrders(t, out)
-	}
+		return len(got) >= n
+	})
 	sort.Slice(got, func(i, j int) bool { return got[i].ID < got[j].ID })
 	if len(got) != n {
 		t.Fatalf("the sink wrote %d orders, want %d", len(got), n)

@@ -247,12 +247,7 @@ func TestIdempotentProducerAcrossRestart(t *testing.T) {
 	}()
 
 	// Restart once a third is acknowledged, with the rest still coming.
-	for acked.Load() < n/3 {
-		if ctx.Err() != nil {
-			t.Fatalf("%d records acknowledged before the restart", acked.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, 60*time.Second, "a third of the records acknowledged", func() bool { return acked.Load() >= n/3 })
 	if err := s1.Close(); err != nil {
 		t.Fatal(err)
 	}

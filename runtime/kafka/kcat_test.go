@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -15,17 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// kcat returns the kcat binary. `make test` installs it
-// (scripts/services.sh), and a run with BRAID_REQUIRE_KCAT set fails
-// without it; elsewhere (a bare `go test` on a laptop) the test skips.
+// kcat returns the kcat binary, which `make test` installs
+// (scripts/services.sh); without it the test fails and says so.
 func kcat(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("kcat")
 	if err != nil {
-		if os.Getenv("BRAID_REQUIRE_KCAT") != "" {
-			t.Fatalf("kcat is not installed and BRAID_REQUIRE_KCAT is set: run scripts/services.sh (%v)", err)
-		}
-		t.Skip("kcat is not installed (scripts/services.sh installs it; set BRAID_REQUIRE_KCAT to fail instead)")
+		t.Fatalf("kcat is needed by this test: run scripts/services.sh (it installs Debian's kcat): %v", err)
 	}
 	return path
 }

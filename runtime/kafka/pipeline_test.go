@@ -81,13 +81,10 @@ sinks:
 		t.Fatal(err)
 	}
 	var rows int
-	for rows != n {
-		if ctx.Err() != nil {
-			t.Fatalf("%s has %d rows, want %d", table, rows, n)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, bounded by ctx
-		_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM "`+table+`"`).Scan(&rows)
-	}
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d rows in %s", n, table), func() bool {
+		_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM "`+table+`"`).Scan(&rows) // missing until the sink's first write
+		return rows == n
+	})
 	var sumID, sumAmount int64
 	var bad int
 	if err := db.QueryRowContext(ctx, `SELECT SUM(id), SUM(amount), COUNT(*) FILTER (WHERE name <> 'n' || id::text) FROM "`+table+`"`).

@@ -405,10 +405,7 @@ func TestListenBeyondLoopback(t *testing.T) {
 // refuse that, and so does Braid: with such a kcat, SCRAM must fail with an
 // authentication error and the round trip runs with PLAIN.
 func TestSASLKcat(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat is not installed")
-	}
+	kcat := kcat(t)
 	ver, err := exec.Command(kcat, "-V").CombinedOutput()
 	if err != nil {
 		t.Fatalf("kcat -V: %v\n%s", err, ver)
