@@ -99,7 +99,9 @@ type colCache struct {
 // deletes off).
 func (s *sink) toRow(rec *sdk.Record, idx int) (r row, ok bool, err error) {
 	r = row{idx: idx, topic: rec.Topic, partition: rec.Partition, offset: rec.Offset}
-	r.table = s.tableFor(rec.Topic)
+	if r.table, err = s.tableFor(rec); err != nil {
+		return r, false, err
+	}
 	if err := s.cfg.dialect.CheckIdent(r.table); err != nil {
 		return r, false, fmt.Errorf("table name: %w", err)
 	}
@@ -160,11 +162,65 @@ func (s *sink) toRow(rec *sdk.Record, idx int) (r row, ok bool, err error) {
 	return r, true, nil
 }
 
-func (s *sink) tableFor(topic string) string {
-	if s.cfg.tableFmt == "${topic}" {
-		return topic
+// The source headers table.name.format may name; the CDC sources set them.
+const (
+	headerSourceDB    = "braid.source.db"
+	headerSourceTable = "braid.source.table"
+)
+
+// tableFor fills table.name.format for one record. The plain ${topic}
+// default, the common case, costs nothing.
+func (s *sink) tableFor(rec *sdk.Record) (string, error) {
+	f := s.cfg.tableFmt
+	if f == "${topic}" {
+		return rec.Topic, nil
 	}
-	return strings.ReplaceAll(s.cfg.tableFmt, "${topic}", topic)
+	f = strings.ReplaceAll(f, "${topic}", rec.Topic)
+	if !strings.Contains(f, "${source.") {
+		return f, nil
+	}
+	for _, p := range [...]string{"db", "schema", "table"} {
+		ph := "${source." + p + "}"
+		if !strings.Contains(f, ph) {
+			continue
+		}
+		v, err := sourceName(rec, p)
+		if err != nil {
+			return "", fmt.Errorf("table.name.format %q: %w", s.cfg.tableFmt, err)
+		}
+		f = strings.ReplaceAll(f, ph, v)
+	}
+	return f, nil
+}
+
+// sourceName reads a ${source.*} placeholder from the record's headers.
+// postgres-cdc names its table schema.table and its database in
+// braid.source.db; mysql-cdc names the table alone and its database, which
+// MySQL also calls a schema, in braid.source.db. So source.table is the
+// bare table name and source.schema the schema (PostgreSQL) or the
+// database (MySQL).
+func sourceName(rec *sdk.Record, part string) (string, error) {
+	key := headerSourceTable
+	if part == "db" {
+		key = headerSourceDB
+	}
+	v, ok := rec.Headers.Get(key)
+	if !ok || v == "" {
+		return "", fmt.Errorf("${source.%s} needs the record header %s, which this record lacks (is its source a CDC connector?)", part, key)
+	}
+	switch part {
+	case "db":
+		return v, nil
+	case "table":
+		if i := strings.LastIndexByte(v, '.'); i >= 0 {
+			return v[i+1:], nil
+		}
+		return v, nil
+	}
+	if sch, _, ok := strings.Cut(v, "."); ok {
+		return sch, nil
+	}
+	return sourceName(rec, "db")
 }
 
 // cacheHit reports whether the record has exactly the cached layout.

@@ -59,8 +59,11 @@ var sinkSpec = sdk.Spec{
 			Doc: "Create a missing table from the record schema (or from the value's Go types when there is none), with the primary key."},
 		{Name: "auto.evolve", Type: sdk.TypeBool, Default: false,
 			Doc: "Add a nullable column for each record field the table lacks (ALTER TABLE ADD COLUMN). Off, such records are rejected."},
-		{Name: "table.name.format", Type: sdk.TypeString, Default: "${topic}", Placeholders: []string{"topic"}, Check: notEmpty,
-			Doc: "Target table; ${topic} is replaced by the record's topic. The result is one identifier, quoted (a dot is part of the name)."},
+		{Name: "table.name.format", Type: sdk.TypeString, Default: "${topic}", Placeholders: []string{"topic", "source.db", "source.schema", "source.table"}, Check: notEmpty,
+			Doc: "Target table; ${topic} is replaced by the record's topic, and ${source.table}, ${source.schema} and ${source.db} by the table, schema and database a CDC source " +
+				"named in the record's braid.source.table and braid.source.db headers, so one sink mirrors many tables from one topic " +
+				"(mysql-cdc: schema = database; postgres-cdc: db is the database, schema the table's schema). A record lacking the header is rejected (dead-lettered). " +
+				"The result is one identifier, quoted (a dot is part of the name)."},
 		{Name: "batch.size", Type: sdk.TypeInt, Default: int64(4000), Min: 1,
 			Doc: "Most rows per multi-row statement (statements are also cut at about 8 MiB)."},
 		{Name: "max.retries", Type: sdk.TypeInt, Default: int64(3), Min: 0,
