@@ -15,6 +15,7 @@ import (
 
 	driver "github.com/go-sql-driver/mysql"
 
+	"github.com/braidhq/braid/connectors/internal/cdcenv"
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/schema"
 )
@@ -248,6 +249,33 @@ func (s *source) checkAvailable(ctx context.Context, p position) error {
 const maxIdleWait = 200 * time.Millisecond
 
 func (s *source) Read(ctx context.Context) ([]sdk.Record, error) {
+	recs, err := s.read(ctx)
+	if s.cfg.envelope == cdcenv.Debezium && len(recs) > 0 {
+		recs = cdcenv.Wrap(recs, debeziumSource(s.env.Connector))
+	}
+	return recs, err
+}
+
+// debeziumSource fills the MySQL fields of Debezium's source block.
+func debeziumSource(name string) cdcenv.Source {
+	return cdcenv.Source{Connector: "mysql", Name: name, Position: func(pos, txid string, b map[string]any) {
+		if file, off, ok := strings.Cut(pos, ":"); ok {
+			b["file"] = file
+			if n, err := strconv.ParseInt(off, 10, 64); err == nil {
+				b["pos"] = n
+			}
+		}
+		// Without GTIDs the transaction id is the commit's file:pos.
+		if txid != "" && !strings.Contains(txid, ".") {
+			b["gtid"] = txid
+		} else {
+			b["gtid"] = nil
+		}
+		b["row"] = 0
+	}}
+}
+
+func (s *source) read(ctx context.Context) ([]sdk.Record, error) {
 	if s.snap != nil {
 		recs, done, err := s.snap.read(ctx, s.cfg.batch)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/braidhq/braid/connectors/internal/cdcenv"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
@@ -52,6 +53,7 @@ var spec = sdk.Spec{
 			Doc: "How often the server sends a heartbeat on an idle binlog connection, so a dead connection is noticed."},
 		{Name: "batch.max.rows", Type: sdk.TypeInt, Default: int64(1000), Min: 1, Max: int64(100000),
 			Doc: "Most records one Read returns."},
+		cdcenv.Field,
 	},
 }
 
@@ -84,6 +86,7 @@ type config struct {
 	chunk     int
 	heartbeat time.Duration
 	batch     int
+	envelope  string
 }
 
 func parseConfig(cfg sdk.Config, env sdk.Env) config {
@@ -91,7 +94,7 @@ func parseConfig(cfg sdk.Config, env sdk.Env) config {
 		dsn: cfg.String("dsn"), include: cfg.Strings("tables"), exclude: cfg.Strings("exclude.tables"),
 		serverID: uint32(cfg.Int("server.id")), mode: SnapshotMode(cfg.String("snapshot.mode")),
 		chunk: int(cfg.Int("snapshot.chunk.size")), heartbeat: cfg.Duration("heartbeat.interval"),
-		batch: int(cfg.Int("batch.max.rows")),
+		batch: int(cfg.Int("batch.max.rows")), envelope: cfg.String("envelope"),
 	}
 	if c.serverID == 0 {
 		c.serverID = deriveServerID(env.Pipeline, env.Connector)

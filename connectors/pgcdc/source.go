@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/braidhq/braid/connectors/internal/cdcenv"
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -269,6 +271,28 @@ const maxIdleWait = 500 * time.Millisecond
 
 // Read returns the next snapshot chunk, then the next streamed changes.
 func (s *source) Read(ctx context.Context) ([]sdk.Record, error) {
+	recs, err := s.read(ctx)
+	if s.cfg.envelope == cdcenv.Debezium && len(recs) > 0 {
+		recs = cdcenv.Wrap(recs, debeziumSource(s.env.Connector))
+	}
+	return recs, err
+}
+
+// debeziumSource fills the PostgreSQL fields of Debezium's source block.
+func debeziumSource(name string) cdcenv.Source {
+	return cdcenv.Source{Connector: "postgresql", Name: name, Position: func(pos, txid string, b map[string]any) {
+		if lsn, err := pglogrepl.ParseLSN(pos); err == nil {
+			b["lsn"] = int64(lsn)
+		}
+		if n, err := strconv.ParseInt(txid, 10, 64); err == nil {
+			b["txId"] = n
+		} else {
+			b["txId"] = nil
+		}
+	}}
+}
+
+func (s *source) read(ctx context.Context) ([]sdk.Record, error) {
 	if s.snap != nil {
 		recs, err := s.snap.next(ctx, s)
 		if err != nil || len(recs) > 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/braidhq/braid/connectors/internal/cdcenv"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
@@ -60,6 +61,7 @@ var spec = sdk.Spec{
 		{Name: "topic", Type: sdk.TypeString, Placeholders: []string{"schema", "table"},
 			Doc:     "Topic template; ${schema} and ${table} are replaced by the row's table. Empty publishes to the pipeline's topic.",
 			Example: "cdc.${schema}.${table}"},
+		cdcenv.Field,
 	},
 }
 
@@ -83,6 +85,7 @@ type config struct {
 	maxRetained int64
 	dropSlot    bool
 	topic       string
+	envelope    string
 }
 
 func parseConfig(cfg sdk.Config, env sdk.Env) config {
@@ -91,7 +94,7 @@ func parseConfig(cfg sdk.Config, env sdk.Env) config {
 		slot: cfg.String("slot"), publication: cfg.String("publication"), autocreate: cfg.Bool("publication.autocreate"),
 		mode: SnapshotMode(cfg.String("snapshot.mode")), chunk: int(cfg.Int("snapshot.chunk.size")),
 		heartbeat: cfg.Duration("heartbeat.interval"), maxRetained: cfg.Int("slot.max.retained.bytes"),
-		topic: cfg.String("topic"), dropSlot: cfg.Bool("slot.drop.on.delete"),
+		topic: cfg.String("topic"), dropSlot: cfg.Bool("slot.drop.on.delete"), envelope: cfg.String("envelope"),
 	}
 	if c.slot == "" {
 		c.slot = DefaultSlot(env.Pipeline, env.Connector)
