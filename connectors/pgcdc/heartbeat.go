@@ -40,17 +40,30 @@ func (s *source) beat(ctx context.Context, db *pgxpool.Pool) {
 		}
 		return
 	}
-	var retained *int64
-	err := db.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8 FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.slot).Scan(&retained)
+	// restart_lsn is the oldest WAL the slot makes the server keep;
+	// confirmed_flush_lsn is how far this connector has confirmed.
+	var retained, unconfirmed *int64
+	err := db.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - restart_lsn)::int8, (pg_current_wal_lsn() - confirmed_flush_lsn)::int8
+		FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.slot).Scan(&retained, &unconfirmed)
 	if err != nil || retained == nil {
 		return
 	}
 	s.retained.Store(*retained)
 	s.retainedKnown.Store(true)
-	if s.cfg.maxRetained > 0 && *retained > s.cfg.maxRetained {
+	s.env.SetGauge("slot_retained_wal_bytes", float64(*retained))
+	if unconfirmed != nil {
+		s.env.SetGauge("slot_unconfirmed_wal_bytes", float64(*unconfirmed))
+	}
+	over := s.cfg.maxRetained > 0 && *retained > s.cfg.maxRetained
+	s.env.SetGauge("slot_over_max_retained", map[bool]float64{true: 1}[over])
+	// Warn once per crossing, not on every heartbeat.
+	switch was := s.overMax.Swap(over); {
+	case over && !was:
 		s.log.Warn("replication slot retains more WAL than slot.max.retained.bytes: is the pipeline stuck or far behind?",
 			"retained_bytes", *retained, "max", s.cfg.maxRetained)
-	} else {
+	case !over && was:
+		s.log.Info("replication slot is back under slot.max.retained.bytes", "retained_bytes", *retained, "max", s.cfg.maxRetained)
+	default:
 		s.log.Debug("replication slot", "retained_bytes", *retained)
 	}
 }

@@ -52,6 +52,7 @@ type source struct {
 
 	retained      atomic.Int64
 	retainedKnown atomic.Bool
+	overMax       atomic.Bool // the last heartbeat found the slot above slot.max.retained.bytes
 
 	mu       sync.Mutex
 	progress sdk.Progress

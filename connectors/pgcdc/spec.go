@@ -55,7 +55,7 @@ var spec = sdk.Spec{
 		{Name: "heartbeat.interval", Type: sdk.TypeDuration, Default: "10s", Min: "0s",
 			Doc: "How often to write a pg_logical_emit_message so an idle slot's confirmed position moves and the server can recycle WAL, and to check the slot's retained WAL. 0 disables."},
 		{Name: "slot.max.retained.bytes", Type: sdk.TypeInt, Default: int64(1 << 30), Min: 0,
-			Doc: "Warn in the log when the slot holds more WAL than this many bytes (pg_current_wal_lsn() minus its confirmed flush LSN). 0 disables."},
+			Doc: "Warn in the log (once per crossing) when the slot makes the server keep more WAL than this many bytes (pg_current_wal_lsn() minus its restart_lsn), checked each heartbeat; the figure is also the task's slot_retained_wal_bytes gauge in its status and in braid_connector_gauge. 0 disables the warning."},
 		{Name: "slot.drop.on.delete", Type: sdk.TypeBool, Default: false,
 			Doc: "Drop the replication slot when the connector is deleted (not when it is stopped or updated), so it retains no WAL. Off, the slot stays for a connector created again under the same name to resume from."},
 		{Name: "topic", Type: sdk.TypeString, Placeholders: []string{"schema", "table"},

@@ -137,6 +137,19 @@ type Env struct {
 	Topics    []string // a sink's input topics
 	Store     Store
 	DataDir   string // a directory private to this connector, for scratch files
+	// Gauge, when set, records a named measurement of the connector (a
+	// replication slot's retained WAL): the worker shows the latest value
+	// in the task's status and exports it as braid_connector_gauge. Call
+	// it through SetGauge, which allows an Env without one.
+	Gauge func(name string, value float64)
+}
+
+// SetGauge records a named measurement through Env.Gauge, if the worker
+// gave one. Names are snake_case; keep them few and fixed per connector.
+func (e Env) SetGauge(name string, value float64) {
+	if e.Gauge != nil {
+		e.Gauge(name, value)
+	}
 }
 
 // Plugin describes one connector type and how to build it.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/braidhq/braid/internal/logbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,22 +28,7 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logbuf.Buffer
 
 // vaultSpec is a test source with a secret setting. With fail set, Open
 // fails with an error that quotes the password, as a careless driver might.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,8 @@ type TaskStatus struct {
 	State    State  `json:"state"`
 	WorkerID string `json:"worker_id"`
 	Trace    string `json:"trace,omitempty"`
+	// Gauges are the task's latest measurements (sdk.Env.SetGauge).
+	Gauges map[string]float64 `json:"gauges,omitempty"`
 }
 
 // ConnectorStatus is a connector's status.
@@ -79,12 +82,32 @@ type task struct {
 	trace    string
 	owned    bool // this worker holds the task's lease
 	progress func() sdk.Progress
+	gauges   map[string]float64
 }
 
 func (t *task) status() TaskStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return TaskStatus{ID: t.id, State: t.state, WorkerID: t.c.w.opts.WorkerID, Trace: t.trace}
+	return TaskStatus{ID: t.id, State: t.state, WorkerID: t.c.w.opts.WorkerID, Trace: t.trace, Gauges: maps.Clone(t.gauges)}
+}
+
+// maxGauges bounds the names a task's connector may record.
+const maxGauges = 32
+
+// setGauge records a connector's measurement for status and metrics.
+func (t *task) setGauge(name string, v float64) {
+	t.mu.Lock()
+	if t.gauges == nil {
+		t.gauges = map[string]float64{}
+	}
+	_, known := t.gauges[name]
+	if !known && len(t.gauges) >= maxGauges {
+		t.mu.Unlock()
+		return
+	}
+	t.gauges[name] = v
+	t.mu.Unlock()
+	t.c.w.metrics.Gauges.WithLabelValues(t.c.cfg.Name, strconv.Itoa(t.id), name).Set(v)
 }
 
 func (t *task) set(state State, trace string) {
@@ -456,5 +479,6 @@ func (c *connector) env(t *task) sdk.Env {
 		Topics:    c.cfg.Topics,
 		Store:     store{w: c.w, prefix: c.cfg.Name + "/"},
 		DataDir:   c.w.scratchDir(c.cfg.Name, t.id),
+		Gauge:     t.setGauge,
 	}
 }

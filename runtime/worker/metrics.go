@@ -16,6 +16,7 @@ type Metrics struct {
 	TaskState  *prometheus.GaugeVec     // 1 for the task's current state
 	Restarts   *prometheus.CounterVec
 	Blocked    *prometheus.GaugeVec // 1 while a task waits on the log, by reason
+	Gauges     *prometheus.GaugeVec // connectors' own measurements (sdk.Env.SetGauge)
 }
 
 // NewMetrics creates the collectors and registers them with reg (when not nil).
@@ -42,9 +43,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Automatic task restarts after a failure."}, []string{"connector"}),
 		Blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "braid", Name: "task_blocked",
 			Help: "1 while a source task cannot publish and waits, by reason (topic_full, log_unavailable)."}, []string{"connector", "task", "reason"}),
+		Gauges: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "braid", Name: "connector_gauge",
+			Help: "A connector's own measurements by name, e.g. postgres-cdc's slot_retained_wal_bytes."}, []string{"connector", "task", "name"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.BytesIn, m.BytesOut, m.Errors, m.DLQ, m.Latency, m.TaskState, m.Restarts, m.Blocked)
+		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.BytesIn, m.BytesOut, m.Errors, m.DLQ, m.Latency, m.TaskState, m.Restarts, m.Blocked, m.Gauges)
 	}
 	return m
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/runtime/log"
 	"github.com/braidhq/braid/schema/convert"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // KV buckets holding the worker's state.
@@ -320,6 +321,7 @@ func (w *Worker) remove(ctx context.Context, name string, store bool) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	c.stopTasks(ctx)
+	w.metrics.Gauges.DeletePartialMatch(prometheus.Labels{"connector": name})
 	if store {
 		c.deleted(ctx)
 		_ = w.configs.Delete(ctx, name)

@@ -27,6 +27,7 @@ type env struct {
 	log  *log.Log
 	w    *worker.Worker
 	dir  string
+	m    *worker.Metrics
 }
 
 // start runs a worker with the file connectors and any extra ones.
@@ -42,12 +43,13 @@ func start(t *testing.T, dir string, extra ...sdk.Plugin) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := worker.NewMetrics(nil)
 	w, err := worker.New(ctx, worker.Options{Log: lg, Plugins: append(sdk.Plugins{file.SourcePlugin(), file.SinkPlugin()}, extra...),
-		DataDir: dir, RestartBackoff: 50 * time.Millisecond})
+		DataDir: dir, RestartBackoff: 50 * time.Millisecond, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{conn: conn, log: lg, w: w, dir: dir}
+	e := &env{conn: conn, log: lg, w: w, dir: dir, m: m}
 	t.Cleanup(func() { e.stop(t) })
 	return e
 }
