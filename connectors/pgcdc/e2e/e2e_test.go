@@ -278,3 +278,46 @@ sources:
 		}
 	}
 }
+
+// TestOneTopicManyTables captures two tables into one topic and mirrors
+// both with one jdbc-sink whose table.name.format is ${source.table}.
+func TestOneTopicManyTables(t *testing.T) {
+	origin, mirror := pool(t, server.DSN("postgres")), pool(t, mirrorDSN)
+	prefix := unique("cdc_many_")
+	tables := []string{prefix + "_a", prefix + "_b"}
+	for _, table := range tables {
+		exec(t, origin, fmt.Sprintf(ddl, table))
+		exec(t, origin, `INSERT INTO `+table+` SELECT i, 'row' || i, i * 1.25, now(), '{}', '\x00', true, i FROM generate_series(1, 500) i`)
+		t.Cleanup(func() { _, _ = mirror.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) })
+	}
+	slot := unique("e2e_")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = origin.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot)
+	})
+	topic := strings.ReplaceAll(prefix, "_", "-")
+	yaml := fmt.Sprintf(`version: 1
+name: %s
+topics:
+  %s: { partitions: 2 }
+sources:
+  src:
+    connector: postgres-cdc
+    topic: %s
+    config: { dsn: %q, tables: [public.%s_*], slot: %s, heartbeat.interval: 1s }
+sinks:
+  dst:
+    connector: jdbc-sink
+    topics: [%s]
+    config: { dsn: %q, insert.mode: upsert, delete.enabled: true, auto.create: true, table.name.format: "${source.table}" }
+`, topic, topic, topic, server.DSN("postgres"), prefix, slot, topic, mirrorDSN)
+	eng := startEngine(t, t.TempDir(), yaml)
+	defer closeEngine(t, eng)
+	for _, table := range tables {
+		workload(t, origin, table, 700, 150)
+	}
+	for _, table := range tables {
+		waitSame(t, eng, origin, mirror, table)
+	}
+}
