@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/runtime/api"
 	"github.com/braidhq/braid/runtime/worker"
 	"github.com/spf13/cobra"
@@ -93,7 +96,27 @@ func connectorStatus(cmd *cobra.Command, cf *clientFlags, name string) error {
 		rows = append(rows, []string{strconv.Itoa(t.ID), string(t.State), t.WorkerID, firstLine(t.Trace)})
 	}
 	c.table([]string{"TASK", "STATE", "WORKER", "TRACE"}, rows)
+	if p := st.Progress; p != nil {
+		fmt.Fprintf(c.out, "progress: %s\n", progressLine(*p))
+	}
+	for _, t := range st.Tasks {
+		names := slices.Sorted(maps.Keys(t.Gauges))
+		for _, n := range names {
+			fmt.Fprintf(c.out, "task %d %s: %s\n", t.ID, n, strconv.FormatFloat(t.Gauges[n], 'f', -1, 64))
+		}
+	}
 	return nil
+}
+
+// progressLine draws a snapshot's progress: phase, a bar, done of total.
+func progressLine(p sdk.Progress) string {
+	if p.Total <= 0 {
+		return fmt.Sprintf("%s %d", p.Phase, p.Done)
+	}
+	const width = 30
+	frac := min(float64(p.Done)/float64(p.Total), 1)
+	n := int(frac * width)
+	return fmt.Sprintf("%s [%s%s] %d/%d (%.0f%%)", p.Phase, strings.Repeat("#", n), strings.Repeat(".", width-n), p.Done, p.Total, frac*100)
 }
 
 func connectorAction(cf *clientFlags, verb, short, method, suffix string) *cobra.Command {

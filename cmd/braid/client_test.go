@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/braidhq/braid/connectors/sdk"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -138,5 +139,20 @@ func TestAPIPaths(t *testing.T) {
 	got, err := cmd.Flags().GetStringArray("allow-path")
 	if err != nil || fmt.Sprint(got) != "[/a /b]" {
 		t.Fatalf("--allow-path twice: %v %v", got, err)
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	for _, c := range []struct {
+		p    sdk.Progress
+		want string
+	}{
+		{sdk.Progress{Phase: "snapshot", Done: 50, Total: 200}, "snapshot [#######.......................] 50/200 (25%)"},
+		{sdk.Progress{Phase: "snapshot", Done: 300, Total: 200}, "snapshot [##############################] 300/200 (100%)"},
+		{sdk.Progress{Phase: "streaming", Done: 7}, "streaming 7"},
+	} {
+		if got := progressLine(c.p); got != c.want {
+			t.Errorf("progressLine(%+v) = %q, want %q", c.p, got, c.want)
+		}
 	}
 }
