@@ -53,6 +53,10 @@ var spec = sdk.Spec{
 			Doc: "How often the server sends a heartbeat on an idle binlog connection, so a dead connection is noticed."},
 		{Name: "batch.max.rows", Type: sdk.TypeInt, Default: int64(1000), Min: 1, Max: int64(100000),
 			Doc: "Most records one Read returns."},
+		{Name: "heartbeat.topic", Type: sdk.TypeString, Check: checkHeartbeatTopic,
+			Doc: "Topic of heartbeat records: when the binlog moves (other tables are written) but no captured change went out for heartbeat.interval, " +
+				"one small record {ts_ms, pos} carrying the current position goes here, so the stored position follows the binlog and a restart " +
+				"or a binlog purge does not fall behind. Default: the source's topic followed by -heartbeat; \"-\" turns heartbeat records off."},
 		cdcenv.Field,
 	},
 }
@@ -62,6 +66,13 @@ func Plugin() sdk.Plugin {
 	return sdk.Plugin{Spec: spec, NewSource: func(cfg sdk.Config, env sdk.Env) (sdk.Source, error) {
 		return newSource(parseConfig(cfg, env), env), nil
 	}}
+}
+
+func checkHeartbeatTopic(v any) error {
+	if s := v.(string); s != "" && s != "-" && !sdk.ValidName(s) {
+		return fmt.Errorf("%s must be %s, or - for none", sdk.ShowName(s), sdk.NameRule)
+	}
+	return nil
 }
 
 func checkPatterns(v any) error {
@@ -87,6 +98,8 @@ type config struct {
 	heartbeat time.Duration
 	batch     int
 	envelope  string
+	// heartbeatTopic receives heartbeat records; empty: none.
+	heartbeatTopic string
 }
 
 func parseConfig(cfg sdk.Config, env sdk.Env) config {
@@ -98,6 +111,15 @@ func parseConfig(cfg sdk.Config, env sdk.Env) config {
 	}
 	if c.serverID == 0 {
 		c.serverID = deriveServerID(env.Pipeline, env.Connector)
+	}
+	switch ht := cfg.String("heartbeat.topic"); ht {
+	case "-":
+	case "":
+		if env.Topic != "" && sdk.ValidName(env.Topic+"-heartbeat") {
+			c.heartbeatTopic = env.Topic + "-heartbeat"
+		}
+	default:
+		c.heartbeatTopic = ht
 	}
 	return c
 }

@@ -3,6 +3,7 @@ package mysqlcdc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,6 +30,9 @@ type stream struct {
 
 	tables   map[uint64]*streamTable
 	jsonCols map[string]map[string]bool // db.table → MariaDB JSON columns
+
+	lastOut  time.Time // when a record last went out
+	lastBeat position  // the commit the last heartbeat record carried
 }
 
 type streamTable struct {
@@ -100,12 +104,43 @@ func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
 		}
 		if len(out) > 0 {
 			wait = 5 * time.Millisecond
+		} else if hb, ok := st.heartbeat(); ok {
+			return []sdk.Record{hb}, nil
 		}
 	}
 	if len(out) == 0 {
+		if hb, ok := st.heartbeat(); ok {
+			return []sdk.Record{hb}, nil
+		}
 		return nil, sdk.ErrBackoff
 	}
+	st.lastOut = time.Now()
 	return out, nil
+}
+
+// heartbeat returns a record for the heartbeat topic carrying the current
+// commit position, when the binlog moved past the last record without a
+// captured change for heartbeat.interval: without it the stored position
+// would stay behind while other tables are written, so a restart re-reads
+// all of that and a purge of the binlog could lose the position (Debezium's
+// heartbeat topic does the same).
+func (st *stream) heartbeat() (sdk.Record, bool) {
+	topic := st.src.cfg.heartbeatTopic
+	if topic == "" || st.txGTID != "" || st.rows != 0 || st.commit == st.lastBeat {
+		return sdk.Record{}, false
+	}
+	if st.lastOut.IsZero() {
+		st.lastOut = time.Now() // the stream just started: wait a full interval
+	}
+	if time.Since(st.lastOut) < st.src.cfg.heartbeat {
+		return sdk.Record{}, false
+	}
+	st.lastOut, st.lastBeat = time.Now(), st.commit
+	at := st.commit.String()
+	key, _ := json.Marshal(map[string]string{"connector": st.src.env.Connector})
+	value, _ := json.Marshal(map[string]any{"ts_ms": st.lastOut.UnixMilli(), "pos": at})
+	return sdk.Record{Topic: topic, Key: key, Value: value, Timestamp: st.lastOut, Position: st.commit.encode(),
+		Headers: sdk.Headers{{Key: HeaderPos, Value: at}}}, true
 }
 
 // classify names a purged position; other stream errors are retried by
