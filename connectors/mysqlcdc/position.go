@@ -18,6 +18,16 @@ type position struct {
 	GTID string   `json:"gtid,omitempty"`
 	Skip int      `json:"skip,omitempty"`
 	Snap *snapPos `json:"snap,omitempty"`
+	Inc  *incPos  `json:"inc,omitempty"`
+}
+
+// incPos is the state of incremental snapshots (incremental.go): the last
+// request taken up, the tables still to read (the first is being read) and
+// the primary key of the last row of it published.
+type incPos struct {
+	Req    uint64   `json:"req"`
+	Tables []string `json:"tables,omitempty"`
+	Key    [][]byte `json:"key,omitempty"`
 }
 
 // snapPos is a snapshot's progress: the table being read (tables before it in

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,7 @@ type source struct {
 
 	snap   *snapshot // nil once streaming
 	stream *stream
+	inc    incremental
 
 	mu       sync.Mutex
 	progress sdk.Progress
@@ -104,6 +106,9 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 		if start, err = decodePosition(pos); err != nil {
 			return sdk.Fatal(err)
 		}
+		if start.Inc != nil {
+			s.inc.pos = *start.Inc
+		}
 		if start.Snap == nil {
 			if err := s.checkAvailable(ctx, start); err != nil {
 				if !errors.Is(err, ErrPositionPurged) || s.cfg.mode != SnapshotWhenNeeded {
@@ -111,6 +116,7 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 				}
 				s.log.Warn("stored binlog position is purged; snapshotting again (snapshot.mode when_needed)", "error", err)
 				fresh = true
+				s.inc.pos = incPos{Req: s.inc.pos.Req} // the full snapshot reads every table
 			}
 		}
 	}
@@ -131,6 +137,9 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 		return nil
 	}
 	s.setProgress(sdk.Progress{Phase: "streaming"})
+	for _, t := range s.inc.pos.Tables {
+		s.tableProgress(ctx, t, "queued", 0)
+	}
 	return s.startStream(start)
 }
 
@@ -328,7 +337,9 @@ func (s *source) Close(ctx context.Context) error {
 func (s *source) Progress() sdk.Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.progress
+	p := s.progress
+	p.Tables = slices.Clone(p.Tables)
+	return p
 }
 
 func (s *source) setProgress(p sdk.Progress) {

@@ -33,6 +33,9 @@ type stream struct {
 
 	lastOut  time.Time // when a record last went out
 	lastBeat position  // the commit the last heartbeat record carried
+
+	seenFile string // the end of the last event read (incremental.go)
+	seenPos  uint32
 }
 
 type streamTable struct {
@@ -51,7 +54,8 @@ func (s *source) startStream(p position) error {
 		DisableRetrySync: true,
 	}
 	st := &stream{src: s, commit: position{File: p.File, Pos: p.Pos, GTID: p.GTID}, file: p.File, skip: p.Skip,
-		tables: map[uint64]*streamTable{}, jsonCols: map[string]map[string]bool{}}
+		tables: map[uint64]*streamTable{}, jsonCols: map[string]map[string]bool{},
+		seenFile: p.File, seenPos: p.Pos}
 	var err error
 	if s.flavor == "mariadb" {
 		st.gset, err = mysql.ParseMariadbGTIDSet(p.GTID)
@@ -84,7 +88,13 @@ func (st *stream) close() {
 // read returns up to max records, waiting at most maxIdleWait for the first
 // and a moment for more.
 func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
-	var out []sdk.Record
+	if err := st.incStep(ctx); err != nil {
+		return nil, err
+	}
+	out, err := st.incEmit(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
 	wait := maxIdleWait
 	for len(out) < max {
 		ectx, cancel := context.WithTimeout(ctx, wait)
@@ -99,7 +109,11 @@ func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
 			}
 			return nil, st.classify(err)
 		}
+		st.see(ev)
 		if out, err = st.handle(ctx, ev, out); err != nil {
+			return nil, err
+		}
+		if out, err = st.incEmit(ctx, out); err != nil {
 			return nil, err
 		}
 		if len(out) > 0 {
@@ -139,8 +153,19 @@ func (st *stream) heartbeat() (sdk.Record, bool) {
 	at := st.commit.String()
 	key, _ := json.Marshal(map[string]string{"connector": st.src.env.Connector})
 	value, _ := json.Marshal(map[string]any{"ts_ms": st.lastOut.UnixMilli(), "pos": at})
-	return sdk.Record{Topic: topic, Key: key, Value: value, Timestamp: st.lastOut, Position: st.commit.encode(),
+	return sdk.Record{Topic: topic, Key: key, Value: value, Timestamp: st.lastOut, Position: st.encode(st.commit),
 		Headers: sdk.Headers{{Key: HeaderPos, Value: at}}}, true
+}
+
+// see records how far the stream has read the binlog.
+func (st *stream) see(ev *replication.BinlogEvent) {
+	if r, ok := ev.Event.(*replication.RotateEvent); ok {
+		st.seenFile, st.seenPos = string(r.NextLogName), uint32(r.Position)
+		return
+	}
+	if ev.Header.LogPos > 0 {
+		st.seenFile, st.seenPos = st.file, ev.Header.LogPos
+	}
 }
 
 // classify names a purged position; other stream errors are retried by
@@ -325,8 +350,9 @@ func (st *stream) rowsEvent(h *replication.EventHeader, e *replication.RowsEvent
 		if err != nil {
 			return nil, sdk.Fatal(fmt.Errorf("at %s: %w", at, err))
 		}
+		st.incDrop(t, before, after)
 		pos := position{File: st.commit.File, Pos: st.commit.Pos, GTID: st.commit.GTID, Skip: st.rows}
-		rec, err := t.record(op, before, after, pos.encode(), ts, at, txid)
+		rec, err := t.record(op, before, after, st.encode(pos), ts, at, txid)
 		if err != nil {
 			return nil, err
 		}
