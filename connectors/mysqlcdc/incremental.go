@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/braidhq/braid/connectors/internal/incsnap"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
@@ -36,8 +36,8 @@ import (
 
 // incremental is a source's incremental-snapshot state.
 type incremental struct {
-	mu   sync.Mutex
-	reqs []sdk.SnapshotRequest // handed over by the worker, not yet taken up
+	queue    incsnap.Queue
+	progress incsnap.Progress
 
 	// The rest belongs to the goroutine that calls Read.
 	pos   incPos
@@ -49,11 +49,8 @@ type incremental struct {
 
 // incChunk is a chunk read and waiting for the stream to reach high.
 type incChunk struct {
+	*incsnap.Chunk[chunkRow]
 	t        *table
-	name     string
-	rows     []chunkRow
-	dropped  []bool
-	idx      map[string]int // record key → row
 	highFile string
 	highPos  uint32
 	last     [][]byte // key of the last row read: the next chunk starts after it
@@ -64,18 +61,13 @@ type incChunk struct {
 // Read takes up those above the position's last one.
 func (s *source) Snapshot(reqs []sdk.SnapshotRequest) error {
 	var errs []error
-	s.inc.mu.Lock()
-	defer s.inc.mu.Unlock()
 	for _, r := range reqs {
-		if slices.ContainsFunc(s.inc.reqs, func(q sdk.SnapshotRequest) bool { return q.ID == r.ID }) {
-			continue
-		}
 		var bad []string
 		for _, t := range r.Tables {
 			db, name, ok := strings.Cut(t, ".")
 			if !ok {
 				bad = append(bad, strconv.Quote(t)+" (not db.table)")
-			} else if !strings.ContainsAny(t, "*?[") && !s.cfg.captures(db, name) {
+			} else if !incsnap.IsPattern(t) && !s.cfg.captures(db, name) {
 				bad = append(bad, t+" (not selected by tables and exclude.tables)")
 			}
 		}
@@ -83,46 +75,33 @@ func (s *source) Snapshot(reqs []sdk.SnapshotRequest) error {
 			errs = append(errs, fmt.Errorf("snapshot request %d: %s", r.ID, strings.Join(bad, ", ")))
 			continue
 		}
-		s.inc.reqs = append(s.inc.reqs, r)
+		s.inc.queue.Add(r)
 	}
-	slices.SortFunc(s.inc.reqs, func(a, b sdk.SnapshotRequest) int { return int(a.ID) - int(b.ID) })
 	return errors.Join(errs...)
 }
 
 // takeRequests moves queued requests newer than the position's into the
 // tables to read.
 func (s *source) takeRequests(ctx context.Context) error {
-	s.inc.mu.Lock()
-	reqs := s.inc.reqs
-	s.inc.reqs = nil
-	s.inc.mu.Unlock()
+	reqs := s.inc.queue.Take()
 	for i, r := range reqs {
 		if r.ID <= s.inc.pos.Req {
 			continue
 		}
 		names, err := s.capturedTables(ctx)
 		if err != nil {
-			s.inc.mu.Lock()
-			s.inc.reqs = append(reqs[i:], s.inc.reqs...)
-			s.inc.mu.Unlock()
+			s.inc.queue.Return(reqs[i:])
 			return err
 		}
-		var pick []string
-		for _, n := range names {
-			if len(r.Tables) == 0 || slices.ContainsFunc(r.Tables, func(p string) bool { ok, _ := path.Match(p, n); return ok }) {
-				pick = append(pick, n)
-			}
-		}
-		for _, p := range r.Tables {
-			if !slices.ContainsFunc(pick, func(n string) bool { ok, _ := path.Match(p, n); return ok }) {
-				s.log.Warn("incremental snapshot: no captured table matches", "request", r.ID, "table", p)
-			}
+		pick, unmatched := incsnap.Pick(r, names)
+		for _, p := range unmatched {
+			s.log.Warn("incremental snapshot: no captured table matches", "request", r.ID, "table", p)
 		}
 		s.inc.pos.Req = r.ID
 		for _, n := range pick {
 			if !slices.Contains(s.inc.pos.Tables, n) {
 				s.inc.pos.Tables = append(s.inc.pos.Tables, n)
-				s.tableProgress(ctx, n, "queued", 0)
+				s.queueProgress(ctx, n)
 			}
 		}
 		s.log.Info("incremental snapshot taken up", "request", r.ID, "tables", strings.Join(pick, ","))
@@ -162,7 +141,7 @@ func (st *stream) incStep(ctx context.Context) error {
 					why = err.Error()
 				}
 				s.log.Warn("incremental snapshot skips a table", "table", name, "why", why)
-				s.tableProgress(ctx, name, "skipped", 0)
+				s.updateProgress(name, incsnap.Skipped, 0)
 				inc.pos.Tables, inc.pos.Key, inc.cur = inc.pos.Tables[1:], nil, nil
 				continue
 			}
@@ -179,20 +158,14 @@ func (st *stream) incStep(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		ch := &incChunk{t: inc.cur, name: name, rows: rows, dropped: make([]bool, len(rows)), idx: make(map[string]int, len(rows)),
-			highFile: high.File, highPos: high.Pos, last: inc.pos.Key, end: len(rows) < s.cfg.chunk}
-		for i, r := range rows {
-			k, err := ch.t.recordKey(r.fields)
-			if err != nil {
-				return sdk.Fatal(fmt.Errorf("snapshot %s: %w", name, err))
-			}
-			ch.idx[string(k)] = i
-		}
+		t := inc.cur
+		ch := &incChunk{Chunk: incsnap.NewChunk(name, rows, func(r chunkRow) string { k, _ := t.recordKey(r.fields); return string(k) }),
+			t: t, highFile: high.File, highPos: high.Pos, last: inc.pos.Key, end: len(rows) < s.cfg.chunk}
 		if len(rows) > 0 {
 			ch.last = rows[len(rows)-1].key
 		}
 		inc.chunk = ch
-		s.tableProgress(ctx, name, "running", 0)
+		s.updateProgress(name, incsnap.Running, 0)
 	}
 	return nil
 }
@@ -234,9 +207,7 @@ func (st *stream) incDrop(t *table, before, after map[string]any) {
 			continue
 		}
 		if k, err := t.recordKey(f); err == nil {
-			if i, ok := ch.idx[string(k)]; ok {
-				ch.dropped[i] = true
-			}
+			ch.Drop(string(k))
 		}
 	}
 }
@@ -270,10 +241,7 @@ func (st *stream) incEmit(ctx context.Context, out []sdk.Record) ([]sdk.Record, 
 	at := fmt.Sprintf("%s:%d", st.seenFile, st.seenPos)
 	commit := position{File: st.commit.File, Pos: st.commit.Pos, GTID: st.commit.GTID}
 	first := len(out)
-	for i, r := range ch.rows {
-		if ch.dropped[i] {
-			continue
-		}
+	for _, r := range ch.Kept() {
 		inc.pos.Key = r.key
 		rec, err := ch.t.record(sdk.OpSnapshot, nil, r.fields, st.encode(commit), ts, at, "")
 		if err != nil {
@@ -288,64 +256,28 @@ func (st *stream) incEmit(ctx context.Context, out []sdk.Record) ([]sdk.Record, 
 	if len(out) > first {
 		out[len(out)-1].Position = st.encode(commit) // the chunk is done
 	}
-	s.tableProgress(ctx, ch.name, "", int64(len(ch.rows)))
+	state := ""
 	if ch.end {
-		s.tableProgress(ctx, ch.name, "done", 0)
+		state = incsnap.Done
 	}
+	s.updateProgress(ch.Table, state, int64(ch.Len()))
 	return out, nil
 }
 
-// maxTableProgress bounds the tables the progress lists; the oldest
-// finished ones go first.
-const maxTableProgress = 256
-
-// tableProgress records a table's state (unchanged when state is "") and
-// rows read, and the totals as the task's gauges.
-func (s *source) tableProgress(ctx context.Context, name, state string, add int64) {
-	s.mu.Lock()
-	i := slices.IndexFunc(s.progress.Tables, func(t sdk.TableProgress) bool { return t.Name == name })
-	fresh := i < 0 || (state == "queued" && s.progress.Tables[i].State != "queued" && s.progress.Tables[i].State != "running")
-	s.mu.Unlock()
+// queueProgress lists a table as queued with the server's row estimate.
+func (s *source) queueProgress(ctx context.Context, name string) {
 	var total int64
-	if db, tbl, ok := strings.Cut(name, "."); ok && fresh && s.db != nil {
+	if db, tbl, ok := strings.Cut(name, "."); ok && s.db != nil {
 		_ = s.db.QueryRowContext(ctx, "SELECT COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", db, tbl).Scan(&total)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := &s.progress
-	i = slices.IndexFunc(p.Tables, func(t sdk.TableProgress) bool { return t.Name == name })
-	if fresh {
-		if i >= 0 {
-			p.Tables = slices.Delete(p.Tables, i, i+1)
-		}
-		p.Tables = append(p.Tables, sdk.TableProgress{Name: name, State: "queued", Total: total})
-		for len(p.Tables) > maxTableProgress {
-			j := slices.IndexFunc(p.Tables, func(t sdk.TableProgress) bool { return t.State == "done" || t.State == "skipped" })
-			p.Tables = slices.Delete(p.Tables, max(j, 0), max(j, 0)+1)
-		}
-		i = len(p.Tables) - 1
-	}
-	if state != "" {
-		p.Tables[i].State = state
-	}
-	p.Tables[i].Done += add
-	if p.Tables[i].State == "done" && p.Tables[i].Total < p.Tables[i].Done {
-		p.Tables[i].Total = p.Tables[i].Done
-	}
-	left := 0
-	var sumDone, sumTotal int64
-	for _, t := range p.Tables {
-		if t.State == "queued" || t.State == "running" {
-			left++
-			sumDone += t.Done
-			sumTotal += t.Total
-		}
-	}
-	if s.snap == nil {
-		p.Phase, p.Done, p.Total = "streaming", sumDone, sumTotal
-		if left > 0 {
-			p.Phase = "incremental snapshot"
-		}
-	}
+	s.inc.progress.Queue(name, total)
+	s.updateProgress(name, "", 0)
+}
+
+// updateProgress records a table's state and rows, and what is left as the
+// task's snapshot_tables_left gauge.
+func (s *source) updateProgress(name, state string, rows int64) {
+	s.inc.progress.Update(name, state, rows)
+	left, _, _ := s.inc.progress.Left()
 	s.env.SetGauge("snapshot_tables_left", float64(left))
 }

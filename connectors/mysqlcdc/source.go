@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,7 +137,7 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 	}
 	s.setProgress(sdk.Progress{Phase: "streaming"})
 	for _, t := range s.inc.pos.Tables {
-		s.tableProgress(ctx, t, "queued", 0)
+		s.queueProgress(ctx, t)
 	}
 	return s.startStream(start)
 }
@@ -338,7 +337,7 @@ func (s *source) Progress() sdk.Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.progress
-	p.Tables = slices.Clone(p.Tables)
+	s.inc.progress.Fill(&p)
 	return p
 }
 
