@@ -60,53 +60,23 @@ type incChunk struct {
 // Snapshot implements sdk.IncrementalSnapshotter: it queues the requests;
 // Read takes up those above the position's last one.
 func (s *source) Snapshot(reqs []sdk.SnapshotRequest) error {
-	var errs []error
-	for _, r := range reqs {
-		var bad []string
-		for _, t := range r.Tables {
-			db, name, ok := strings.Cut(t, ".")
-			if !ok {
-				bad = append(bad, strconv.Quote(t)+" (not db.table)")
-			} else if !incsnap.IsPattern(t) && !s.cfg.captures(db, name) {
-				bad = append(bad, t+" (not selected by tables and exclude.tables)")
-			}
+	return s.inc.queue.AddChecked(reqs, func(t string) string {
+		db, name, ok := strings.Cut(t, ".")
+		switch {
+		case !ok:
+			return "not db.table"
+		case !s.cfg.captures(db, name):
+			return "not selected by tables and exclude.tables"
 		}
-		if len(bad) > 0 {
-			errs = append(errs, fmt.Errorf("snapshot request %d: %s", r.ID, strings.Join(bad, ", ")))
-			continue
-		}
-		s.inc.queue.Add(r)
-	}
-	return errors.Join(errs...)
+		return ""
+	})
 }
 
 // takeRequests moves queued requests newer than the position's into the
 // tables to read.
 func (s *source) takeRequests(ctx context.Context) error {
-	reqs := s.inc.queue.Take()
-	for i, r := range reqs {
-		if r.ID <= s.inc.pos.Req {
-			continue
-		}
-		names, err := s.capturedTables(ctx)
-		if err != nil {
-			s.inc.queue.Return(reqs[i:])
-			return err
-		}
-		pick, unmatched := incsnap.Pick(r, names)
-		for _, p := range unmatched {
-			s.log.Warn("incremental snapshot: no captured table matches", "request", r.ID, "table", p)
-		}
-		s.inc.pos.Req = r.ID
-		for _, n := range pick {
-			if !slices.Contains(s.inc.pos.Tables, n) {
-				s.inc.pos.Tables = append(s.inc.pos.Tables, n)
-				s.queueProgress(ctx, n)
-			}
-		}
-		s.log.Info("incremental snapshot taken up", "request", r.ID, "tables", strings.Join(pick, ","))
-	}
-	return nil
+	return s.inc.queue.TakeUp(&s.inc.pos.Req, &s.inc.pos.Tables, func() ([]string, error) { return s.capturedTables(ctx) },
+		func(n string) { s.queueProgress(ctx, n) }, s.log)
 }
 
 // encode is p's sdk.Position with the incremental snapshot's state.

@@ -1,35 +1,16 @@
 package mysqlcdc
 
 import (
-	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/braidhq/braid/connectors/internal/incsnap/incsnaptest"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
-// mirror applies records as an upserting sink does: id → v.
-type mirror map[string]string
-
-func (m mirror) apply(recs []sdk.Record) {
-	for _, r := range recs {
-		switch r.Op {
-		case sdk.OpSnapshot, sdk.OpCreate, sdk.OpUpdate:
-			if r.Op == sdk.OpUpdate && fmt.Sprint(r.Before["id"]) != fmt.Sprint(r.Fields["id"]) {
-				delete(m, fmt.Sprint(r.Before["id"]))
-			}
-			m[fmt.Sprint(r.Fields["id"])] = fmt.Sprint(r.Fields["v"])
-		case sdk.OpDelete:
-			delete(m, fmt.Sprint(r.Before["id"]))
-		}
-	}
-}
-
-func origin(t *testing.T, db string) mirror {
+func origin(t *testing.T, db string) incsnaptest.Mirror {
 	t.Helper()
 	conn, err := sql.Open("mysql", srv.DSN(db))
 	if err != nil {
@@ -41,62 +22,7 @@ func origin(t *testing.T, db string) mirror {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	m := mirror{}
-	for rows.Next() {
-		var id, v string
-		if err := rows.Scan(&id, &v); err != nil {
-			t.Fatal(err)
-		}
-		m[id] = v
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func (m mirror) diff(want mirror) string {
-	var d []string
-	for k, v := range want {
-		if g, ok := m[k]; !ok || g != v {
-			d = append(d, fmt.Sprintf("%s: got %q want %q", k, g, v))
-		}
-	}
-	for k := range m {
-		if _, ok := want[k]; !ok {
-			d = append(d, k+": not in the origin")
-		}
-	}
-	if len(d) > 10 {
-		d = append(d[:10], fmt.Sprintf("… %d more", len(d)-10))
-	}
-	return strings.Join(d, "; ")
-}
-
-// readUntil reads, calling between after every Read, until done says so.
-func readUntil(t *testing.T, s *source, between func(), done func() bool) []sdk.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []sdk.Record
-	for !done() {
-		recs, err := s.Read(ctx)
-		if err != nil && !errors.Is(err, sdk.ErrBackoff) {
-			t.Fatalf("read after %d records: %v", len(out), err)
-		}
-		out = append(out, recs...)
-		if between != nil {
-			between()
-		}
-	}
-	return out
-}
-
-func snapshotDone(s *source) func() bool {
-	return func() bool {
-		p := s.Progress()
-		return len(p.Tables) > 0 && p.Tables[len(p.Tables)-1].State == "done"
-	}
+	return incsnaptest.FromRows(t, rows)
 }
 
 // An incremental snapshot requested while the source streams, with writes
@@ -137,19 +63,14 @@ func TestIncrementalSnapshot(t *testing.T) {
 	// watermark are what the drop in step 2 is for: the chunk holds the
 	// older row.
 	s.inc.afterRead = func() { write(); write() }
-	all := readUntil(t, s, write, snapshotDone(s))
-	all = append(all, readQuiet(t, s, 500*time.Millisecond)...)
-	m := mirror{}
-	m.apply(all)
-	if d := m.diff(origin(t, db)); d != "" {
+	all := incsnaptest.ReadUntil(t, s, write, incsnaptest.SnapshotDone(s.Progress))
+	all = append(all, incsnaptest.ReadQuiet(t, s, 500*time.Millisecond)...)
+	m := incsnaptest.Mirror{}
+	m.Apply(all)
+	if d := m.Diff(origin(t, db)); d != "" {
 		t.Fatalf("after %d records and %d writes the mirror differs: %s", len(all), step, d)
 	}
-	snaps := 0
-	for _, r := range all {
-		if r.Op == sdk.OpSnapshot {
-			snaps++
-		}
-	}
+	snaps := incsnaptest.Count(all, sdk.OpSnapshot)
 	// Rows inserted before a chunk reached them are read too.
 	if snaps < 30 || snaps > 60+step {
 		t.Fatalf("%d snapshot records after %d writes", snaps, step)
@@ -166,10 +87,10 @@ func TestIncrementalSnapshot(t *testing.T) {
 	for _, i := range []int{0, 3, len(all) / 3, len(all) / 2, len(all) - 1} {
 		s2 := openSource(t, raw(), all[i].Position)
 		s2.Snapshot([]sdk.SnapshotRequest{{ID: 1, Tables: []string{db + ".o"}}}) // handed again after each Open
-		m := mirror{}
-		m.apply(all[:i+1])
-		m.apply(readQuiet(t, s2, 700*time.Millisecond))
-		if d := m.diff(want); d != "" {
+		m := incsnaptest.Mirror{}
+		m.Apply(all[:i+1])
+		m.Apply(incsnaptest.ReadQuiet(t, s2, 700*time.Millisecond))
+		if d := m.Diff(want); d != "" {
 			t.Fatalf("resumed after record %d of %d: %s", i, len(all), d)
 		}
 		s2.Close(t.Context())
@@ -177,24 +98,4 @@ func TestIncrementalSnapshot(t *testing.T) {
 	s3 := openSource(t, raw(), all[len(all)-1].Position)
 	s3.Snapshot([]sdk.SnapshotRequest{{ID: 1, Tables: []string{db + ".o"}}})
 	expectQuiet(t, s3)
-}
-
-// readQuiet reads until nothing arrived for d.
-func readQuiet(t *testing.T, s *source, d time.Duration) []sdk.Record {
-	t.Helper()
-	var out []sdk.Record
-	last := time.Now()
-	for time.Since(last) < d {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		got, err := s.Read(ctx)
-		cancel()
-		if err != nil && !errors.Is(err, sdk.ErrBackoff) {
-			t.Fatalf("read after %d records: %v", len(out), err)
-		}
-		if len(got) > 0 {
-			last = time.Now()
-		}
-		out = append(out, got...)
-	}
-	return out
 }

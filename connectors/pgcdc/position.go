@@ -17,6 +17,16 @@ type position struct {
 	LSN  string   `json:"lsn,omitempty"`
 	N    int      `json:"n,omitempty"`
 	Snap *snapPos `json:"snap,omitempty"`
+	Inc  *incPos  `json:"inc,omitempty"`
+}
+
+// incPos is the state of incremental snapshots (incremental.go): the last
+// request taken up, the tables still to read (the first is being read) and
+// the primary key, as text, of the last row of it published.
+type incPos struct {
+	Req    uint64   `json:"req"`
+	Tables []string `json:"tables,omitempty"`
+	Key    []string `json:"key,omitempty"`
 }
 
 // snapPos is a snapshot's progress: the tables done and the last key read

@@ -43,6 +43,9 @@ type source struct {
 	skip     *position      // the stored stream position to resume after
 
 	snap *snapshot // non-nil while snapshotting
+	inc  incremental
+
+	pgVersion int // server_version_num
 
 	stream     *streamer
 	stopStream context.CancelFunc
@@ -138,8 +141,11 @@ func (s *source) Open(ctx context.Context, raw sdk.Position) error {
 	if s.db, err = connectPool(ctx, s.cfg.dsn); err != nil {
 		return err
 	}
-	if err := s.db.QueryRow(ctx, "SELECT current_database()").Scan(&s.dbName); err != nil {
+	if err := s.db.QueryRow(ctx, "SELECT current_database(), current_setting('server_version_num')::int").Scan(&s.dbName, &s.pgVersion); err != nil {
 		return sdk.Retryable(err)
+	}
+	if pos != nil && pos.Inc != nil {
+		s.inc.pos = *pos.Inc
 	}
 	if err := s.loadTables(ctx); err != nil {
 		return err
@@ -166,6 +172,9 @@ func (s *source) Open(ctx context.Context, raw sdk.Position) error {
 	}
 	if err := s.resume(ctx, pos, exists, confirmed); err != nil {
 		return err
+	}
+	for _, t := range s.inc.pos.Tables {
+		s.queueProgress(ctx, t)
 	}
 	s.startHeartbeat()
 	return nil
@@ -402,7 +411,9 @@ func (s *source) Close(ctx context.Context) error {
 func (s *source) Progress() sdk.Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.progress
+	p := s.progress
+	s.inc.progress.Fill(&p)
+	return p
 }
 
 func (s *source) setProgress(f func(p *sdk.Progress)) {

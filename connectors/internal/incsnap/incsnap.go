@@ -6,8 +6,13 @@
 package incsnap
 
 import (
+	"errors"
+	"fmt"
+	"log/slog"
 	"path"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/braidhq/braid/connectors/sdk"
@@ -46,6 +51,61 @@ func (q *Queue) Take() []sdk.SnapshotRequest {
 	r := q.reqs
 	q.reqs = nil
 	return r
+}
+
+// AddChecked queues the requests whose every table passes check (which says
+// what is wrong with a name, or ""; globs are not checked) and returns one
+// error per refused request.
+func (q *Queue) AddChecked(reqs []sdk.SnapshotRequest, check func(table string) string) error {
+	var errs []error
+	for _, r := range reqs {
+		var bad []string
+		for _, t := range r.Tables {
+			if IsPattern(t) {
+				continue
+			}
+			if why := check(t); why != "" {
+				bad = append(bad, strconv.Quote(t)+" ("+why+")")
+			}
+		}
+		if len(bad) > 0 {
+			errs = append(errs, fmt.Errorf("snapshot request %d: %s", r.ID, strings.Join(bad, ", ")))
+			continue
+		}
+		q.Add(r)
+	}
+	return errors.Join(errs...)
+}
+
+// TakeUp moves the queued requests above *req into *tables, expanded
+// against the captured tables (captured is called only when there is a
+// request to take up), calling queued for each table added and logging
+// each request and each name that matches nothing.
+func (q *Queue) TakeUp(req *uint64, tables *[]string, captured func() ([]string, error), queued func(string), log *slog.Logger) error {
+	reqs := q.Take()
+	for i, r := range reqs {
+		if r.ID <= *req {
+			continue
+		}
+		names, err := captured()
+		if err != nil {
+			q.Return(reqs[i:])
+			return err
+		}
+		pick, unmatched := Pick(r, names)
+		for _, p := range unmatched {
+			log.Warn("incremental snapshot: no captured table matches", "request", r.ID, "table", p)
+		}
+		*req = r.ID
+		for _, n := range pick {
+			if !slices.Contains(*tables, n) {
+				*tables = append(*tables, n)
+				queued(n)
+			}
+		}
+		log.Info("incremental snapshot taken up", "request", r.ID, "tables", strings.Join(pick, ","))
+	}
+	return nil
 }
 
 // Return puts requests back that could not be taken up yet.
