@@ -38,6 +38,8 @@ bench: build services
 	./$(BIN) bench jdbc-sink --dialect mysql --rows 100000 --json
 	./$(BIN) bench jdbc-sink --dialect postgres --rows 100000 --json
 	./$(BIN) bench jdbc-source --dialect mysql --rows 100000 --json
+	./$(BIN) bench cdc --dialect mysql --ops 1000000 --rows 1000000 --json
+	./$(BIN) bench cdc --dialect postgres --ops 300000 --rows 1000000 --json
 	./$(BIN) bench jdbc-source --dialect postgres --rows 100000 --json
 
 lint:

@@ -20,7 +20,7 @@ import (
 
 // addBenchCommands adds the benchmarks of the log, JDBC and Parquet.
 func addBenchCommands(cmd *cobra.Command) {
-	cmd.AddCommand(newBenchLogCmd(), newBenchKafkaCmd(), newBenchParquetCmd(), newBenchJDBCSinkCmd(), newBenchJDBCSourceCmd())
+	cmd.AddCommand(newBenchLogCmd(), newBenchKafkaCmd(), newBenchCDCCmd(), newBenchParquetCmd(), newBenchJDBCSinkCmd(), newBenchJDBCSourceCmd())
 }
 
 func newBenchLogCmd() *cobra.Command {

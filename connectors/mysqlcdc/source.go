@@ -139,7 +139,11 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 	for _, t := range s.inc.pos.Tables {
 		s.queueProgress(ctx, t)
 	}
-	return s.startStream(start)
+	if err := s.startStream(start); err != nil {
+		return err
+	}
+	s.stream.announce = fresh
+	return nil
 }
 
 // checkServer finds the flavor and refuses settings that lose changes.

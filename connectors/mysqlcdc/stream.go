@@ -34,6 +34,8 @@ type stream struct {
 	lastOut  time.Time // when a record last went out
 	lastBeat position  // the commit the last heartbeat record carried
 
+	announce bool // the first heartbeat goes out at once (see heartbeat)
+
 	seenFile string // the end of the last event read (incremental.go)
 	seenPos  uint32
 }
@@ -85,8 +87,14 @@ func (st *stream) close() {
 	}
 }
 
+// batchLinger is how long a read waits for more records after the first.
+const batchLinger = 5 * time.Millisecond
+
+// errWaited ends a read's wait for events.
+var errWaited = errors.New("waited long enough")
+
 // read returns up to max records, waiting at most maxIdleWait for the first
-// and a moment for more.
+// and batchLinger for more.
 func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
 	if err := st.incStep(ctx); err != nil {
 		return nil, err
@@ -95,16 +103,24 @@ func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	wait := maxIdleWait
+	// Wait up to maxIdleWait for a first record, then at most batchLinger
+	// more for others: a steady trickle of changes neither waits for a
+	// full batch nor pays a timer per event.
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lingering := len(out) > 0
+	timer := time.AfterFunc(maxIdleWait, func() { cancel(errWaited) })
+	defer timer.Stop()
+	if lingering {
+		timer.Reset(batchLinger)
+	}
 	for len(out) < max {
-		ectx, cancel := context.WithTimeout(ctx, wait)
-		ev, err := st.streamer.GetEvent(ectx)
-		cancel()
+		ev, err := st.streamer.GetEvent(wctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(context.Cause(wctx), errWaited) {
 				break
 			}
 			return nil, st.classify(err)
@@ -116,10 +132,13 @@ func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
 		if out, err = st.incEmit(ctx, out); err != nil {
 			return nil, err
 		}
-		if len(out) > 0 {
-			wait = 5 * time.Millisecond
-		} else if hb, ok := st.heartbeat(); ok {
-			return []sdk.Record{hb}, nil
+		if len(out) > 0 && !lingering {
+			lingering = true
+			timer.Reset(batchLinger)
+		} else if len(out) == 0 {
+			if hb, ok := st.heartbeat(); ok {
+				return []sdk.Record{hb}, nil
+			}
 		}
 	}
 	if len(out) == 0 {
@@ -140,13 +159,22 @@ func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
 // heartbeat topic does the same).
 func (st *stream) heartbeat() (sdk.Record, bool) {
 	topic := st.src.cfg.heartbeatTopic
-	if topic == "" || st.txGTID != "" || st.rows != 0 || st.commit == st.lastBeat {
+	if topic == "" || st.txGTID != "" || st.rows != 0 {
 		return sdk.Record{}, false
 	}
-	if st.lastOut.IsZero() {
+	if st.announce {
+		// A stream begun at the binlog's end (snapshot.mode never) has no
+		// stored position yet: store it now, or a restart before the first
+		// captured change would begin at a later end and miss what came
+		// between.
+		st.announce = false
+		st.lastOut = time.Time{}
+	} else if st.commit == st.lastBeat {
+		return sdk.Record{}, false
+	} else if st.lastOut.IsZero() {
 		st.lastOut = time.Now() // the stream just started: wait a full interval
 	}
-	if time.Since(st.lastOut) < st.src.cfg.heartbeat {
+	if !st.lastOut.IsZero() && time.Since(st.lastOut) < st.src.cfg.heartbeat {
 		return sdk.Record{}, false
 	}
 	st.lastOut, st.lastBeat = time.Now(), st.commit

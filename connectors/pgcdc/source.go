@@ -276,6 +276,9 @@ func (s *source) createSlot(ctx context.Context, snap bool) error {
 	return nil
 }
 
+// maxReadBatch bounds the records one Read collects from ready batches.
+const maxReadBatch = 8192
+
 // maxIdleWait is the longest Read waits before answering sdk.ErrBackoff.
 const maxIdleWait = 500 * time.Millisecond
 
@@ -329,6 +332,20 @@ func (s *source) read(ctx context.Context) ([]sdk.Record, error) {
 	case b, ok := <-s.stream.out:
 		if !ok {
 			return nil, s.stream.failure()
+		}
+		// Take what else is ready, so small transactions do not go to the
+		// log one Read each.
+		for len(b) < maxReadBatch {
+			select {
+			case more, ok := <-s.stream.out:
+				if !ok {
+					return b, nil // the failure comes with the next Read
+				}
+				b = append(b, more...)
+				continue
+			default:
+			}
+			break
 		}
 		return b, nil
 	case <-s.streamDone:
