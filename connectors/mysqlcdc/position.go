@@ -18,6 +18,7 @@ type position struct {
 	GTID string   `json:"gtid,omitempty"`
 	Skip int      `json:"skip,omitempty"`
 	Snap *snapPos `json:"snap,omitempty"`
+	Sch  *history `json:"sch,omitempty"` // the schema history as of File/Pos (history.go)
 }
 
 // snapPos is a snapshot's progress: the table being read (tables before it in
