@@ -95,13 +95,13 @@ func stmtOps(s ast.StmtNode, db string) []ddlOp {
 		if n.TemporaryKeyword != ast.TemporaryNone {
 			return nil // never in a row-based binlog's tables
 		}
-		op := ddlOp{kind: ddlCreate, t: ref(n.Table, db)}
+		// IF NOT EXISTS may leave an older table as it is.
+		op := ddlOp{kind: ddlCreate, t: ref(n.Table, db), unknown: n.IfNotExists || n.Select != nil}
 		if n.ReferTable != nil {
 			r := ref(n.ReferTable, db)
 			op.like = &r
 			return []ddlOp{op}
 		}
-		op.unknown = n.Select != nil
 		for _, c := range n.Cols {
 			if isJSONColumn(c) {
 				op.json = append(op.json, c.Name.Name.O)
@@ -144,6 +144,9 @@ func alterOp(n *ast.AlterTableStmt, db string) []ddlOp {
 	op := ddlOp{kind: ddlAlter, t: ref(n.Table, db)}
 	var rename *tableRef
 	for _, sp := range n.Specs {
+		if sp.IfExists || sp.IfNotExists {
+			op.unknown = true // whether it changed anything depends on the table
+		}
 		switch sp.Tp {
 		case ast.AlterTableAddColumns:
 			for _, c := range sp.NewColumns {

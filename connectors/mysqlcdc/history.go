@@ -264,7 +264,7 @@ func (st *stream) applyDDL(op ddlOp, at string, moved map[tableRef]*tableHist) b
 		}
 		if op.like != nil {
 			cols, known := hist.json(op.like.String(), op.like.db, op.like.name)
-			e.JSON, e.Unknown = slices.Clone(cols), !known
+			e.JSON, e.Unknown = slices.Clone(cols), !known || op.unknown
 		}
 		log.Info("captured table created", "table", op.t.String(), "version", e.V, "pos", at)
 	case ddlAlter:

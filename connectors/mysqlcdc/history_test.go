@@ -73,6 +73,7 @@ func TestDDLMidStream(t *testing.T) {
 		"CREATE TABLE n1 (id INT PRIMARY KEY, doc JSON, t LONGTEXT)",
 		`INSERT INTO n1 VALUES (1, '{"a": "b"}', '{"not": "json"}')`,
 		"DROP TABLE n1",
+		"TRUNCATE TABLE inside", // no rows in the binlog: only a warning
 		"INSERT INTO inside VALUES (2, '{}', NULL)",
 	)
 	recs := readN(t, s, 7)
@@ -221,5 +222,28 @@ func TestDDLRegistersNewSchemaVersion(t *testing.T) {
 	v2, err := reg.Version(t.Context(), "cdc-value", vs[1], false)
 	if err != nil || contains(v2.Schema.Schema, `"w"`) || !contains(v2.Schema.Schema, `"v"`) {
 		t.Fatalf("second version %+v %v", v2, err)
+	}
+}
+
+// A table that a changed tables setting adds gets its JSON columns from the
+// catalogue; the others keep the history's.
+func TestHistoryTablesSettingChanged(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, "CREATE TABLE a (id INT PRIMARY KEY, j JSON)", "CREATE TABLE b (id INT PRIMARY KEY, j JSON)")
+	s := openSource(t, map[string]any{"tables": []any{db + ".a"}, "snapshot.mode": "never"}, nil)
+	exec(t, db, `INSERT INTO a VALUES (1, '{}')`, `INSERT INTO b VALUES (1, '[1]')`, `INSERT INTO a VALUES (2, '[2]')`)
+	first := readN(t, s, 2)
+	s.Close(t.Context())
+	s2 := openSource(t, map[string]any{"tables": []any{db + ".a", db + ".b"}, "snapshot.mode": "never"}, first[0].Position)
+	recs := readN(t, s2, 2)
+	if tbl, _ := recs[0].Headers.Get(HeaderTable); tbl != "b" || !reflect.DeepEqual(recs[0].Fields["j"], jsonValue(t, "[1]")) {
+		t.Errorf("the added table: %s %#v", tbl, recs[0].Fields)
+	}
+	if !reflect.DeepEqual(recs[1].Fields["j"], jsonValue(t, "[2]")) {
+		t.Errorf("the kept table: %#v", recs[1].Fields)
+	}
+	p, _ := decodePosition(recs[1].Position)
+	if !slices.Equal(p.Sch.In, []string{db + ".a", db + ".b"}) || p.Sch.Tables[db+".b"] == nil {
+		t.Errorf("history after the change: %+v", p.Sch)
 	}
 }
