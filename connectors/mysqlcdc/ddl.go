@@ -1,6 +1,7 @@
 package mysqlcdc
 
 import (
+	"encoding/binary"
 	"errors"
 	"strings"
 
@@ -57,29 +58,58 @@ type colEdit struct {
 // most of MariaDB's. Not safe for concurrent use.
 type ddlParser struct{ p *parser.Parser }
 
+// parseModes are the sql_mode flags that change how SQL parses.
+const parseModes = tmysql.ModeANSIQuotes | tmysql.ModePipesAsConcat | tmysql.ModeIgnoreSpace |
+	tmysql.ModeHighNotPrecedence | tmysql.ModeNoBackslashEscapes
+
 // parse returns the table changes of one QUERY event's statement, with
-// unqualified names in db. A statement that is no table DDL (GRANT, CREATE
-// VIEW, ...) yields none.
-func (d *ddlParser) parse(sql, db string) ([]ddlOp, error) {
+// unqualified names in db, parsed in the event's sql_mode (vars: its status
+// variables). A statement that is no table DDL (GRANT, CREATE VIEW, ...)
+// yields none.
+func (d *ddlParser) parse(sql, db string, vars []byte) ([]ddlOp, error) {
 	if d.p == nil {
 		d.p = parser.New()
 	}
-	d.p.SetSQLMode(tmysql.ModeNone)
+	mode, known := eventSQLMode(vars)
+	d.p.SetSQLMode(mode & parseModes)
 	stmts, _, err := d.p.Parse(sql, "", "")
-	if err != nil {
-		// The event's sql_mode is not decoded; a statement written with
+	if err != nil && !known {
+		// Without the event's sql_mode: a statement written with
 		// ANSI_QUOTES only parses in it, and means the same there.
 		d.p.SetSQLMode(tmysql.ModeANSIQuotes)
 		var err2 error
-		if stmts, _, err2 = d.p.Parse(sql, "", ""); err2 != nil {
-			return nil, err
+		if stmts, _, err2 = d.p.Parse(sql, "", ""); err2 == nil {
+			err = nil
 		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	var ops []ddlOp
 	for _, s := range stmts {
 		ops = append(ops, stmtOps(s, db)...)
 	}
 	return ops, nil
+}
+
+// eventSQLMode reads sql_mode from a QUERY event's status variables. The
+// server writes Q_FLAGS2 (code 0, 4 bytes) and Q_SQL_MODE (code 1, 8 bytes)
+// first; the other codes' lengths vary, so reading stops at them.
+func eventSQLMode(vars []byte) (tmysql.SQLMode, bool) {
+	for i := 0; i < len(vars); {
+		switch vars[i] {
+		case 0:
+			i += 5
+		case 1:
+			if i+9 > len(vars) {
+				return 0, false
+			}
+			return tmysql.SQLMode(binary.LittleEndian.Uint64(vars[i+1:])), true
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 func ref(t *ast.TableName, db string) tableRef {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	tmysql "github.com/pingcap/tidb/pkg/parser/mysql"
 )
 
 // The parser turns each table DDL into the table changes it makes, with
@@ -41,7 +43,7 @@ func TestParseDDL(t *testing.T) {
 	}
 	var p ddlParser
 	for _, c := range cases {
-		got, err := p.parse(c.sql, "d")
+		got, err := p.parse(c.sql, "d", nil)
 		if err != nil {
 			t.Errorf("%s: %v", c.sql, err)
 			continue
@@ -49,6 +51,26 @@ func TestParseDDL(t *testing.T) {
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.sql, got, c.want)
 		}
+	}
+}
+
+// The event's sql_mode decides how a statement parses.
+func TestEventSQLMode(t *testing.T) {
+	t.Parallel()
+	ansi := []byte{0, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 0, 0, 0, 6, 3, 's', 't', 'd'}
+	if m, ok := eventSQLMode(ansi); !ok || m&tmysql.ModeANSIQuotes == 0 {
+		t.Fatalf("sql_mode %x %v", m, ok)
+	}
+	if _, ok := eventSQLMode([]byte{6, 3, 's', 't', 'd'}); ok {
+		t.Fatal("sql_mode read from other variables")
+	}
+	var p ddlParser
+	q := `CREATE TABLE "t" ("j" JSON)`
+	if ops, err := p.parse(q, "d", ansi); err != nil || len(ops) != 1 || ops[0].t.name != "t" || len(ops[0].json) != 1 {
+		t.Fatalf("with ANSI_QUOTES: %+v %v", ops, err)
+	}
+	if _, err := p.parse(q, "d", []byte{1, 0, 0, 0, 0, 0, 0, 0, 0}); err == nil {
+		t.Fatal("parsed with double quotes as strings")
 	}
 }
 
@@ -92,6 +114,6 @@ func FuzzGuessTargets(f *testing.F) {
 	var p ddlParser
 	f.Fuzz(func(t *testing.T, s string) {
 		guessTargets(s, "d")
-		_, _ = p.parse(s, "d")
+		_, _ = p.parse(s, "d", nil)
 	})
 }

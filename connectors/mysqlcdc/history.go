@@ -222,7 +222,7 @@ func (st *stream) ddl(e *replication.QueryEvent, h *replication.EventHeader, q s
 	if st.txGTID != "" {
 		where += " (GTID " + st.txGTID + ")"
 	}
-	ops, err := st.parser.parse(q, db)
+	ops, err := st.parser.parse(q, db, e.StatusVars)
 	if err != nil {
 		return st.unparsable(q, db, where, at, err)
 	}
