@@ -1,11 +1,14 @@
 package mysqlcdc
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
 
 	tmysql "github.com/pingcap/tidb/pkg/parser/mysql"
+
+	"github.com/braidhq/braid/connectors/sdk"
 )
 
 // The parser turns each table DDL into the table changes it makes, with
@@ -116,4 +119,65 @@ func FuzzGuessTargets(f *testing.F) {
 		guessTargets(s, "d")
 		_, _ = p.parse(s, "d", nil)
 	})
+}
+
+// A position with a history encodes as encoding/json would, and back.
+func TestPositionWithHistory(t *testing.T) {
+	t.Parallel()
+	h := &history{Tables: map[string]*tableHist{"d.a": {V: 2, At: "b.000001:9", JSON: []string{"j"}}}, In: []string{"d.*"}}
+	p := position{File: "b.000001", Pos: 4, Skip: 1, Sch: h}
+	got := p.encode()
+	p.V = positionVersion
+	want, _ := json.Marshal(p)
+	if string(got) != string(want) {
+		t.Fatalf("encoded %s, want %s", got, want)
+	}
+	back, err := decodePosition(got)
+	if err != nil || !reflect.DeepEqual(back.Sch.Tables, h.Tables) || back.Skip != 1 {
+		t.Fatalf("decoded %+v %v", back, err)
+	}
+}
+
+// Renames within one statement keep each table's facts, also through a
+// name outside the captured set; a create, alter and drop follow.
+func TestHistoryApply(t *testing.T) {
+	t.Parallel()
+	st := &stream{src: newSource(config{include: []string{"d.a", "d.b", "d.n*"}}, sdk.Env{}), tables: map[uint64]*streamTable{},
+		hist: &history{Tables: map[string]*tableHist{"d.a": {JSON: []string{"ja"}}, "d.b": {V: 3, JSON: []string{"jb"}}}}}
+	run := func(q string) {
+		t.Helper()
+		ops, err := st.parser.parse(q, "d", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := map[tableRef]*tableHist{}
+		for _, op := range ops {
+			st.applyDDL(op, "f:1", moved)
+		}
+	}
+	facts := func() map[string]string {
+		out := map[string]string{}
+		for k, e := range st.hist.Tables {
+			out[k] = fmt.Sprintf("v%d %v %v", e.V, e.JSON, e.Unknown)
+		}
+		return out
+	}
+	run("RENAME TABLE a TO tmp, b TO a, tmp TO b")
+	want := map[string]string{"d.a": "v4 [jb] false", "d.b": "v1 [ja] false"}
+	if got := facts(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the swap %v, want %v", got, want)
+	}
+	run("CREATE TABLE n1 (id INT, `Doc` JSON, x TEXT)")
+	run("ALTER TABLE n1 CHANGE doc d2 JSON, MODIFY x JSON, ADD y LONGTEXT CHECK (json_valid(y))")
+	run("ALTER TABLE n1 RENAME COLUMN x TO z, DROP COLUMN y")
+	run("CREATE TABLE other (j JSON)")
+	run("DROP TABLE a")
+	want = map[string]string{"d.b": "v1 [ja] false", "d.n1": "v3 [d2 z] false"}
+	if got := facts(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after create, alter and drop %v, want %v", got, want)
+	}
+	run("RENAME TABLE other TO n2")
+	if e := st.hist.Tables["d.n2"]; e == nil || !e.Unknown {
+		t.Fatalf("renamed in from outside: %+v", e)
+	}
 }

@@ -32,9 +32,19 @@ const positionVersion = 1
 
 func (p position) encode() sdk.Position {
 	p.V = positionVersion
+	sch := p.Sch
+	p.Sch = nil
 	b, err := json.Marshal(p)
 	if err != nil {
 		panic(err) // only strings, numbers and byte slices
+	}
+	if sch != nil {
+		// Spliced in as encoded once per change: every record has it.
+		enc, err := sch.MarshalJSON()
+		if err != nil {
+			panic(err)
+		}
+		b = append(append(append(b[:len(b)-1], `,"sch":`...), enc...), '}')
 	}
 	return b
 }
