@@ -222,6 +222,7 @@ func (st *stream) ddl(e *replication.QueryEvent, h *replication.EventHeader, q s
 	if st.txGTID != "" {
 		where += " (GTID " + st.txGTID + ")"
 	}
+	st.src.log.Debug("DDL in binlog", "schema", db, "query", truncate(q, 200), "pos", where)
 	ops, err := st.parser.parse(q, db, e.StatusVars)
 	if err != nil {
 		return st.unparsable(q, db, where, at, err)

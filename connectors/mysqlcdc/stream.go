@@ -33,7 +33,7 @@ type stream struct {
 	hist       *history // as of commit (history.go)
 	histTooBig bool     // positions carry no history
 	parser     ddlParser
-	failed     error // returned by the next read: an event failed after records of this one
+	failed     error // an event's error, for the next read: this one returns the records before it
 
 	lastOut  time.Time // when a record last went out
 	lastBeat position  // the commit the last heartbeat record carried
@@ -57,7 +57,10 @@ func (s *source) startStream(p position) error {
 	st := &stream{src: s, commit: position{File: p.File, Pos: p.Pos, GTID: p.GTID}, file: p.File, skip: p.Skip,
 		tables: map[uint64]*streamTable{}}
 	var err error
-	if st.hist, err = s.openHistory(s.base, p.Sch); err != nil {
+	hctx, cancel := context.WithTimeout(s.base, 30*time.Second)
+	st.hist, err = s.openHistory(hctx, p.Sch)
+	cancel()
+	if err != nil {
 		return err
 	}
 	st.pinHistory()
