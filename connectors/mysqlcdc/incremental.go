@@ -209,7 +209,7 @@ func (st *stream) incEmit(ctx context.Context, out []sdk.Record) ([]sdk.Record, 
 	inc.chunk = nil
 	ts := time.Now().UTC()
 	at := fmt.Sprintf("%s:%d", st.seenFile, st.seenPos)
-	commit := position{File: st.commit.File, Pos: st.commit.Pos, GTID: st.commit.GTID}
+	commit := st.commit // with the schema history; Skip is 0 between transactions
 	first := len(out)
 	for _, r := range ch.Kept() {
 		inc.pos.Key = r.key

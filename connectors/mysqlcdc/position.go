@@ -19,6 +19,7 @@ type position struct {
 	Skip int      `json:"skip,omitempty"`
 	Snap *snapPos `json:"snap,omitempty"`
 	Inc  *incPos  `json:"inc,omitempty"`
+	Sch  *history `json:"sch,omitempty"` // the schema history as of File/Pos (history.go)
 }
 
 // incPos is the state of incremental snapshots (incremental.go): the last
@@ -41,9 +42,19 @@ const positionVersion = 1
 
 func (p position) encode() sdk.Position {
 	p.V = positionVersion
+	sch := p.Sch
+	p.Sch = nil
 	b, err := json.Marshal(p)
 	if err != nil {
 		panic(err) // only strings, numbers and byte slices
+	}
+	if sch != nil {
+		// Spliced in as encoded once per change: every record has it.
+		enc, err := sch.MarshalJSON()
+		if err != nil {
+			panic(err)
+		}
+		b = append(append(append(b[:len(b)-1], `,"sch":`...), enc...), '}')
 	}
 	return b
 }

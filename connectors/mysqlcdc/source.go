@@ -123,6 +123,11 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 		if start, err = s.currentPosition(ctx); err != nil {
 			return err
 		}
+		// The definitions as of the start, so a DDL during the snapshot
+		// replays with the JSON columns valid before it.
+		if start.Sch, err = s.openHistory(ctx, nil); err != nil {
+			return err
+		}
 		if s.cfg.mode != SnapshotNever {
 			start.Snap = &snapPos{}
 		}

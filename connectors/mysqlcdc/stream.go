@@ -28,8 +28,12 @@ type stream struct {
 	rows   int    // rows of the open transaction emitted or skipped
 	skip   int    // rows of the first transaction already published
 
-	tables   map[uint64]*streamTable
-	jsonCols map[string]map[string]bool // db.table → MariaDB JSON columns
+	tables map[uint64]*streamTable
+
+	hist       *history // as of commit (history.go)
+	histTooBig bool     // positions carry no history
+	parser     ddlParser
+	failed     error // an event's error, for the next read: this one returns the records before it
 
 	lastOut  time.Time // when a record last went out
 	lastBeat position  // the commit the last heartbeat record carried
@@ -56,9 +60,15 @@ func (s *source) startStream(p position) error {
 		DisableRetrySync: true,
 	}
 	st := &stream{src: s, commit: position{File: p.File, Pos: p.Pos, GTID: p.GTID}, file: p.File, skip: p.Skip,
-		tables: map[uint64]*streamTable{}, jsonCols: map[string]map[string]bool{},
-		seenFile: p.File, seenPos: p.Pos}
+		tables: map[uint64]*streamTable{}, seenFile: p.File, seenPos: p.Pos}
 	var err error
+	hctx, cancel := context.WithTimeout(s.base, 30*time.Second)
+	st.hist, err = s.openHistory(hctx, p.Sch)
+	cancel()
+	if err != nil {
+		return err
+	}
+	st.pinHistory()
 	if s.flavor == "mariadb" {
 		st.gset, err = mysql.ParseMariadbGTIDSet(p.GTID)
 	} else {
@@ -96,6 +106,9 @@ var errWaited = errors.New("waited long enough")
 // read returns up to max records, waiting at most maxIdleWait for the first
 // and batchLinger for more.
 func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
+	if st.failed != nil {
+		return nil, st.failed
+	}
 	if err := st.incStep(ctx); err != nil {
 		return nil, err
 	}
@@ -126,9 +139,15 @@ func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
 			return nil, st.classify(err)
 		}
 		st.see(ev)
-		if out, err = st.handle(ctx, ev, out); err != nil {
-			return nil, err
+		next, err := st.handle(ctx, ev, out)
+		if err != nil {
+			if len(out) == 0 {
+				return nil, err
+			}
+			st.failed = err // after the records before it went out
+			break
 		}
+		out = next
 		if out, err = st.incEmit(ctx, out); err != nil {
 			return nil, err
 		}
@@ -230,11 +249,8 @@ func (st *stream) handle(ctx context.Context, ev *replication.BinlogEvent, out [
 		case strings.EqualFold(q, "COMMIT"): // a non-transactional engine's rows
 			st.commitAt(h.LogPos)
 		default:
-			if isDDL(q) {
-				// Column definitions come with every TABLE_MAP; only the
-				// JSON hint is read from the catalogue, so drop it.
-				clear(st.jsonCols)
-				st.src.log.Info("DDL in binlog", "schema", string(e.Schema), "query", truncate(q, 200), "pos", fmt.Sprintf("%s:%d", st.file, h.LogPos))
+			if err := st.ddl(e, h, q); err != nil {
+				return nil, err
 			}
 			st.commitAt(h.LogPos)
 		}
@@ -271,7 +287,7 @@ func (st *stream) tableMap(ctx context.Context, tm *replication.TableMapEvent) e
 	if !st.src.cfg.captures(db, name) {
 		return nil
 	}
-	jc, err := st.jsonColumns(ctx, db, name)
+	jc, err := st.jsonColumns(ctx, tm)
 	if err != nil {
 		return err
 	}
@@ -310,25 +326,6 @@ func sameTable(a, b *replication.TableMapEvent) bool {
 	}
 	return fmt.Sprint(a.EnumStrValue, a.SetStrValue, a.DefaultCharset, a.ColumnCharset) ==
 		fmt.Sprint(b.EnumStrValue, b.SetStrValue, b.DefaultCharset, b.ColumnCharset)
-}
-
-// jsonColumns returns the columns MariaDB declares JSON: they are LONGTEXT
-// with a json_valid CHECK, which only the catalogue shows. MySQL's binlog
-// has a JSON type of its own.
-func (st *stream) jsonColumns(ctx context.Context, db, name string) (map[string]bool, error) {
-	if st.src.flavor != "mariadb" {
-		return nil, nil
-	}
-	k := db + "." + name
-	if m, ok := st.jsonCols[k]; ok {
-		return m, nil
-	}
-	m, err := mariadbJSONColumns(ctx, st.src.db, db, name)
-	if err != nil {
-		return nil, err
-	}
-	st.jsonCols[k] = m
-	return m, nil
 }
 
 func (st *stream) rowsEvent(h *replication.EventHeader, e *replication.RowsEvent, out []sdk.Record) ([]sdk.Record, error) {
@@ -379,7 +376,8 @@ func (st *stream) rowsEvent(h *replication.EventHeader, e *replication.RowsEvent
 			return nil, sdk.Fatal(fmt.Errorf("at %s: %w", at, err))
 		}
 		st.incDrop(t, before, after)
-		pos := position{File: st.commit.File, Pos: st.commit.Pos, GTID: st.commit.GTID, Skip: st.rows}
+		pos := st.commit // with the schema history
+		pos.Skip = st.rows
 		rec, err := t.record(op, before, after, st.encode(pos), ts, at, txid)
 		if err != nil {
 			return nil, err
@@ -387,15 +385,6 @@ func (st *stream) rowsEvent(h *replication.EventHeader, e *replication.RowsEvent
 		out = append(out, rec)
 	}
 	return out, nil
-}
-
-func isDDL(q string) bool {
-	w, _, _ := strings.Cut(strings.TrimLeft(q, " \t\n(/*"), " ")
-	switch strings.ToUpper(w) {
-	case "ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE":
-		return true
-	}
-	return false
 }
 
 func truncate(s string, n int) string {
