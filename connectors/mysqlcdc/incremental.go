@@ -245,9 +245,8 @@ func (s *source) queueProgress(ctx context.Context, name string) {
 }
 
 // updateProgress records a table's state and rows, and what is left as the
-// task's snapshot_tables_left gauge.
+// task's gauges.
 func (s *source) updateProgress(name, state string, rows int64) {
 	s.inc.progress.Update(name, state, rows)
-	left, _, _ := s.inc.progress.Left()
-	s.env.SetGauge("snapshot_tables_left", float64(left))
+	s.inc.progress.Gauges(s.env.SetGauge)
 }

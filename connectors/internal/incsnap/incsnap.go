@@ -227,6 +227,16 @@ func (p *Progress) Left() (tables int, done, total int64) {
 	return tables, done, total
 }
 
+// Gauges reports what is left as the task's gauges snapshot_tables_left,
+// snapshot_rows_done and snapshot_rows_total (of the tables queued or
+// running).
+func (p *Progress) Gauges(set func(name string, v float64)) {
+	left, done, total := p.Left()
+	set("snapshot_tables_left", float64(left))
+	set("snapshot_rows_done", float64(done))
+	set("snapshot_rows_total", float64(total))
+}
+
 // Fill sets pr's Tables and, while it streams (Phase "streaming"), its
 // phase and totals from the incremental snapshots.
 func (p *Progress) Fill(pr *sdk.Progress) {
