@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"github.com/leodido/go-syslog/v4/rfc5424"
 
 	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/schema/convert"
 )
 
 // settings are what both sources read from their config.
@@ -74,6 +76,9 @@ func peerOf(ap netip.AddrPort) peer {
 	return peer{addr: ap.Addr().Unmap().String(), port: strconv.Itoa(int(ap.Port()))}
 }
 
+// jsonEncoder is the json converter, which holds no state.
+var jsonEncoder = convert.NewJSON(false)
+
 // batcher turns frames into records; one per reader goroutine.
 type batcher struct {
 	s       *settings
@@ -124,6 +129,15 @@ func (b *batcher) add(frame []byte) error {
 			return err
 		}
 		rec.Fields = fieldsOf(m)
+		// Encoded here, on the connection's goroutine, as the json
+		// converter would: with a json topic the worker keeps the bytes
+		// instead of encoding every record on its one goroutine; other
+		// converters encode Fields again.
+		v, err := jsonEncoder.Encode(context.Background(), "", rec.Fields, nil)
+		if err != nil {
+			return err
+		}
+		rec.Value = v
 	} else {
 		start := len(b.arena)
 		b.arena = append(b.arena, frame...)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/schema/convert"
 )
 
 const (
@@ -81,9 +82,11 @@ func TestSyslogTCP(t *testing.T) {
 	if string(recs[0].Key) != "mymachine.example.com" || string(recs[1].Key) != "mymachine" {
 		t.Errorf("keys %q %q", recs[0].Key, recs[1].Key)
 	}
+	// The value is the fields as the json converter encodes them.
 	for _, r := range recs {
-		if r.Value != nil {
-			t.Errorf("syslog record has a value %q; the converter encodes its fields", r.Value)
+		want, err := convert.NewJSON(false).Encode(t.Context(), "", r.Fields, nil)
+		if err != nil || string(r.Value) != string(want) {
+			t.Errorf("value %s, want the json converter's %s (%v)", r.Value, want, err)
 		}
 	}
 }
