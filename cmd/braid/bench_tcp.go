@@ -21,21 +21,15 @@ func newBenchTCPCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			addr, err := freeLoopbackAddr()
-			if err != nil {
-				return err
-			}
-			yaml := fmt.Sprintf("version: 1\nname: bench\ntopics:\n  syslog: { partitions: %d }\n"+
-				"sources:\n  syslog: { connector: tcp, topic: syslog, config: { listen: %q, framing: syslog, max.connections: %d } }\n",
-				partitions, addr, max(o.Clients, 1)+10)
-			eng, stop, err := startBenchPipeline(ctx, "tcp", yaml)
+			eng, addr, stop, err := startBenchSource(ctx, "tcp", func(addr string) string {
+				return fmt.Sprintf("version: 1\nname: bench\ntopics:\n  syslog: { partitions: %d }\n"+
+					"sources:\n  syslog: { connector: tcp, topic: syslog, config: { listen: %q, framing: syslog, max.connections: %d } }\n",
+					partitions, addr, max(o.Clients, 1)+10)
+			})
 			if err != nil {
 				return err
 			}
 			defer stop()
-			if err := waitListening(ctx, addr); err != nil {
-				return err
-			}
 			o.Addr = addr
 			o.Stored = func(ctx context.Context) (int64, error) {
 				info, err := eng.Log.Topic(ctx, "syslog")
