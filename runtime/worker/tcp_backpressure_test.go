@@ -102,3 +102,96 @@ func TestTCPSourcePushesBackOnFullTopic(t *testing.T) {
 		t.Fatalf("the topic holds offsets up to %d, want exactly %d lines", info.Partitions[0].LastOffset, n)
 	}
 }
+
+// A client that reconnects keeps sending across a restart of the worker:
+// the restarted source listens again on its address and the lines sent
+// after the reconnect arrive. Lines in flight when the worker stopped may
+// be lost (at most once: TCP cannot replay), but none arrives twice.
+func TestTCPClientReconnectsAfterWorkerRestart(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir, socket.TCPPlugin())
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	addr := freeAddr(t)
+	cfg := worker.ConnectorConfig{Name: "tcp", Kind: sdk.KindSource, Plugin: "tcp", Topic: "lines",
+		Converter: worker.ConverterConfig{Type: "bytes"}, Config: map[string]any{"listen": addr}}
+	if err := e.w.Put(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	sending, stopSending := context.WithCancel(ctx)
+	sent := make(chan int, 1)
+	go func() { // 100 lines at a time, reconnecting after any error
+		var c net.Conn
+		i := 0
+		for sending.Err() == nil {
+			if c == nil {
+				var err error
+				if c, err = net.DialTimeout("tcp", addr, time.Second); err != nil {
+					c = nil
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+			}
+			var b strings.Builder
+			for range 100 {
+				fmt.Fprintf(&b, "%07d\n", i)
+				i++
+			}
+			if _, err := c.Write([]byte(b.String())); err != nil {
+				c.Close()
+				c = nil
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if c != nil {
+			c.Close()
+		}
+		sent <- i
+	}()
+	last := func(lg *log.Log) int64 {
+		info, err := lg.Topic(ctx, "lines")
+		if err != nil {
+			return -1
+		}
+		return info.Partitions[0].LastOffset
+	}
+	waitUntil(t, "lines before the restart", func() bool { return last(e.log) >= 1000 })
+	e.stop(t)
+	e = start(t, dir, socket.TCPPlugin())
+	if err := e.w.Put(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	before := last(e.log)
+	waitUntil(t, "lines after the client reconnected", func() bool { return last(e.log) >= before+1000 })
+	stopSending()
+	n := <-sent
+	time.Sleep(200 * time.Millisecond) // let the last lines the source read reach the log
+	r, err := e.log.NewReader(ctx, "lines", 0, log.Earliest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	end := last(e.log)
+	seen := make([]bool, n)
+	for off := int64(-1); off < end; {
+		recs, err := r.Fetch(ctx, 4096, 4<<20, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			var i int
+			if _, err := fmt.Sscanf(string(rec.Value), "%07d", &i); err != nil || i >= n || seen[i] {
+				t.Fatalf("offset %d: line %q is a duplicate or was never sent (%v)", rec.Offset, rec.Value, err)
+			}
+			seen[i] = true
+			off = rec.Offset
+		}
+	}
+	lost := 0
+	for _, ok := range seen {
+		if !ok {
+			lost++
+		}
+	}
+	t.Logf("sent %d lines, %d stored, %d lost around the restart", n, int(end)+1, lost)
+}
