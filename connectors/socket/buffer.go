@@ -66,17 +66,13 @@ func newBuffer(limit int64) *buffer {
 }
 
 // acquire waits for cost credits: the TCP reader blocks here, which stops
-// it reading its socket. It reports whether it had to wait.
-func (b *buffer) acquire(ctx context.Context, cost int64) (waited bool, err error) {
-	if b.credits.TryAcquire(cost) {
-		b.used.Add(cost)
-		return false, nil
-	}
+// it reading its socket.
+func (b *buffer) acquire(ctx context.Context, cost int64) error {
 	if err := b.credits.Acquire(ctx, cost); err != nil {
-		return true, err
+		return err
 	}
 	b.used.Add(cost)
-	return true, nil
+	return nil
 }
 
 // tryAcquire takes cost credits if they are free now (UDP never waits).

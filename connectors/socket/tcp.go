@@ -44,7 +44,7 @@ type TCP struct {
 	mu   sync.Mutex
 	open map[net.Conn]struct{}
 
-	warnInvalid, warnRefused, warnFull limiter
+	warnInvalid, warnRefused, warnFull, warnTLS limiter
 }
 
 // NewTCP builds the source from validated settings; Open starts listening.
@@ -194,13 +194,10 @@ func (t *TCP) serve(c net.Conn) {
 	}
 	var r io.Reader = c
 	if t.tls != nil {
-		tc := tls.Server(c, t.tls)
-		_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
-		if err := tc.HandshakeContext(t.ctx); err != nil {
-			t.s.log.Warn("tcp source: TLS handshake failed", "peer", c.RemoteAddr().String(), "error", err)
+		tc, ok := t.handshake(c)
+		if !ok {
 			return
 		}
-		_ = c.SetDeadline(time.Time{})
 		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
 			p.cn = certs[0].Subject.CommonName
 		}
@@ -212,18 +209,8 @@ func (t *TCP) serve(c net.Conn) {
 		b.start(p, readBufferSize, 64)
 		err := t.fill(fr, b, c)
 		// Hand over what was read, even when the connection ended.
-		if ch := b.finish(); len(ch.recs) > 0 {
-			waited, aerr := t.buf.acquire(t.ctx, ch.cost)
-			if aerr != nil {
-				return
-			}
-			if waited {
-				if ok, _ := t.warnFull.allow(); ok {
-					t.s.log.Info("tcp source: buffer.bytes reached, the log is behind; not reading sockets until it catches up",
-						"buffer_bytes", t.s.bufferBytes)
-				}
-			}
-			t.buf.push(ch)
+		if ch := b.finish(); len(ch.recs) > 0 && !t.hand(ch) {
+			return
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && t.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
@@ -232,6 +219,37 @@ func (t *TCP) serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// handshake runs the TLS handshake within handshakeTimeout.
+func (t *TCP) handshake(c net.Conn) (*tls.Conn, bool) {
+	tc := tls.Server(c, t.tls)
+	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tc.HandshakeContext(t.ctx); err != nil {
+		if ok, n := t.warnTLS.allow(); ok {
+			t.s.log.Warn("tcp source: TLS handshake failed", "peer", c.RemoteAddr().String(), "error", err,
+				"failed_since_last_warning", n)
+		}
+		return nil, false
+	}
+	_ = c.SetDeadline(time.Time{})
+	return tc, true
+}
+
+// hand gives a batch to the buffer, waiting for room while the log is
+// behind (the connection is not read meanwhile); false once the source closes.
+func (t *TCP) hand(ch chunk) bool {
+	if !t.buf.tryAcquire(ch.cost) {
+		if ok, _ := t.warnFull.allow(); ok {
+			t.s.log.Info("tcp source: buffer.bytes reached, the log is behind; not reading sockets until it catches up",
+				"buffer_bytes", t.s.bufferBytes)
+		}
+		if err := t.buf.acquire(t.ctx, ch.cost); err != nil {
+			return false
+		}
+	}
+	t.buf.push(ch)
+	return true
 }
 
 // errCloseConn ends a connection after an invalid frame (on.invalid close).
