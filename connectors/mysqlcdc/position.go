@@ -1,6 +1,8 @@
 package mysqlcdc
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
@@ -57,6 +59,43 @@ func (p position) encode() sdk.Position {
 		b = append(append(append(b[:len(b)-1], `,"sch":`...), enc...), '}')
 	}
 	return b
+}
+
+// snapEncoder encodes the positions of one chunk's snapshot rows, which
+// differ only in the key: the rest is encoded once.
+type snapEncoder struct {
+	prefix, suffix []byte
+}
+
+var snapSentinel = []byte("\x00braid-key\x00")
+
+func newSnapEncoder(p position, table string) snapEncoder {
+	p.Snap = &snapPos{Table: table, Key: [][]byte{snapSentinel}}
+	b := p.encode()
+	mark := []byte(`["` + base64.StdEncoding.EncodeToString(snapSentinel) + `"]`)
+	i := bytes.Index(b, mark)
+	return snapEncoder{prefix: b[:i], suffix: b[i+len(mark):]}
+}
+
+// encode is the position with Snap.Key key, as position.encode writes it.
+func (e snapEncoder) encode(key [][]byte) sdk.Position {
+	n := len(e.prefix) + len(e.suffix) + 2
+	for _, k := range key {
+		n += base64.StdEncoding.EncodedLen(len(k)) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, e.prefix...)
+	b = append(b, '[')
+	for i, k := range key {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, k)
+		b = append(b, '"')
+	}
+	b = append(b, ']')
+	return append(b, e.suffix...)
 }
 
 func decodePosition(b sdk.Position) (position, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,15 +112,17 @@ func (sn *snapshot) fetch(ctx context.Context) error {
 		return err
 	}
 	ts := time.Now().UTC()
+	enc := newSnapEncoder(sn.start, name)
+	at := sn.start.File + ":" + strconv.FormatUint(uint64(sn.start.Pos), 10)
 	for _, r := range rows {
-		pos := sn.start
-		pos.Snap = &snapPos{Table: name, Key: r.key}
-		rec, err := t.record(sdk.OpSnapshot, nil, r.fields, pos.encode(), ts, sn.start.File+":"+fmt.Sprint(sn.start.Pos), "")
+		rec, err := t.record(sdk.OpSnapshot, nil, r.fields, enc.encode(r.key), ts, at, "")
 		if err != nil {
 			return err
 		}
 		sn.pending = append(sn.pending, rec)
-		sn.start.Snap = pos.Snap
+	}
+	if len(rows) > 0 {
+		sn.start.Snap = &snapPos{Table: name, Key: rows[len(rows)-1].key}
 	}
 	n := len(rows)
 	if n < s.cfg.chunk {
