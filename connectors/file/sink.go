@@ -2,10 +2,7 @@ package file
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/braidhq/braid/connectors/internal/fileformat"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
@@ -26,17 +24,16 @@ type Sink struct {
 	ext          string
 	rollSize     int64
 	rollInterval time.Duration
-	columns      []string
-	delim        rune
+	enc          fileformat.Encoder
 	log          *slog.Logger
 
 	root   *os.Root
 	open   map[sdk.TopicPartition]*outFile
-	sealed []*outFile                      // rolled since the last Flush: synced, not yet named
-	spans  map[sdk.TopicPartition][]span   // finished files by partition
-	stale  map[sdk.TopicPartition][]string // unfinished files left by a crash
-	dirty  bool                            // a rename since the last directory fsync
-	broken error                           // records written since the last Flush were lost
+	sealed []*outFile                               // rolled since the last Flush: synced, not yet named
+	spans  map[sdk.TopicPartition][]fileformat.Span // finished files by partition
+	stale  map[sdk.TopicPartition][]string          // unfinished files left by a crash
+	dirty  bool                                     // a rename since the last directory fsync
+	broken error                                    // records written since the last Flush were lost
 }
 
 // outFile is the file being written for one topic partition.
@@ -46,8 +43,7 @@ type outFile struct {
 	f           *os.File
 	cw          countWriter
 	w           *bufio.Writer
-	csv         *csv.Writer
-	columns     []string
+	enc         *fileformat.FileEncoder
 	n           int   // records encoded into the file
 	first, last int64 // their offsets; valid when n > 0
 	opened      time.Time
@@ -71,15 +67,14 @@ func NewSink(cfg sdk.Config, env sdk.Env) (sdk.Sink, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	format := cfg.String("format")
-	ext := map[string]string{formatJSONL: "jsonl", formatCSV: "csv", formatRaw: "txt"}[format]
+	ext := fileformat.Exts[format]
 	return &Sink{
 		dir:          filepath.Clean(cfg.String("path")),
 		format:       format,
 		ext:          ext,
 		rollSize:     cfg.Int("roll.size"),
 		rollInterval: cfg.Duration("roll.interval"),
-		columns:      cfg.Strings("csv.columns"),
-		delim:        rune(cfg.String("csv.delimiter")[0]),
+		enc:          fileformat.Encoder{Format: format, Delim: rune(cfg.String("csv.delimiter")[0]), Columns: cfg.Strings("csv.columns")},
 		log:          logger,
 	}, nil
 }
@@ -97,7 +92,7 @@ func (s *Sink) Open(ctx context.Context) error {
 	}
 	s.root = root
 	s.open = map[sdk.TopicPartition]*outFile{}
-	s.spans = map[sdk.TopicPartition][]span{}
+	s.spans = map[sdk.TopicPartition][]fileformat.Span{}
 	s.sealed, s.broken = nil, nil
 	names, err := s.list()
 	if err != nil {
@@ -108,11 +103,11 @@ func (s *Sink) Open(ctx context.Context) error {
 	// the same directory right now.
 	s.stale = map[sdk.TopicPartition][]string{}
 	for _, name := range names {
-		if tp, ok := parseTemp(name); ok {
+		if tp, ok := fileformat.ParseTemp(name); ok {
 			s.stale[tp] = append(s.stale[tp], name)
 			continue
 		}
-		if tp, sp, ok := parseName(name); ok {
+		if tp, sp, ok := fileformat.ParseName(name); ok {
 			s.spans[tp] = append(s.spans[tp], sp)
 		}
 	}
@@ -158,7 +153,7 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 			of = nil
 		}
 		if of == nil {
-			if err := checkTopic(r.Topic); err != nil {
+			if err := fileformat.CheckTopic(r.Topic); err != nil {
 				bad = append(bad, sdk.RecordError{Index: i, Err: err})
 				continue
 			}
@@ -167,7 +162,7 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 				return err
 			}
 		}
-		if err := s.encode(of, r); err != nil {
+		if err := of.enc.Encode(r); err != nil {
 			bad = append(bad, sdk.RecordError{Index: i, Err: fmt.Errorf("%s: %w", r.Where(), err)})
 			continue
 		}
@@ -199,7 +194,7 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*out
 		s.log.Info("removed unfinished file", "file", name)
 	}
 	delete(s.stale, tp)
-	of := &outFile{tp: tp, tmp: tempName(tp, r.Offset, s.ext), opened: now}
+	of := &outFile{tp: tp, tmp: fileformat.TempName(tp, r.Offset, s.ext), opened: now}
 	// Only a replay of the same batch (a retried Write) creates a file at an
 	// offset again; its records replace the sealed file's.
 	s.sealed = slices.DeleteFunc(s.sealed, func(o *outFile) bool { return o.tmp == of.tmp })
@@ -210,124 +205,14 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*out
 	of.f = f
 	of.cw.w = f
 	of.w = bufio.NewWriterSize(&of.cw, 1<<20)
-	if s.format == formatCSV {
-		of.csv = csv.NewWriter(of.w)
-		of.csv.Comma = s.delim
-		of.columns = s.csvColumns(r)
-		if err := of.csv.Write(of.columns); err != nil {
-			return nil, err
-		}
-		of.csv.Flush()
+	enc, err := s.enc.Start(of.w, r)
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
+	of.enc = enc
 	s.open[tp] = of
 	return of, nil
-}
-
-func (s *Sink) csvColumns(r *sdk.Record) []string {
-	if len(s.columns) > 0 {
-		return s.columns
-	}
-	if r.Schema != nil && len(r.Schema.Fields) > 0 {
-		cols := make([]string, len(r.Schema.Fields))
-		for i, f := range r.Schema.Fields {
-			cols[i] = f.Name
-		}
-		return cols
-	}
-	m, _ := r.Structured()
-	cols := make([]string, 0, len(m))
-	for k := range m {
-		cols = append(cols, k)
-	}
-	sort.Strings(cols)
-	return cols
-}
-
-var errNoValue = errors.New("record has neither a value nor fields")
-
-func (s *Sink) encode(of *outFile, r *sdk.Record) error {
-	switch s.format {
-	case formatRaw:
-		v := r.Value
-		if v == nil && r.Fields != nil {
-			var err error
-			if v, err = json.Marshal(r.Fields); err != nil {
-				return err
-			}
-		}
-		of.w.Write(v)
-		return of.w.WriteByte('\n')
-	case formatJSONL:
-		return s.encodeJSON(of, r)
-	default:
-		return s.encodeCSV(of, r)
-	}
-}
-
-func (s *Sink) encodeJSON(of *outFile, r *sdk.Record) error {
-	v := bytes.TrimSpace(r.Value)
-	switch {
-	case len(v) > 0 && v[0] == '{' && bytes.IndexByte(v, '\n') < 0:
-		of.w.Write(v) // already one line of JSON
-	case len(v) > 0 && v[0] == '{':
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, v); err != nil {
-			return fmt.Errorf("value is not valid JSON: %w", err)
-		}
-		of.w.Write(buf.Bytes())
-	default:
-		m, err := r.Structured()
-		if err != nil {
-			return err
-		}
-		if m == nil {
-			return errNoValue
-		}
-		b, err := json.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("encode fields as JSON: %w", err)
-		}
-		of.w.Write(b)
-	}
-	return of.w.WriteByte('\n')
-}
-
-func (s *Sink) encodeCSV(of *outFile, r *sdk.Record) error {
-	m, err := r.Structured()
-	if err != nil {
-		return err
-	}
-	if m == nil {
-		return errNoValue
-	}
-	row := make([]string, len(of.columns))
-	for i, c := range of.columns {
-		row[i] = csvValue(m[c])
-	}
-	if err := of.csv.Write(row); err != nil {
-		return err
-	}
-	of.csv.Flush() // into of.w: a copy, not a syscall
-	return of.csv.Error()
-}
-
-func csvValue(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	case time.Time:
-		return x.Format(time.RFC3339Nano)
-	case fmt.Stringer:
-		return x.String()
-	case map[string]any, []any:
-		b, _ := json.Marshal(x)
-		return string(b)
-	}
-	return fmt.Sprint(v)
 }
 
 // seal makes one file durable under its temporary name; Flush names it. A
@@ -363,30 +248,30 @@ func (s *Sink) seal(of *outFile) error {
 func (s *Sink) publish() error {
 	for len(s.sealed) > 0 {
 		of := s.sealed[0]
-		name := fileName(of.tp, of.first, of.last, s.ext)
+		name := fileformat.FileName(of.tp, of.first, of.last, s.ext)
 		if err := s.root.Rename(of.tmp, name); err != nil {
 			return sdk.Retryable(fmt.Errorf("file sink: write %s in %s: %w", name, s.dir, err))
 		}
 		s.sealed = s.sealed[1:]
 		s.dirty = true
-		s.replaced(of.tp, span{name: name, first: of.first, last: of.last})
+		s.replaced(of.tp, fileformat.Span{Name: name, First: of.first, Last: of.last})
 	}
 	return nil
 }
 
 // replaced removes older files whose offsets the new file covers: a replay
 // rewrites them instead of leaving duplicates.
-func (s *Sink) replaced(tp sdk.TopicPartition, sp span) {
+func (s *Sink) replaced(tp sdk.TopicPartition, sp fileformat.Span) {
 	kept := s.spans[tp][:0]
 	for _, old := range s.spans[tp] {
-		if old.name != sp.name && old.first >= sp.first && old.last <= sp.last {
-			if err := s.root.Remove(old.name); err != nil && !errors.Is(err, os.ErrNotExist) {
-				s.log.Warn("cannot remove replaced file", "file", old.name, "error", err)
+		if old.Name != sp.Name && old.First >= sp.First && old.Last <= sp.Last {
+			if err := s.root.Remove(old.Name); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("cannot remove replaced file", "file", old.Name, "error", err)
 				kept = append(kept, old)
 			}
 			continue
 		}
-		if old.name != sp.name {
+		if old.Name != sp.Name {
 			kept = append(kept, old)
 		}
 	}
@@ -461,17 +346,17 @@ func (s *Sink) WrittenOffsets(ctx context.Context, parts []sdk.TopicPartition) (
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("file sink: list %s: %w", s.dir, err)
 		}
-		s.spans = map[sdk.TopicPartition][]span{}
+		s.spans = map[sdk.TopicPartition][]fileformat.Span{}
 		for _, e := range entries {
-			if tp, sp, ok := parseName(e.Name()); ok {
+			if tp, sp, ok := fileformat.ParseName(e.Name()); ok {
 				s.spans[tp] = append(s.spans[tp], sp)
 			}
 		}
 	}
 	for _, tp := range parts {
 		for _, sp := range s.spans[tp] {
-			if cur, ok := out[tp]; !ok || sp.last > cur {
-				out[tp] = sp.last
+			if cur, ok := out[tp]; !ok || sp.Last > cur {
+				out[tp] = sp.Last
 			}
 		}
 	}
