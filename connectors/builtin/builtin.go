@@ -13,6 +13,7 @@ import (
 	"github.com/braidhq/braid/connectors/parquet"
 	"github.com/braidhq/braid/connectors/pgcdc"
 	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/connectors/sftp"
 	"github.com/braidhq/braid/schema/convert"
 	"github.com/braidhq/braid/schema/serde"
 )
@@ -22,6 +23,8 @@ func Plugins() sdk.Plugins {
 	return sdk.Plugins{
 		file.SourcePlugin(),
 		file.SinkPlugin(),
+		sftp.SourcePlugin(),
+		sftp.SinkPlugin(),
 		generator.Plugin(),
 		braidhttp.WebhookPlugin(),
 		braidhttp.PollPlugin(),
