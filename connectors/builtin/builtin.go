@@ -6,6 +6,7 @@ import (
 	"github.com/braidhq/braid/connectors/audit"
 	"github.com/braidhq/braid/connectors/email"
 	"github.com/braidhq/braid/connectors/file"
+	"github.com/braidhq/braid/connectors/ftp"
 	"github.com/braidhq/braid/connectors/generator"
 	braidhttp "github.com/braidhq/braid/connectors/http"
 	"github.com/braidhq/braid/connectors/jdbc"
@@ -25,6 +26,8 @@ func Plugins() sdk.Plugins {
 		file.SinkPlugin(),
 		sftp.SourcePlugin(),
 		sftp.SinkPlugin(),
+		ftp.SourcePlugin(),
+		ftp.SinkPlugin(),
 		generator.Plugin(),
 		braidhttp.WebhookPlugin(),
 		braidhttp.PollPlugin(),

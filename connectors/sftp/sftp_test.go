@@ -1,7 +1,6 @@
 package sftp
 
 import (
-	"context"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -24,24 +23,6 @@ func harness(t *testing.T) remotefstest.Harness {
 func TestSource(t *testing.T) { remotefstest.RunSource(t, harness(t)) }
 
 func TestSink(t *testing.T) { remotefstest.RunSink(t, harness(t)) }
-
-func dialErr(t *testing.T, raw map[string]any) error {
-	t.Helper()
-	raw["path"] = "/"
-	cfg, err := sourceSpec.Validate(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := newDialer(cfg, sdk.Env{})
-	if err != nil {
-		return err
-	}
-	fs, err := d(context.Background())
-	if err == nil {
-		fs.Close()
-	}
-	return err
-}
 
 func TestHostKey(t *testing.T) {
 	ts := startServer(t)
@@ -79,7 +60,7 @@ func TestHostKey(t *testing.T) {
 		{"changed key in known_hosts", with("known.hosts", other), "is not the one known.hosts holds"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := dialErr(t, c.raw)
+			err := remotefstest.OpenErr(t, SourcePlugin(), c.raw)
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("dial: %v", err)
@@ -116,13 +97,7 @@ func TestLogin(t *testing.T) {
 		{"wrong password", ts.config(map[string]any{"password": "nope"}), "refused the login"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			raw := map[string]any{}
-			for k, v := range c.raw {
-				if v != nil {
-					raw[k] = v
-				}
-			}
-			err := dialErr(t, raw)
+			err := remotefstest.OpenErr(t, SourcePlugin(), c.raw)
 			switch {
 			case c.fatal == "" && err != nil:
 				t.Fatalf("dial: %v", err)

@@ -203,12 +203,15 @@ func (d *download) readHeader(ctx context.Context, conn FS) error {
 		rc.Close()
 		return err
 	}
+	header, err := fileformat.SplitCSV(rec, d.s.set.delim, nil)
 	// Abandoning the transfer may upset the connection: the next command
-	// then fails and the download is retried over a new one.
+	// then fails and the download is retried over a new one, with the
+	// header known.
 	rc.Close()
-	if d.header, err = fileformat.SplitCSV(rec, d.s.set.delim, nil); err != nil {
+	if err != nil {
 		return d.invalid(0, fmt.Errorf("csv header: %w", err))
 	}
+	d.header = header
 	return nil
 }
 

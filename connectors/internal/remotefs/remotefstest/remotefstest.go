@@ -124,19 +124,46 @@ func with(base map[string]any, kv ...any) map[string]any {
 	return m
 }
 
+// OpenErr opens a source with raw settings (path "/" added) and returns
+// Open's error: how connecting and logging in fail.
+func OpenErr(t *testing.T, p sdk.Plugin, raw map[string]any) error {
+	t.Helper()
+	m := map[string]any{"path": "/"}
+	for k, v := range raw {
+		if v != nil {
+			m[k] = v
+		}
+	}
+	cfg, err := p.Spec.Validate(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := p.NewSource(cfg, env())
+	if err != nil {
+		return err
+	}
+	err = src.Open(context.Background(), nil)
+	src.Close(context.Background())
+	return err
+}
+
+// RunSourceConformance runs sdktest's source suite over three files.
+func RunSourceConformance(t *testing.T, h Harness) {
+	local, remote := h.dir(t)
+	for i := range 3 {
+		writeLines(t, filepath.Join(local, fmt.Sprintf("f%d.txt", i)), fmt.Sprint(i), 10)
+	}
+	sdktest.RunSource(t, h.Source, sdktest.SourceCase{
+		Config: h.Config(with(fast, "path", remote, "batch.size", 4, "max.downloads", 1)), Want: 30, Timeout: 20 * time.Second,
+	})
+}
+
 // RunSource runs the source behaviour tests.
 func RunSource(t *testing.T, h Harness) {
-	t.Run("conformance", func(t *testing.T) {
-		local, remote := h.dir(t)
-		for i := range 3 {
-			writeLines(t, filepath.Join(local, fmt.Sprintf("f%d.txt", i)), fmt.Sprint(i), 10)
-		}
-		sdktest.RunSource(t, h.Source, sdktest.SourceCase{
-			Config: h.Config(with(fast, "path", remote, "batch.size", 4, "max.downloads", 1)), Want: 30, Timeout: 20 * time.Second,
-		})
-	})
+	t.Run("conformance", func(t *testing.T) { RunSourceConformance(t, h) })
 	t.Run("restart mid-file reads every line exactly once", func(t *testing.T) { h.restart(t, "lines", false) })
-	t.Run("restart mid-file in gzipped csv", func(t *testing.T) { h.restart(t, "csv", true) })
+	t.Run("restart mid-file in csv", func(t *testing.T) { h.restart(t, "csv", false) })
+	t.Run("restart mid-file in gzipped jsonl", func(t *testing.T) { h.restart(t, "jsonl", true) })
 	t.Run("partial upload is not read before it is stable", h.partialUpload)
 	t.Run("ready suffix", h.readySuffix)
 	t.Run("after.read delete only after ack", func(t *testing.T) { h.afterRead(t, "delete") })
@@ -158,9 +185,12 @@ func (h Harness) restart(t *testing.T, format string, gz bool) {
 			b.WriteString("file,line\n")
 		}
 		for j := range lines {
-			if format == "csv" {
+			switch format {
+			case "csv":
 				fmt.Fprintf(&b, "%02d,%06d\n", i, j)
-			} else {
+			case "jsonl":
+				fmt.Fprintf(&b, `{"file":"%02d","line":"%06d"}`+"\n", i, j)
+			default:
 				fmt.Fprintf(&b, "%02d-%06d\n", i, j)
 			}
 		}
@@ -192,7 +222,7 @@ func (h Harness) restart(t *testing.T, format string, gz bool) {
 			recs := read(t, src, 20*time.Second)
 			for _, r := range recs {
 				key := string(r.Value)
-				if format == "csv" {
+				if format != "lines" {
 					key = fmt.Sprintf("%s-%s", r.Fields["file"], r.Fields["line"])
 				}
 				seen[key]++
