@@ -144,14 +144,22 @@ func (f *ftpFS) Upload(_ context.Context, p string, r io.Reader) error {
 }
 
 func (f *ftpFS) Rename(_ context.Context, from, to string) error {
-	if err := f.c.Rename(from, to); err == nil {
+	err := f.c.Rename(from, to)
+	if err == nil {
 		return nil
 	}
-	// Some servers refuse to rename onto an existing file.
+	// Some servers refuse to rename onto an existing file: remove it and
+	// try again, but only when from is still there (else the rename
+	// happened after all, or there is nothing to rename, and removing to
+	// would lose the file).
+	if _, serr := f.c.FileSize(from); serr != nil {
+		return notExist(err)
+	}
+	if _, serr := f.c.FileSize(to); serr != nil {
+		return notExist(err) // to is not in the way: the refusal has another reason
+	}
 	if err := f.c.Delete(to); err != nil {
-		if err := notExist(err); !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
+		return notExist(err)
 	}
 	return notExist(f.c.Rename(from, to))
 }

@@ -39,6 +39,7 @@ type Source struct {
 	ctl   FS
 
 	completeMu sync.Mutex // orders writes of the done set to the store
+	actMu      sync.Mutex // one after.read pass at a time
 
 	oldEpoch string // the epoch before a reset, forgotten at the first Ack
 	retire   bool   // Ack has yet to retire oldEpoch (Ack's goroutine only)
@@ -78,7 +79,7 @@ type seenAt struct {
 type task struct {
 	entry  Entry
 	start  int64
-	header []string // CSV header of a file resumed past it, when known
+	resume bool // the stored position was reading it
 }
 
 // SourcePlugin builds the plugin of a remote file source: spec holds the
@@ -245,6 +246,10 @@ func (s *Source) act(ctx context.Context) {
 	if s.set.afterRead == afterKeep {
 		return
 	}
+	// Ack and the listing both call act: one at a time, so a file is
+	// moved or deleted once.
+	s.actMu.Lock()
+	defer s.actMu.Unlock()
 	s.mu.Lock()
 	var todo []string
 	for p, d := range s.done {
@@ -427,7 +432,7 @@ func (s *Source) poll(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		tasks, err := s.scan(ctx)
+		tasks, more, err := s.scan(ctx)
 		if err != nil {
 			return err
 		}
@@ -438,7 +443,11 @@ func (s *Source) poll(ctx context.Context) error {
 				return ctx.Err()
 			}
 		}
-		t.Reset(s.set.poll)
+		if more {
+			t.Reset(0) // the rest of a long backlog, as soon as downloads take it
+		} else {
+			t.Reset(s.set.poll)
+		}
 	}
 }
 
@@ -476,11 +485,14 @@ func (s *Source) list(ctx context.Context) ([]Entry, error) {
 	return out, nil
 }
 
-// scan lists the directory and returns the files to read now, oldest first.
-func (s *Source) scan(ctx context.Context) ([]task, error) {
+// scan lists the directory and returns the files to read now: files the
+// stored position was reading first, then the oldest. It takes a few more
+// than max.downloads at a time (more says there are others), so the state
+// and positions stay small however long the backlog.
+func (s *Source) scan(ctx context.Context) ([]task, bool, error) {
 	entries, err := s.list(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	now := time.Now()
 	present := make(map[string]bool, len(entries))
@@ -525,23 +537,43 @@ func (s *Source) scan(ctx context.Context) ([]task, error) {
 		err := s.saveDone(ctx)
 		s.completeMu.Unlock()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	s.act(ctx) // retries what failed before
 	sort.Slice(tasks, func(i, j int) bool {
-		a, b := tasks[i].entry, tasks[j].entry
-		if !a.ModTime.Equal(b.ModTime) {
-			return a.ModTime.Before(b.ModTime)
+		a, b := tasks[i], tasks[j]
+		if a.resume != b.resume {
+			return a.resume
 		}
-		return a.Path < b.Path
+		if !a.entry.ModTime.Equal(b.entry.ModTime) {
+			return a.entry.ModTime.Before(b.entry.ModTime)
+		}
+		return a.entry.Path < b.entry.Path
 	})
-	return tasks, nil
+	more := len(tasks) > 2*s.set.maxDownloads
+	if more {
+		tasks = tasks[:2*s.set.maxDownloads]
+	}
+	s.mu.Lock()
+	for _, tk := range tasks {
+		size, mtime := identity(tk.entry)
+		st, ok := s.files[tk.entry.Path]
+		if !ok {
+			st = &fileState{}
+			s.files[tk.entry.Path] = st
+		}
+		st.active = true
+		st.pos = filePos{Path: tk.entry.Path, Size: size, MTime: mtime, Offset: tk.start}
+	}
+	s.mu.Unlock()
+	return tasks, more, nil
 }
 
-// consider decides about one listed file; the caller holds mu.
+// consider decides about one listed file; the caller holds mu. Only the
+// stability bookkeeping changes: scan takes the files it returns.
 func (s *Source) consider(e Entry, now time.Time, present map[string]bool) (task, bool) {
-	size, mtime := identity(e)
+	size, _ := identity(e)
 	if st, ok := s.files[e.Path]; ok {
 		if st.active {
 			return task{}, false
@@ -553,10 +585,8 @@ func (s *Source) consider(e Entry, now time.Time, present map[string]bool) (task
 				s.log.Warn("file changed while it was read: reading it again", "path", e.Path)
 				start = 0
 			}
-			st.pos.Size, st.pos.MTime = size, mtime
 		}
-		st.active, st.pos.Offset = true, start
-		return task{entry: e, start: start}, true
+		return task{entry: e, start: start, resume: true}, true
 	}
 	start := int64(0)
 	if d, ok := s.done[e.Path]; ok {
@@ -573,7 +603,6 @@ func (s *Source) consider(e Entry, now time.Time, present map[string]bool) (task
 	if !s.ready(e, now, present) {
 		return task{}, false
 	}
-	s.files[e.Path] = &fileState{pos: filePos{Path: e.Path, Size: size, MTime: mtime, Offset: start}, active: true}
 	return task{entry: e, start: start}, true
 }
 
