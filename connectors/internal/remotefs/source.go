@@ -104,7 +104,12 @@ func NewSource(cfg sdk.Config, env sdk.Env, proto string, dial Dialer) *Source {
 	return &Source{set: newSourceSettings(cfg), dial: dial, log: logger, store: env.Store, proto: proto}
 }
 
-const storeEpochKey = "remotefs.epoch"
+// Store keys: the epoch in use, the one a reset started (until its first
+// Ack), and each epoch's files read.
+const (
+	storeEpochKey    = "remotefs.epoch"
+	storeNewEpochKey = "remotefs.epoch.new"
+)
 
 func doneKey(epoch string) string { return "remotefs.done." + epoch }
 
@@ -171,9 +176,40 @@ func (s *Source) newEpoch(ctx context.Context) error {
 	case !errors.Is(err, sdk.ErrNotFound):
 		return sdk.Retryable(fmt.Errorf("%s source: store: %w", s.proto, err))
 	}
+	// Recorded so that deleting the connector finds it before its first Ack.
+	if err := s.store.Put(ctx, storeNewEpochKey, []byte(s.epoch)); err != nil {
+		return sdk.Retryable(fmt.Errorf("%s source: store: %w", s.proto, err))
+	}
 	s.retire = true
 	return nil
 }
+
+// Deleted removes what the source keeps in the store, when the connector
+// is deleted.
+func (s *Source) Deleted(ctx context.Context) error {
+	if s.store == nil {
+		return nil
+	}
+	var errs []error
+	for _, k := range []string{storeEpochKey, storeNewEpochKey} {
+		epoch, err := s.store.Get(ctx, k)
+		if errors.Is(err, sdk.ErrNotFound) {
+			continue
+		}
+		if err == nil {
+			err = s.store.Delete(ctx, doneKey(string(epoch)))
+		}
+		if err == nil {
+			err = s.store.Delete(ctx, k)
+		}
+		if err != nil && !errors.Is(err, sdk.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var _ sdk.Deleter = (*Source)(nil)
 
 func (s *Source) retireEpoch(ctx context.Context) error {
 	if err := s.store.Put(ctx, storeEpochKey, []byte(s.epoch)); err != nil {

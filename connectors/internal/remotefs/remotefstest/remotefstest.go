@@ -170,6 +170,35 @@ func RunSource(t *testing.T, h Harness) {
 	t.Run("after.read move only after ack", func(t *testing.T) { h.afterRead(t, "move:done") })
 	t.Run("binary and recursive", h.binaryRecursive)
 	t.Run("on.change", h.onChange)
+	t.Run("delete removes the stored state", h.deleted)
+}
+
+// deleted checks that deleting the connector leaves nothing in its store.
+func (h Harness) deleted(t *testing.T) {
+	local, remote := h.dir(t)
+	writeLines(t, filepath.Join(local, "a.txt"), "a", 3)
+	cfg := with(fast, "path", remote)
+	store := sdktest.NewMemStore()
+	e := sdk.Env{Store: store}
+	src := h.open(t, context.Background(), cfg, e, nil)
+	recs := read(t, src, 10*time.Second)
+	src.Ack(context.Background(), recs[len(recs)-1].Position)
+	src.Close(context.Background())
+	c, _ := h.Source.Spec.Validate(h.Config(cfg))
+	fresh, err := h.Source.NewSource(c, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := fresh.(sdk.Deleter)
+	if !ok {
+		t.Fatal("the source does not remove its stored state when deleted (sdk.Deleter)")
+	}
+	if err := d.Deleted(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.Len(); n != 0 {
+		t.Fatalf("%d keys left in the store", n)
+	}
 }
 
 // restart reads many files over several connections, closes the source
