@@ -1,11 +1,9 @@
 package file
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,45 +17,27 @@ import (
 
 // Sink writes records into files; see the package documentation.
 type Sink struct {
-	dir          string
-	format       string
-	ext          string
-	rollSize     int64
-	rollInterval time.Duration
-	enc          fileformat.Encoder
-	log          *slog.Logger
+	dir    string
+	format string
+	ext    string
+	roll   fileformat.Roll
+	enc    fileformat.Encoder
+	log    *slog.Logger
 
 	root   *os.Root
 	open   map[sdk.TopicPartition]*outFile
-	sealed []*outFile                               // rolled since the last Flush: synced, not yet named
-	spans  map[sdk.TopicPartition][]fileformat.Span // finished files by partition
-	stale  map[sdk.TopicPartition][]string          // unfinished files left by a crash
-	dirty  bool                                     // a rename since the last directory fsync
-	broken error                                    // records written since the last Flush were lost
+	sealed []*outFile                      // rolled since the last Flush: synced, not yet named
+	spans  fileformat.Spans                // finished files by partition
+	stale  map[sdk.TopicPartition][]string // unfinished files left by a crash
+	dirty  bool                            // a rename since the last directory fsync
+	broken error                           // records written since the last Flush were lost
 }
 
 // outFile is the file being written for one topic partition.
 type outFile struct {
-	tp          sdk.TopicPartition
-	tmp         string
-	f           *os.File
-	cw          countWriter
-	w           *bufio.Writer
-	enc         *fileformat.FileEncoder
-	n           int   // records encoded into the file
-	first, last int64 // their offsets; valid when n > 0
-	opened      time.Time
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	fileformat.Part
+	tmp string
+	f   *os.File
 }
 
 // NewSink builds a file sink from validated settings.
@@ -69,13 +49,12 @@ func NewSink(cfg sdk.Config, env sdk.Env) (sdk.Sink, error) {
 	format := cfg.String("format")
 	ext := fileformat.Exts[format]
 	return &Sink{
-		dir:          filepath.Clean(cfg.String("path")),
-		format:       format,
-		ext:          ext,
-		rollSize:     cfg.Int("roll.size"),
-		rollInterval: cfg.Duration("roll.interval"),
-		enc:          fileformat.Encoder{Format: format, Delim: rune(cfg.String("csv.delimiter")[0]), Columns: cfg.Strings("csv.columns")},
-		log:          logger,
+		dir:    filepath.Clean(cfg.String("path")),
+		format: format,
+		ext:    ext,
+		roll:   fileformat.Roll{Size: cfg.Int("roll.size"), Interval: cfg.Duration("roll.interval")},
+		enc:    fileformat.Encoder{Format: format, Delim: rune(cfg.String("csv.delimiter")[0]), Columns: cfg.Strings("csv.columns")},
+		log:    logger,
 	}, nil
 }
 
@@ -92,7 +71,7 @@ func (s *Sink) Open(ctx context.Context) error {
 	}
 	s.root = root
 	s.open = map[sdk.TopicPartition]*outFile{}
-	s.spans = map[sdk.TopicPartition][]fileformat.Span{}
+	s.spans = fileformat.Spans{}
 	s.sealed, s.broken = nil, nil
 	names, err := s.list()
 	if err != nil {
@@ -107,9 +86,7 @@ func (s *Sink) Open(ctx context.Context) error {
 			s.stale[tp] = append(s.stale[tp], name)
 			continue
 		}
-		if tp, sp, ok := fileformat.ParseName(name); ok {
-			s.spans[tp] = append(s.spans[tp], sp)
-		}
+		s.spans.Add(name)
 	}
 	return ctx.Err()
 }
@@ -140,51 +117,28 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 	if s.broken != nil {
 		return s.broken
 	}
-	var bad []sdk.RecordError
-	now := time.Now()
-	for i := range records {
-		r := &records[i]
-		tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-		of := s.open[tp]
-		if of != nil && s.rollInterval > 0 && now.Sub(of.opened) >= s.rollInterval {
-			if err := s.seal(of); err != nil {
-				return err
-			}
-			of = nil
-		}
-		if of == nil {
-			if err := fileformat.CheckTopic(r.Topic); err != nil {
-				bad = append(bad, sdk.RecordError{Index: i, Err: err})
-				continue
-			}
-			var err error
-			if of, err = s.create(tp, r, now); err != nil {
-				return err
-			}
-		}
-		if err := of.enc.Encode(r); err != nil {
-			bad = append(bad, sdk.RecordError{Index: i, Err: fmt.Errorf("%s: %w", r.Where(), err)})
-			continue
-		}
-		if of.n == 0 {
-			of.first = r.Offset
-		}
-		of.last = r.Offset
-		of.n++
-		if of.cw.n+int64(of.w.Buffered()) >= s.rollSize {
-			if err := s.seal(of); err != nil {
-				return err
-			}
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if len(bad) > 0 {
-		return &sdk.BatchError{Records: bad}
+	return s.roll.Write(ctx, records, roller{s})
+}
+
+// roller gives fileformat.Roll the sink's files.
+type roller struct{ s *Sink }
+
+func (r roller) Part(tp sdk.TopicPartition) *fileformat.Part {
+	if of := r.s.open[tp]; of != nil {
+		return &of.Part
 	}
 	return nil
 }
+
+func (r roller) Create(tp sdk.TopicPartition, rec *sdk.Record, now time.Time) (*fileformat.Part, error) {
+	of, err := r.s.create(tp, rec, now)
+	if err != nil {
+		return nil, err
+	}
+	return &of.Part, nil
+}
+
+func (r roller) Seal(p *fileformat.Part) error { return r.s.seal(r.s.open[p.TP]) }
 
 func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*outFile, error) {
 	for _, name := range s.stale[tp] {
@@ -194,7 +148,7 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*out
 		s.log.Info("removed unfinished file", "file", name)
 	}
 	delete(s.stale, tp)
-	of := &outFile{tp: tp, tmp: fileformat.TempName(tp, r.Offset, s.ext), opened: now}
+	of := &outFile{Part: fileformat.Part{TP: tp, Opened: now}, tmp: fileformat.TempName(tp, r.Offset, s.ext)}
 	// Only a replay of the same batch (a retried Write) creates a file at an
 	// offset again; its records replace the sealed file's.
 	s.sealed = slices.DeleteFunc(s.sealed, func(o *outFile) bool { return o.tmp == of.tmp })
@@ -203,14 +157,10 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*out
 		return nil, sdk.Retryable(fmt.Errorf("file sink: create %s in %s: %w", of.tmp, s.dir, err))
 	}
 	of.f = f
-	of.cw.w = f
-	of.w = bufio.NewWriterSize(&of.cw, 1<<20)
-	enc, err := s.enc.Start(of.w, r)
-	if err != nil {
+	if err := of.Start(f, 1<<20, s.enc, r); err != nil {
 		f.Close()
 		return nil, err
 	}
-	of.enc = enc
 	s.open[tp] = of
 	return of, nil
 }
@@ -218,15 +168,15 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*out
 // seal makes one file durable under its temporary name; Flush names it. A
 // file without records is removed instead: it claims nothing.
 func (s *Sink) seal(of *outFile) error {
-	delete(s.open, of.tp)
-	err := of.w.Flush()
+	delete(s.open, of.TP)
+	err := of.W.Flush()
 	if err == nil {
 		err = of.f.Sync()
 	}
 	if cerr := of.f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil || of.n == 0 {
+	if err != nil || of.N == 0 {
 		s.root.Remove(of.tmp)
 	}
 	if err != nil {
@@ -237,7 +187,7 @@ func (s *Sink) seal(of *outFile) error {
 			of.tmp, s.dir, err)
 		return s.broken
 	}
-	if of.n > 0 {
+	if of.N > 0 {
 		s.sealed = append(s.sealed, of)
 	}
 	return nil
@@ -248,34 +198,23 @@ func (s *Sink) seal(of *outFile) error {
 func (s *Sink) publish() error {
 	for len(s.sealed) > 0 {
 		of := s.sealed[0]
-		name := fileformat.FileName(of.tp, of.first, of.last, s.ext)
+		name := fileformat.FileName(of.TP, of.First, of.Last, s.ext)
 		if err := s.root.Rename(of.tmp, name); err != nil {
 			return sdk.Retryable(fmt.Errorf("file sink: write %s in %s: %w", name, s.dir, err))
 		}
 		s.sealed = s.sealed[1:]
 		s.dirty = true
-		s.replaced(of.tp, fileformat.Span{Name: name, First: of.first, Last: of.last})
+		s.spans.Replace(of.TP, fileformat.Span{Name: name, First: of.First, Last: of.Last}, s.remove, s.log)
 	}
 	return nil
 }
 
-// replaced removes older files whose offsets the new file covers: a replay
-// rewrites them instead of leaving duplicates.
-func (s *Sink) replaced(tp sdk.TopicPartition, sp fileformat.Span) {
-	kept := s.spans[tp][:0]
-	for _, old := range s.spans[tp] {
-		if old.Name != sp.Name && old.First >= sp.First && old.Last <= sp.Last {
-			if err := s.root.Remove(old.Name); err != nil && !errors.Is(err, os.ErrNotExist) {
-				s.log.Warn("cannot remove replaced file", "file", old.Name, "error", err)
-				kept = append(kept, old)
-			}
-			continue
-		}
-		if old.Name != sp.Name {
-			kept = append(kept, old)
-		}
+// remove deletes a finished file a replay replaced.
+func (s *Sink) remove(name string) error {
+	if err := s.root.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-	s.spans[tp] = append(kept, sp)
+	return nil
 }
 
 // Flush syncs every open file, names the files written since the last
@@ -340,27 +279,17 @@ func (s *Sink) Close(context.Context) error {
 // WrittenOffsets reports, from the finished files' names, the last offset
 // durably written for each asked partition.
 func (s *Sink) WrittenOffsets(ctx context.Context, parts []sdk.TopicPartition) (map[sdk.TopicPartition]int64, error) {
-	out := map[sdk.TopicPartition]int64{}
 	if s.spans == nil { // not opened: read the names directly
 		entries, err := os.ReadDir(s.dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("file sink: list %s: %w", s.dir, err)
 		}
-		s.spans = map[sdk.TopicPartition][]fileformat.Span{}
+		s.spans = fileformat.Spans{}
 		for _, e := range entries {
-			if tp, sp, ok := fileformat.ParseName(e.Name()); ok {
-				s.spans[tp] = append(s.spans[tp], sp)
-			}
+			s.spans.Add(e.Name())
 		}
 	}
-	for _, tp := range parts {
-		for _, sp := range s.spans[tp] {
-			if cur, ok := out[tp]; !ok || sp.Last > cur {
-				out[tp] = sp.Last
-			}
-		}
-	}
-	return out, ctx.Err()
+	return s.spans.Last(parts), ctx.Err()
 }
 
 var _ sdk.OffsetTracker = (*Sink)(nil)

@@ -20,47 +20,29 @@ import (
 
 // Sink writes rolled files into a remote directory; see SinkDoc.
 type Sink struct {
-	dir          string
-	ext          string
-	rollSize     int64
-	rollInterval time.Duration
-	enc          fileformat.Encoder
-	dial         Dialer
-	log          *slog.Logger
-	proto        string
-	dataDir      string
+	dir     string
+	ext     string
+	roll    fileformat.Roll
+	enc     fileformat.Encoder
+	dial    Dialer
+	log     *slog.Logger
+	proto   string
+	dataDir string
 
 	conn   FS
 	spool  string // local directory of the files being written
 	open   map[sdk.TopicPartition]*spoolFile
-	sealed []*spoolFile                             // rolled since the last Flush, not yet uploaded
-	spans  map[sdk.TopicPartition][]fileformat.Span // finished remote files by partition
-	stale  map[sdk.TopicPartition][]string          // remote temporary files a crash left
+	sealed []*spoolFile                    // rolled since the last Flush, not yet uploaded
+	spans  fileformat.Spans                // finished remote files by partition
+	stale  map[sdk.TopicPartition][]string // remote temporary files a crash left
 	broken error
 }
 
 // spoolFile is the local file being written for one topic partition.
 type spoolFile struct {
-	tp          sdk.TopicPartition
-	local       string
-	f           *os.File
-	cw          countWriter
-	w           *bufio.Writer
-	enc         *fileformat.FileEncoder
-	n           int
-	first, last int64
-	opened      time.Time
-}
-
-type countWriter struct {
-	f *os.File
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.f.Write(p)
-	c.n += int64(n)
-	return n, err
+	fileformat.Part
+	local string
+	f     *os.File
 }
 
 // SinkPlugin builds the plugin of a remote file sink.
@@ -82,15 +64,14 @@ func NewSink(cfg sdk.Config, env sdk.Env, proto string, dial Dialer) *Sink {
 	}
 	format := cfg.String("format")
 	return &Sink{
-		dir:          cleanDir(cfg.String("path")),
-		ext:          fileformat.Exts[format],
-		rollSize:     cfg.Int("roll.size"),
-		rollInterval: cfg.Duration("roll.interval"),
-		enc:          fileformat.Encoder{Format: format, Delim: rune(cfg.String("csv.delimiter")[0]), Columns: cfg.Strings("csv.columns")},
-		dial:         dial,
-		log:          logger,
-		proto:        proto,
-		dataDir:      env.DataDir,
+		dir:     cleanDir(cfg.String("path")),
+		ext:     fileformat.Exts[format],
+		roll:    fileformat.Roll{Size: cfg.Int("roll.size"), Interval: cfg.Duration("roll.interval")},
+		enc:     fileformat.Encoder{Format: format, Delim: rune(cfg.String("csv.delimiter")[0]), Columns: cfg.Strings("csv.columns")},
+		dial:    dial,
+		log:     logger,
+		proto:   proto,
+		dataDir: env.DataDir,
 	}
 }
 
@@ -147,7 +128,7 @@ func (s *Sink) index(ctx context.Context) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return s.remoteErr("list "+s.dir, err)
 	}
-	s.spans = map[sdk.TopicPartition][]fileformat.Span{}
+	s.spans = fileformat.Spans{}
 	s.stale = map[sdk.TopicPartition][]string{}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
 	for _, e := range entries {
@@ -156,9 +137,7 @@ func (s *Sink) index(ctx context.Context) error {
 			s.stale[tp] = append(s.stale[tp], name)
 			continue
 		}
-		if tp, sp, ok := fileformat.ParseName(name); ok {
-			s.spans[tp] = append(s.spans[tp], sp)
-		}
+		s.spans.Add(name)
 	}
 	return nil
 }
@@ -170,55 +149,32 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 	if s.broken != nil {
 		return s.broken
 	}
-	var bad []sdk.RecordError
-	now := time.Now()
-	for i := range records {
-		r := &records[i]
-		tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-		sf := s.open[tp]
-		if sf != nil && s.rollInterval > 0 && now.Sub(sf.opened) >= s.rollInterval {
-			if err := s.seal(sf); err != nil {
-				return err
-			}
-			sf = nil
-		}
-		if sf == nil {
-			if err := fileformat.CheckTopic(r.Topic); err != nil {
-				bad = append(bad, sdk.RecordError{Index: i, Err: err})
-				continue
-			}
-			var err error
-			if sf, err = s.create(tp, r, now); err != nil {
-				return err
-			}
-		}
-		if err := sf.enc.Encode(r); err != nil {
-			bad = append(bad, sdk.RecordError{Index: i, Err: fmt.Errorf("%s: %w", r.Where(), err)})
-			continue
-		}
-		if sf.n == 0 {
-			sf.first = r.Offset
-		}
-		sf.last = r.Offset
-		sf.n++
-		if sf.cw.n+int64(sf.w.Buffered()) >= s.rollSize {
-			if err := s.seal(sf); err != nil {
-				return err
-			}
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if len(bad) > 0 {
-		return &sdk.BatchError{Records: bad}
+	return s.roll.Write(ctx, records, roller{s})
+}
+
+// roller gives fileformat.Roll the sink's spool files.
+type roller struct{ s *Sink }
+
+func (r roller) Part(tp sdk.TopicPartition) *fileformat.Part {
+	if sf := r.s.open[tp]; sf != nil {
+		return &sf.Part
 	}
 	return nil
 }
 
+func (r roller) Create(tp sdk.TopicPartition, rec *sdk.Record, now time.Time) (*fileformat.Part, error) {
+	sf, err := r.s.create(tp, rec, now)
+	if err != nil {
+		return nil, err
+	}
+	return &sf.Part, nil
+}
+
+func (r roller) Seal(p *fileformat.Part) error { return r.s.seal(r.s.open[p.TP]) }
+
 func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*spoolFile, error) {
 	name := fileformat.TempName(tp, r.Offset, s.ext)
-	sf := &spoolFile{tp: tp, local: filepath.Join(s.spool, name[1:]), opened: now}
+	sf := &spoolFile{Part: fileformat.Part{TP: tp, Opened: now}, local: filepath.Join(s.spool, name[1:])}
 	// Only a retried Write creates a file at an offset again: it replaces
 	// the sealed one.
 	s.sealed = slices.DeleteFunc(s.sealed, func(o *spoolFile) bool { return o.local == sf.local })
@@ -226,9 +182,8 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*spo
 	if err != nil {
 		return nil, sdk.Retryable(fmt.Errorf("%s sink: spool %s: %w", s.proto, sf.local, err))
 	}
-	sf.f, sf.cw.f = f, f
-	sf.w = bufio.NewWriterSize(&sf.cw, 256<<10)
-	if sf.enc, err = s.enc.Start(sf.w, r); err != nil {
+	sf.f = f
+	if err := sf.Start(f, 256<<10, s.enc, r); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -238,19 +193,19 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*spo
 
 // seal finishes a spool file; Flush uploads it.
 func (s *Sink) seal(sf *spoolFile) error {
-	delete(s.open, sf.tp)
-	err := sf.w.Flush()
+	delete(s.open, sf.TP)
+	err := sf.W.Flush()
 	if cerr := sf.f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil || sf.n == 0 {
+	if err != nil || sf.N == 0 {
 		os.Remove(sf.local)
 	}
 	if err != nil {
 		s.broken = fmt.Errorf("%s sink: spool %s: %w (records since the last flush are lost; restart the task to replay them)", s.proto, sf.local, err)
 		return s.broken
 	}
-	if sf.n > 0 {
+	if sf.N > 0 {
 		s.sealed = append(s.sealed, sf)
 	}
 	return nil
@@ -282,48 +237,33 @@ func (s *Sink) upload(ctx context.Context, sf *spoolFile) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range s.stale[sf.tp] {
+	for _, name := range s.stale[sf.TP] {
 		if err := c.Remove(ctx, path.Join(s.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return s.remoteErr("remove stale "+name, err)
 		}
 		s.log.Info("removed unfinished file", "file", name)
 	}
-	delete(s.stale, sf.tp)
+	delete(s.stale, sf.TP)
 	f, err := os.Open(sf.local)
 	if err != nil {
 		return sdk.Retryable(fmt.Errorf("%s sink: spool %s: %w", s.proto, sf.local, err))
 	}
 	defer f.Close()
-	tmp := path.Join(s.dir, fileformat.TempName(sf.tp, sf.first, s.ext))
-	name := fileformat.FileName(sf.tp, sf.first, sf.last, s.ext)
+	tmp := path.Join(s.dir, fileformat.TempName(sf.TP, sf.First, s.ext))
+	name := fileformat.FileName(sf.TP, sf.First, sf.Last, s.ext)
 	if err := c.Upload(ctx, tmp, bufio.NewReaderSize(f, 256<<10)); err != nil {
 		return s.remoteErr("upload "+tmp, err)
 	}
 	if err := c.Rename(ctx, tmp, path.Join(s.dir, name)); err != nil {
 		return s.remoteErr("rename "+tmp+" to "+name, err)
 	}
-	s.replaced(ctx, sf.tp, fileformat.Span{Name: name, First: sf.first, Last: sf.last})
+	s.spans.Replace(sf.TP, fileformat.Span{Name: name, First: sf.First, Last: sf.Last}, func(old string) error {
+		if err := c.Remove(ctx, path.Join(s.dir, old)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}, s.log)
 	return nil
-}
-
-// replaced removes older files whose offsets the new file covers: a replay
-// rewrites them instead of leaving duplicates.
-func (s *Sink) replaced(ctx context.Context, tp sdk.TopicPartition, sp fileformat.Span) {
-	kept := s.spans[tp][:0]
-	for _, old := range s.spans[tp] {
-		if old.Name == sp.Name {
-			continue
-		}
-		if old.First >= sp.First && old.Last <= sp.Last && s.conn != nil {
-			if err := s.conn.Remove(ctx, path.Join(s.dir, old.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				s.log.Warn("cannot remove replaced file", "file", old.Name, "error", err)
-				kept = append(kept, old)
-			}
-			continue
-		}
-		kept = append(kept, old)
-	}
-	s.spans[tp] = append(kept, sp)
 }
 
 // Close abandons what was written since the last Flush: those records were
@@ -358,15 +298,7 @@ func (s *Sink) WrittenOffsets(ctx context.Context, parts []sdk.TopicPartition) (
 			return nil, err
 		}
 	}
-	out := map[sdk.TopicPartition]int64{}
-	for _, tp := range parts {
-		for _, sp := range s.spans[tp] {
-			if cur, ok := out[tp]; !ok || sp.Last > cur {
-				out[tp] = sp.Last
-			}
-		}
-	}
-	return out, ctx.Err()
+	return s.spans.Last(parts), ctx.Err()
 }
 
 var _ sdk.OffsetTracker = (*Sink)(nil)
