@@ -214,7 +214,33 @@ func (f *sftpFS) Open(_ context.Context, p string, off int64) (io.ReadCloser, er
 			return nil, err
 		}
 	}
-	return file, nil
+	// WriteTo keeps many read requests in flight (as the raw library's
+	// fastest download does); Read would wait for each buffer in turn.
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := file.WriteTo(pw)
+		pw.CloseWithError(err)
+	}()
+	return &pipedFile{pr: pr, f: file, done: done}, nil
+}
+
+// pipedFile streams a remote file through a pipe fed by its WriteTo.
+type pipedFile struct {
+	pr   *io.PipeReader
+	f    *sftp.File
+	done chan struct{}
+}
+
+func (p *pipedFile) Read(b []byte) (int, error) { return p.pr.Read(b) }
+
+// Close ends the transfer (WriteTo returns once its next write fails) and
+// closes the remote file.
+func (p *pipedFile) Close() error {
+	p.pr.Close()
+	<-p.done
+	return p.f.Close()
 }
 
 func (f *sftpFS) Upload(_ context.Context, p string, r io.Reader) error {

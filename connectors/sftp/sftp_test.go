@@ -28,12 +28,12 @@ func TestHostKey(t *testing.T) {
 	ts := startServer(t)
 	dir := t.TempDir()
 	fp := ts.fingerprint()
-	line := "[" + ts.host() + "]:" + strings.Split(ts.addr, ":")[1] + " " + string(ssh.MarshalAuthorizedKey(ts.hostKey.PublicKey()))
+	line := "[" + ts.host() + "]:" + strings.Split(ts.Addr, ":")[1] + " " + string(ssh.MarshalAuthorizedKey(ts.HostKey.PublicKey()))
 	known := filepath.Join(dir, "known_hosts")
 	os.WriteFile(known, []byte(line), 0o600)
 	other := filepath.Join(dir, "other_hosts")
-	os.WriteFile(other, []byte("["+ts.host()+"]:"+strings.Split(ts.addr, ":")[1]+" "+string(ssh.MarshalAuthorizedKey(newSigner(t).PublicKey()))), 0o600)
-	pubKey := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ts.hostKey.PublicKey())))
+	os.WriteFile(other, []byte("["+ts.host()+"]:"+strings.Split(ts.Addr, ":")[1]+" "+string(ssh.MarshalAuthorizedKey(newSigner(t).PublicKey()))), 0o600)
+	pubKey := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ts.HostKey.PublicKey())))
 
 	base := ts.config(nil)
 	delete(base, "host.key")
@@ -79,7 +79,7 @@ func TestHostKey(t *testing.T) {
 
 func TestLogin(t *testing.T) {
 	ts := startServer(t)
-	block, err := ssh.MarshalPrivateKey(ts.userKeyPriv, "")
+	block, err := ssh.MarshalPrivateKey(ts.UserKeyPriv, "")
 	if err != nil {
 		t.Fatal(err)
 	}

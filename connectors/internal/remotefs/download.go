@@ -32,7 +32,10 @@ const (
 	arenaChunk  = 256 << 10
 )
 
-func (c *chunk) add(value []byte, fields map[string]any, end int64, hdr sdk.Headers, now time.Time) {
+func (c *chunk) add(value []byte, fields map[string]any, end int64, hdr sdk.Headers, now time.Time, batch int) {
+	if c.recs == nil {
+		c.recs, c.ends = make([]sdk.Record, 0, batch), make([]int64, 0, batch)
+	}
 	r := sdk.Record{Fields: fields, Headers: hdr, Timestamp: now}
 	if value != nil {
 		if c.arena == nil || cap(c.arena)-len(c.arena) < len(value) {
@@ -293,7 +296,7 @@ func (d *download) run(ctx context.Context, conn FS) error {
 					return err
 				}
 			}
-			d.cur.add(dd.Value, dd.Fields, end, hdr, now)
+			d.cur.add(dd.Value, dd.Fields, end, hdr, now, batch)
 		}
 		d.task.start = end
 		if last {
