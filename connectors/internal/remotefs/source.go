@@ -350,10 +350,11 @@ func (s *Source) Read(ctx context.Context) ([]sdk.Record, error) {
 		}
 		if len(c.recs) == 0 {
 			// A file without (further) records: nothing of it waits for
-			// the log, so it counts as read at once.
+			// the log, so it counts as read at once, as of the last
+			// acknowledged position (after.read need not wait either).
 			s.completeMu.Lock()
 			s.mu.Lock()
-			s.finish(c.pos, s.seq)
+			s.finish(c.pos, s.ackedSeq)
 			s.mu.Unlock()
 			err := s.saveDone(ctx)
 			s.completeMu.Unlock()
@@ -632,6 +633,8 @@ func (s *Source) consider(e Entry, now time.Time, present map[string]bool) (task
 		switch {
 		case s.set.onChange == changeIgnore:
 			return task{}, false
+		case s.set.onChange == changeAppend && size == d.Size:
+			return task{}, false // touched, nothing appended
 		case s.set.onChange == changeAppend && size > d.Size:
 			start = d.Offset
 		}
