@@ -136,8 +136,22 @@ func (f *ftpFS) Open(_ context.Context, p string, off int64) (io.ReadCloser, err
 	if err != nil {
 		return nil, notExist(err)
 	}
-	return r, nil
+	return &idleBounded{r: r, timeout: f.timeout}, nil
 }
+
+// idleBounded fails a transfer that delivers nothing for timeout (a peer
+// gone without a FIN), so the download is retried instead of hanging.
+type idleBounded struct {
+	r       *ftp.Response
+	timeout time.Duration
+}
+
+func (b *idleBounded) Read(p []byte) (int, error) {
+	b.r.SetDeadline(time.Now().Add(b.timeout))
+	return b.r.Read(p)
+}
+
+func (b *idleBounded) Close() error { return b.r.Close() }
 
 func (f *ftpFS) Upload(_ context.Context, p string, r io.Reader) error {
 	return f.c.Stor(p, r)

@@ -14,8 +14,10 @@ func harness(t *testing.T, mode ftpserver.TLSRequirement, tlsMode string, disabl
 	ts := startServer(t, mode, disableMLSD)
 	return remotefstest.Harness{
 		Source: SourcePlugin(), Sink: SinkPlugin(),
-		Config: func(extra map[string]any) map[string]any { return ts.config(tlsMode, extra) },
-		Local:  ts.root, Remote: "/",
+		// A short timeout: a transfer the dropped-connection test leaves
+		// hanging is abandoned and retried within the test's patience.
+		Config: func(extra map[string]any) map[string]any { return ts.config(tlsMode, with(extra, "timeout", "3s")) },
+		Local:  ts.root, Remote: "/", Drop: ts.Drop,
 	}
 }
 
@@ -60,4 +62,12 @@ func TestConnectErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func with(m map[string]any, k string, v any) map[string]any {
+	out := map[string]any{k: v}
+	for kk, vv := range m {
+		out[kk] = vv
+	}
+	return out
 }

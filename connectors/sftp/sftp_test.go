@@ -17,7 +17,7 @@ import (
 func harness(t *testing.T) remotefstest.Harness {
 	ts := startServer(t)
 	root := t.TempDir()
-	return remotefstest.Harness{Source: SourcePlugin(), Sink: SinkPlugin(), Config: ts.config, Local: root, Remote: root}
+	return remotefstest.Harness{Source: SourcePlugin(), Sink: SinkPlugin(), Config: ts.config, Local: root, Remote: root, Drop: ts.Drop}
 }
 
 func TestSource(t *testing.T) { remotefstest.RunSource(t, harness(t)) }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
@@ -30,7 +31,35 @@ type Options struct {
 // Server is a running FTP server.
 type Server struct {
 	srv  *ftpserver.FtpServer
+	ln   *trackingListener
 	Port int
+}
+
+// trackingListener remembers the control connections, for Drop.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// Drop cuts every control connection, as a network failure would.
+func (s *Server) Drop() {
+	s.ln.mu.Lock()
+	defer s.ln.mu.Unlock()
+	for _, c := range s.ln.conns {
+		c.Close()
+	}
+	s.ln.conns = nil
 }
 
 type driver struct {
@@ -62,8 +91,16 @@ func (d *driver) GetTLSConfig() (*tls.Config, error) {
 
 // Start starts a server on a free loopback port.
 func Start(o Options) (*Server, error) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	ln := &trackingListener{Listener: raw}
+	if o.Mode == ftpserver.ImplicitEncryption {
+		ln.Listener = tls.NewListener(raw, o.TLS)
+	}
 	d := &driver{o: o, settings: &ftpserver.Settings{
-		ListenAddr: "127.0.0.1:0", PublicHost: "127.0.0.1", TLSRequired: o.Mode,
+		Listener: ln, PublicHost: "127.0.0.1", TLSRequired: o.Mode,
 		DisableMLSD: o.DisableMLSD, DisableMLST: o.DisableMLSD,
 		IdleTimeout: 60, ConnectionTimeout: 10, DisableActiveMode: true,
 	}}
@@ -72,9 +109,9 @@ func Start(o Options) (*Server, error) {
 		return nil, err
 	}
 	go srv.Serve()
-	_, port, _ := net.SplitHostPort(srv.Addr())
+	_, port, _ := net.SplitHostPort(raw.Addr().String())
 	p, _ := strconv.Atoi(port)
-	return &Server{srv: srv, Port: p}, nil
+	return &Server{srv: srv, ln: ln, Port: p}, nil
 }
 
 // Close stops the server.

@@ -35,8 +35,9 @@ type Source struct {
 	stopped chan struct{} // closed when the background goroutines ended
 	runErr  error         // why they ended; read after stopped is closed
 
-	ctlMu sync.Mutex // ctl: listing and after.read
-	ctl   FS
+	ctlMu     sync.Mutex // ctl: listing and after.read
+	ctl       FS         // nil after a failure, until the next call dials again
+	ctlClosed bool
 
 	completeMu sync.Mutex // orders writes of the done set to the store
 	actMu      sync.Mutex // one after.read pass at a time
@@ -144,7 +145,7 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 	if err != nil {
 		return err
 	}
-	s.ctl = ctl
+	s.ctl, s.ctlClosed = ctl, false
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.out = make(chan chunk, s.set.maxDownloads)
@@ -312,21 +313,24 @@ func (s *Source) act(ctx context.Context) {
 func (s *Source) afterRead(ctx context.Context, p string) bool {
 	s.ctlMu.Lock()
 	defer s.ctlMu.Unlock()
-	var err error
-	switch s.set.afterRead {
-	case afterDelete:
-		err = s.ctl.Remove(ctx, p)
-	case afterMove:
-		if err = s.ctl.MkdirAll(ctx, s.set.moveDir); err == nil {
-			err = s.ctl.Rename(ctx, p, path.Join(s.set.moveDir, path.Base(p)))
+	err := s.ctlDo(ctx, func(c FS) error {
+		switch s.set.afterRead {
+		case afterDelete:
+			return c.Remove(ctx, p)
+		case afterMove:
+			if err := c.MkdirAll(ctx, s.set.moveDir); err != nil {
+				return err
+			}
+			return c.Rename(ctx, p, path.Join(s.set.moveDir, path.Base(p)))
 		}
-	}
+		return nil
+	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("after.read failed, will retry", "path", p, "after_read", s.set.afterRead, "error", err)
 		return false
 	}
 	if s.set.readySuffix != "" {
-		if err := s.ctl.Remove(ctx, p+s.set.readySuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := s.ctlDo(ctx, func(c FS) error { return c.Remove(ctx, p+s.set.readySuffix) }); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.log.Warn("cannot remove marker file", "path", p+s.set.readySuffix, "error", err)
 		}
 	}
@@ -443,13 +447,38 @@ func (s *Source) Close(context.Context) error {
 		<-s.stopped
 		s.cancel = nil
 	}
+	s.ctlMu.Lock()
 	if s.ctl != nil {
-		s.ctlMu.Lock()
 		s.ctl.Close()
 		s.ctl = nil
-		s.ctlMu.Unlock()
 	}
+	s.ctlClosed = true
+	s.ctlMu.Unlock()
 	return nil
+}
+
+// ctlDo runs f on the control connection, dialing a new one when the last
+// call failed; a failure other than a missing file is tried once more on a
+// new connection (the server may have dropped an idle one). The caller
+// holds ctlMu.
+func (s *Source) ctlDo(ctx context.Context, f func(FS) error) error {
+	if s.ctlClosed {
+		return errors.New("source closed")
+	}
+	var err error
+	for try := 0; try < 2; try++ {
+		if s.ctl == nil {
+			if s.ctl, err = s.dial(ctx); err != nil {
+				return err
+			}
+		}
+		if err = f(s.ctl); err == nil || errors.Is(err, fs.ErrNotExist) || sdk.IsFatal(err) {
+			return err
+		}
+		s.ctl.Close()
+		s.ctl = nil
+	}
+	return err
 }
 
 func identity(e Entry) (int64, int64) { return e.Size, e.ModTime.UnixNano() }
@@ -500,7 +529,12 @@ func (s *Source) list(ctx context.Context) ([]Entry, error) {
 		}
 		var next []string
 		for _, d := range dirs {
-			entries, err := s.ctl.List(ctx, d)
+			var entries []Entry
+			err := s.ctlDo(ctx, func(c FS) error {
+				var err error
+				entries, err = c.List(ctx, d)
+				return err
+			})
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) && d == s.set.dir {
 					return nil, sdk.Fatal(fmt.Errorf("%s source: path %s does not exist", s.proto, d))

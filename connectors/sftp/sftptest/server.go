@@ -30,6 +30,8 @@ type Server struct {
 	UserKeyPriv ed25519.PrivateKey
 	ln          net.Listener
 	wg          sync.WaitGroup
+	mu          sync.Mutex
+	conns       map[net.Conn]bool
 }
 
 // NewSigner makes a fresh ed25519 key.
@@ -52,7 +54,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts := &Server{HostKey: hostKey, UserKey: userKey, UserKeyPriv: priv}
+	ts := &Server{HostKey: hostKey, UserKey: userKey, UserKeyPriv: priv, conns: map[net.Conn]bool{}}
 	conf := &ssh.ServerConfig{
 		PasswordCallback: func(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 			if c.User() == User && string(pw) == Password {
@@ -81,10 +83,16 @@ func Start() (*Server, error) {
 			if err != nil {
 				return
 			}
+			ts.mu.Lock()
+			ts.conns[nc] = true
+			ts.mu.Unlock()
 			ts.wg.Add(1)
 			go func() {
 				defer ts.wg.Done()
 				serve(nc, conf)
+				ts.mu.Lock()
+				delete(ts.conns, nc)
+				ts.mu.Unlock()
 			}()
 		}
 	}()
@@ -95,6 +103,15 @@ func Start() (*Server, error) {
 func (ts *Server) Close() {
 	ts.ln.Close()
 	ts.wg.Wait()
+}
+
+// Drop cuts every open connection, as a network failure would.
+func (ts *Server) Drop() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for nc := range ts.conns {
+		nc.Close()
+	}
 }
 
 func serve(nc net.Conn, conf *ssh.ServerConfig) {

@@ -28,6 +28,8 @@ type Harness struct {
 	Config func(extra map[string]any) map[string]any
 	// Local is the local directory the server serves as Remote.
 	Local, Remote string
+	// Drop cuts the server's open connections, as a network failure would.
+	Drop func()
 }
 
 // dir makes a fresh directory for one test; it returns its local and
@@ -171,6 +173,54 @@ func RunSource(t *testing.T, h Harness) {
 	t.Run("binary and recursive", h.binaryRecursive)
 	t.Run("on.change", h.onChange)
 	t.Run("delete removes the stored state", h.deleted)
+	t.Run("dropped connections resume the downloads", h.dropped)
+}
+
+// dropped cuts every connection while files are being read: downloads
+// resume where they stopped over new connections, without an error and
+// without a line twice.
+func (h Harness) dropped(t *testing.T) {
+	local, remote := h.dir(t)
+	const files, lines = 4, 5000
+	for i := range files {
+		writeLines(t, filepath.Join(local, fmt.Sprintf("d%d.txt", i)), fmt.Sprint(i), lines)
+	}
+	cfg, e := with(fast, "path", remote, "batch.size", 200, "max.downloads", 2), env()
+	src := h.open(t, context.Background(), cfg, e, nil)
+	defer func() { src.Close(context.Background()) }()
+	seen := map[string]int{}
+	total, drops, restarts := 0, 0, 0
+	var pos sdk.Position
+	for total < files*lines {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		recs, err := src.Read(ctx)
+		cancel()
+		if sdk.IsRetryable(err) && restarts < 5 {
+			// What the worker does: restart the task from the last
+			// acknowledged position.
+			t.Logf("restarting after %v", err)
+			restarts++
+			src.Close(context.Background())
+			src = h.open(t, context.Background(), cfg, e, pos)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		pos = recs[len(recs)-1].Position
+		for _, r := range recs {
+			seen[string(r.Value)]++
+		}
+		total += len(recs)
+		src.Ack(context.Background(), recs[len(recs)-1].Position)
+		if drops < 3 && total >= (drops+1)*files*lines/4 {
+			h.Drop()
+			drops++
+		}
+	}
+	if total != files*lines || len(seen) != files*lines {
+		t.Fatalf("read %d records, %d distinct, after %d drops; want %d", total, len(seen), drops, files*lines)
+	}
 }
 
 // deleted checks that deleting the connector leaves nothing in its store.
