@@ -348,8 +348,8 @@ func (h Harness) partialUpload(t *testing.T) {
 	defer src.Close(context.Background())
 	var lastWrite time.Time
 	for i := range 8 {
+		lastWrite = time.Now() // before the write: a lower bound however late this goroutine runs
 		fmt.Fprintf(f, "line-%d\n", i)
-		lastWrite = time.Now()
 		readNone(t, src, 150*time.Millisecond) // still growing: not stable
 	}
 	recs := read(t, src, 10*time.Second)
