@@ -15,6 +15,7 @@ import (
 	"github.com/braidhq/braid/connectors/pgcdc"
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/connectors/sftp"
+	"github.com/braidhq/braid/connectors/socket"
 	"github.com/braidhq/braid/schema/convert"
 	"github.com/braidhq/braid/schema/serde"
 )
@@ -39,6 +40,8 @@ func Plugins() sdk.Plugins {
 		jdbc.SinkPlugin(),
 		pgcdc.Plugin(),
 		mysqlcdc.Plugin(),
+		socket.TCPPlugin(),
+		socket.UDPPlugin(),
 	}
 }
 
