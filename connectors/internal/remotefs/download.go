@@ -25,6 +25,7 @@ type chunk struct {
 	recs  []sdk.Record
 	ends  []int64
 	arena []byte
+	hdrs  []sdk.Header
 }
 
 const (
@@ -35,8 +36,13 @@ const (
 func (c *chunk) add(value []byte, fields map[string]any, end int64, hdr sdk.Headers, now time.Time, batch int) {
 	if c.recs == nil {
 		c.recs, c.ends = make([]sdk.Record, 0, batch), make([]int64, 0, batch)
+		c.hdrs = make([]sdk.Header, 0, batch*len(hdr))
 	}
-	r := sdk.Record{Fields: fields, Headers: hdr, Timestamp: now}
+	// Each record owns its headers (a transform may change them in place),
+	// carved from one allocation per chunk.
+	start := len(c.hdrs)
+	c.hdrs = append(c.hdrs, hdr...)
+	r := sdk.Record{Fields: fields, Headers: c.hdrs[start:len(c.hdrs):len(c.hdrs)], Timestamp: now}
 	if value != nil {
 		if c.arena == nil || cap(c.arena)-len(c.arena) < len(value) {
 			c.arena = make([]byte, 0, max(arenaChunk, len(value)))

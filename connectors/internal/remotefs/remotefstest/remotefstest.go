@@ -171,6 +171,7 @@ func RunSource(t *testing.T, h Harness) {
 	t.Run("after.read delete only after ack", func(t *testing.T) { h.afterRead(t, "delete") })
 	t.Run("after.read move only after ack", func(t *testing.T) { h.afterRead(t, "move:done") })
 	t.Run("binary and recursive", h.binaryRecursive)
+	t.Run("each record owns its headers", h.headersOwned)
 	t.Run("on.change", h.onChange)
 	t.Run("delete removes the stored state", h.deleted)
 	t.Run("dropped connections resume the downloads", h.dropped)
@@ -451,6 +452,29 @@ func (h Harness) binaryRecursive(t *testing.T) {
 		}
 	}
 	readNone(t, src, 200*time.Millisecond)
+}
+
+// headersOwned checks that each record's headers are its own: a transform
+// that changes one record's headers in place leaves the others alone.
+func (h Harness) headersOwned(t *testing.T) {
+	local, remote := h.dir(t)
+	writeLines(t, filepath.Join(local, "h.txt"), "h", 3)
+	src := h.open(t, context.Background(), with(fast, "path", remote), env(), nil)
+	defer src.Close(context.Background())
+	recs := read(t, src, 10*time.Second)
+	if len(recs) != 3 {
+		t.Fatalf("read %d records, want 3", len(recs))
+	}
+	recs[0].Headers.Del("file.path")
+	recs[0].Headers.Set("file.size", "changed")
+	for _, r := range recs[1:] {
+		if p, _ := r.Headers.Get("file.path"); !strings.HasSuffix(p, "/h.txt") {
+			t.Fatalf("another record's headers changed: %v", r.Headers)
+		}
+		if n, _ := r.Headers.Get("file.size"); n == "changed" {
+			t.Fatalf("another record's headers changed: %v", r.Headers)
+		}
+	}
 }
 
 func (h Harness) onChange(t *testing.T) {
