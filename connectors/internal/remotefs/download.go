@@ -73,6 +73,13 @@ func (s *Source) downloader(ctx context.Context) error {
 		}
 		d := &download{s: s, task: tk, cur: chunk{pos: s.filePos(tk)}}
 		backoff := 500 * time.Millisecond
+		failing := false
+		fail := func() {
+			if !failing {
+				failing = true
+				s.env.SetGauge("retrying_downloads", float64(s.retrying.Add(1)))
+			}
+		}
 		for {
 			if conn == nil {
 				var err error
@@ -80,6 +87,7 @@ func (s *Source) downloader(ctx context.Context) error {
 					if sdk.IsFatal(err) || ctx.Err() != nil {
 						return err
 					}
+					fail()
 					s.log.Warn("cannot connect, will retry", "error", err, "retry_in", backoff)
 					if !sleep(ctx, &backoff) {
 						return ctx.Err()
@@ -89,11 +97,15 @@ func (s *Source) downloader(ctx context.Context) error {
 			}
 			err := d.run(ctx, conn)
 			if err == nil {
+				if failing {
+					s.env.SetGauge("retrying_downloads", float64(s.retrying.Add(-1)))
+				}
 				break
 			}
 			if sdk.IsFatal(err) || ctx.Err() != nil {
 				return err
 			}
+			fail()
 			s.log.Warn("download failed, will resume", "path", tk.entry.Path, "offset", d.task.start, "error", err, "retry_in", backoff)
 			conn.Close()
 			conn = nil

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -27,7 +28,10 @@ type Source struct {
 	dial  Dialer
 	log   *slog.Logger
 	store sdk.Store
+	env   sdk.Env
 	proto string // "sftp", "ftp": for errors
+
+	retrying atomic.Int64 // downloads waiting to retry: the retrying_downloads gauge
 
 	cancel  context.CancelFunc
 	out     chan chunk
@@ -102,7 +106,7 @@ func NewSource(cfg sdk.Config, env sdk.Env, proto string, dial Dialer) *Source {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Source{set: newSourceSettings(cfg), dial: dial, log: logger, store: env.Store, proto: proto}
+	return &Source{set: newSourceSettings(cfg), dial: dial, log: logger, store: env.Store, env: env, proto: proto}
 }
 
 // Store keys: the epoch in use, the one a reset started (until its first

@@ -61,7 +61,9 @@ const SourceDoc = "The source lists `path` every `poll.interval` and reads each 
 	"read, so a restart resumes mid-file right after the last record the log acknowledged. A file read to " +
 	"its end is recorded as read in the connector's store once the log acknowledged its last record, and " +
 	"only then is `after.read` done. A file that changes after it was read is handled by `on.change`. " +
-	"Records carry the headers `file.path`, `file.size` and `file.mtime`."
+	"Records carry the headers `file.path`, `file.size` and `file.mtime`. A download that fails is " +
+	"resumed where it stopped over a new connection, with backoff; the task's `retrying_downloads` " +
+	"gauge counts those waiting to retry, so a stuck transfer shows in the status."
 
 // SourceFields are the settings every remote file source has, after its
 // connection settings.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,6 +188,9 @@ func (h Harness) dropped(t *testing.T) {
 		writeLines(t, filepath.Join(local, fmt.Sprintf("d%d.txt", i)), fmt.Sprint(i), lines)
 	}
 	cfg, e := with(fast, "path", remote, "batch.size", 200, "max.downloads", 2), env()
+	var gmu sync.Mutex
+	gauge := map[string]float64{}
+	e.Gauge = func(name string, v float64) { gmu.Lock(); gauge[name] = v; gmu.Unlock() }
 	src := h.open(t, context.Background(), cfg, e, nil)
 	defer func() { src.Close(context.Background()) }()
 	seen := map[string]int{}
@@ -222,6 +226,12 @@ func (h Harness) dropped(t *testing.T) {
 	if total != files*lines || len(seen) != files*lines {
 		t.Fatalf("read %d records, %d distinct, after %d drops; want %d", total, len(seen), drops, files*lines)
 	}
+	gmu.Lock()
+	defer gmu.Unlock()
+	if v, ok := gauge["retrying_downloads"]; ok && v != 0 {
+		t.Fatalf("retrying_downloads is %v once every download finished", v)
+	}
+	t.Logf("%d restarts; gauges %v", restarts, gauge)
 }
 
 // deleted checks that deleting the connector leaves nothing in its store.
