@@ -12,6 +12,7 @@ import (
 
 	"github.com/braidhq/braid/connectors/internal/remotefs/remotefstest"
 	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/connectors/sftp/sftptest"
 )
 
 func harness(t *testing.T) remotefstest.Harness {
@@ -23,6 +24,21 @@ func harness(t *testing.T) remotefstest.Harness {
 func TestSource(t *testing.T) { remotefstest.RunSource(t, harness(t)) }
 
 func TestSink(t *testing.T) { remotefstest.RunSink(t, harness(t)) }
+
+// TestOpenSSHSFTPServer runs the suites against OpenSSH's own SFTP server
+// (Debian's openssh-sftp-server, behind the test's SSH server): the
+// implementation partners run.
+func TestOpenSSHSFTPServer(t *testing.T) {
+	s, err := sftptest.StartWith(sftptest.OpenSSHSFTPServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	root := t.TempDir()
+	h := remotefstest.Harness{Source: SourcePlugin(), Sink: SinkPlugin(), Config: s.Config, Local: root, Remote: root, Drop: s.Drop}
+	remotefstest.RunSource(t, h)
+	remotefstest.RunSink(t, h)
+}
 
 func TestHostKey(t *testing.T) {
 	ts := startServer(t)

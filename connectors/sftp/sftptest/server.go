@@ -1,7 +1,8 @@
 // Package sftptest runs an SFTP server on a loopback port for tests and
-// benchmarks: pkg/sftp's server behind a golang.org/x/crypto/ssh server,
-// serving the real file system, with a fresh host key, one user with a
-// password and a fresh ed25519 key.
+// benchmarks: a golang.org/x/crypto/ssh server whose sftp subsystem is
+// pkg/sftp's server or OpenSSH's sftp-server binary, serving the real file
+// system, with a fresh host key, one user with a password and a fresh
+// ed25519 key.
 package sftptest
 
 import (
@@ -9,7 +10,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
+	"os/exec"
 	"sync"
 
 	"github.com/pkg/sftp"
@@ -32,7 +35,12 @@ type Server struct {
 	wg          sync.WaitGroup
 	mu          sync.Mutex
 	conns       map[net.Conn]bool
+	subsystem   string
 }
+
+// OpenSSHSFTPServer is where Debian's openssh-sftp-server puts the
+// subsystem (scripts/services.sh installs it).
+const OpenSSHSFTPServer = "/usr/lib/openssh/sftp-server"
 
 // NewSigner makes a fresh ed25519 key.
 func NewSigner() (ssh.Signer, ed25519.PrivateKey, error) {
@@ -44,8 +52,18 @@ func NewSigner() (ssh.Signer, ed25519.PrivateKey, error) {
 	return s, priv, err
 }
 
-// Start starts a server on a free loopback port.
-func Start() (*Server, error) {
+// Start starts a server on a free loopback port, with pkg/sftp's server
+// as the subsystem.
+func Start() (*Server, error) { return StartWith("") }
+
+// StartWith starts a server whose sftp subsystem is the program at
+// subsystem (OpenSSHSFTPServer), or pkg/sftp's server when it is "".
+func StartWith(subsystem string) (*Server, error) {
+	if subsystem != "" {
+		if _, err := exec.LookPath(subsystem); err != nil {
+			return nil, fmt.Errorf("sftp subsystem %s: %w (scripts/services.sh installs it)", subsystem, err)
+		}
+	}
 	hostKey, _, err := NewSigner()
 	if err != nil {
 		return nil, err
@@ -54,7 +72,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts := &Server{HostKey: hostKey, UserKey: userKey, UserKeyPriv: priv, conns: map[net.Conn]bool{}}
+	ts := &Server{HostKey: hostKey, UserKey: userKey, UserKeyPriv: priv, conns: map[net.Conn]bool{}, subsystem: subsystem}
 	conf := &ssh.ServerConfig{
 		PasswordCallback: func(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 			if c.User() == User && string(pw) == Password {
@@ -89,7 +107,7 @@ func Start() (*Server, error) {
 			ts.wg.Add(1)
 			go func() {
 				defer ts.wg.Done()
-				serve(nc, conf)
+				ts.serve(nc, conf)
 				ts.mu.Lock()
 				delete(ts.conns, nc)
 				ts.mu.Unlock()
@@ -114,7 +132,7 @@ func (ts *Server) Drop() {
 	}
 }
 
-func serve(nc net.Conn, conf *ssh.ServerConfig) {
+func (ts *Server) serve(nc net.Conn, conf *ssh.ServerConfig) {
 	defer nc.Close()
 	sc, chans, reqs, err := ssh.NewServerConn(nc, conf)
 	if err != nil {
@@ -142,6 +160,14 @@ func serve(nc net.Conn, conf *ssh.ServerConfig) {
 				req.Reply(ok, nil)
 				if !ok {
 					continue
+				}
+				if ts.subsystem != "" {
+					// The program speaks SFTP on its stdin and stdout, as
+					// under sshd.
+					cmd := exec.Command(ts.subsystem, "-e", "-l", "ERROR")
+					cmd.Stdin, cmd.Stdout = ch, ch
+					_ = cmd.Run() // ends when the client hangs up
+					return
 				}
 				srv, err := sftp.NewServer(ch)
 				if err != nil {

@@ -268,7 +268,7 @@ func (h Harness) deleted(t *testing.T) {
 // line arrives exactly once.
 func (h Harness) restart(t *testing.T, format string, gz bool) {
 	local, remote := h.dir(t)
-	const files, lines = 20, 2000
+	const files, lines = 16, 1500 // four rounds of reads, each closed mid-file
 	for i := range files {
 		var b bytes.Buffer
 		if format == "csv" {
