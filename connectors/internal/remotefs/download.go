@@ -77,7 +77,7 @@ func (s *Source) downloader(ctx context.Context) error {
 		fail := func() {
 			if !failing {
 				failing = true
-				s.env.SetGauge("retrying_downloads", float64(s.retrying.Add(1)))
+				s.retryingAdd(1)
 			}
 		}
 		for {
@@ -98,7 +98,7 @@ func (s *Source) downloader(ctx context.Context) error {
 			err := d.run(ctx, conn)
 			if err == nil {
 				if failing {
-					s.env.SetGauge("retrying_downloads", float64(s.retrying.Add(-1)))
+					s.retryingAdd(-1)
 				}
 				break
 			}
@@ -114,6 +114,15 @@ func (s *Source) downloader(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// retryingAdd moves the retrying_downloads gauge; one lock orders the
+// counts and the gauge updates, so the last value reported is the count.
+func (s *Source) retryingAdd(n int) {
+	s.retryMu.Lock()
+	defer s.retryMu.Unlock()
+	s.retrying += n
+	s.env.SetGauge("retrying_downloads", float64(s.retrying))
 }
 
 func sleep(ctx context.Context, backoff *time.Duration) bool {

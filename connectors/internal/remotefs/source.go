@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -31,7 +30,8 @@ type Source struct {
 	env   sdk.Env
 	proto string // "sftp", "ftp": for errors
 
-	retrying atomic.Int64 // downloads waiting to retry: the retrying_downloads gauge
+	retryMu  sync.Mutex
+	retrying int // downloads waiting to retry: the retrying_downloads gauge
 
 	cancel  context.CancelFunc
 	out     chan chunk
@@ -150,6 +150,7 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 		return err
 	}
 	s.ctl, s.ctlClosed = ctl, false
+	s.env.SetGauge("retrying_downloads", 0)
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.out = make(chan chunk, s.set.maxDownloads)
@@ -450,6 +451,10 @@ func (s *Source) Close(context.Context) error {
 		s.cancel()
 		<-s.stopped
 		s.cancel = nil
+		s.retryMu.Lock()
+		s.retrying = 0
+		s.env.SetGauge("retrying_downloads", 0) // nothing retries once stopped
+		s.retryMu.Unlock()
 	}
 	s.ctlMu.Lock()
 	if s.ctl != nil {
