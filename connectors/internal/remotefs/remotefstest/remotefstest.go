@@ -226,6 +226,9 @@ func (h Harness) dropped(t *testing.T) {
 	if total != files*lines || len(seen) != files*lines {
 		t.Fatalf("read %d records, %d distinct, after %d drops; want %d", total, len(seen), drops, files*lines)
 	}
+	// Nothing more comes (no file is read twice), and a download that was
+	// still retrying when the last line arrived settles without a record.
+	readNone(t, src, 500*time.Millisecond)
 	gmu.Lock()
 	defer gmu.Unlock()
 	if v, ok := gauge["retrying_downloads"]; ok && v != 0 {
