@@ -2,8 +2,9 @@
 # Makes sure the services the tests need run on loopback: MariaDB on 3306 and
 # PostgreSQL on 5432 (with a database named test), installing them from Debian's
 # packages where they are missing, and that kcat (librdkafka's command-line
-# client, for runtime/kafka's tests) is installed. Idempotent; safe to run on
-# every `make test`.
+# client, for runtime/kafka's tests) and OpenSSH's sftp-server (the SFTP
+# subsystem connectors/sftp's tests also run against) are installed.
+# Idempotent; safe to run on every `make test`.
 set -euo pipefail
 
 log() { echo "services: $*" >&2; }
@@ -67,7 +68,16 @@ kcat_installed() {
 	command -v kcat >/dev/null
 }
 
+# Only the subsystem binary: the sftp tests run it behind their own SSH
+# server on loopback, so no sshd is installed or started.
+sftp_server_installed() {
+	[ -x /usr/lib/openssh/sftp-server ] && return 0
+	log "installing OpenSSH's sftp-server"; apt_install --no-install-recommends openssh-sftp-server
+	[ -x /usr/lib/openssh/sftp-server ]
+}
+
 kcat_installed
+sftp_server_installed
 mariadb_up && mariadb_ready
 postgres_up && postgres_ready
 log "MariaDB 127.0.0.1:3306 and PostgreSQL 127.0.0.1:5432 are up"
