@@ -2,8 +2,9 @@
 # Makes sure the services the tests need run on loopback: MariaDB on 3306 and
 # PostgreSQL on 5432 (with a database named test), installing them from Debian's
 # packages where they are missing, and that kcat (librdkafka's command-line
-# client, for runtime/kafka's tests) is installed. Idempotent; safe to run on
-# every `make test`.
+# client, for runtime/kafka's tests) and Chromium (driven headless by the web
+# console's browser tests in runtime/api/ui) are installed. Idempotent; safe to
+# run on every `make test`.
 set -euo pipefail
 
 log() { echo "services: $*" >&2; }
@@ -67,7 +68,14 @@ kcat_installed() {
 	command -v kcat >/dev/null
 }
 
+chromium_installed() {
+	command -v chromium >/dev/null && return 0
+	log "installing chromium"; apt_install chromium
+	command -v chromium >/dev/null
+}
+
 kcat_installed
+chromium_installed
 mariadb_up && mariadb_ready
 postgres_up && postgres_ready
 log "MariaDB 127.0.0.1:3306 and PostgreSQL 127.0.0.1:5432 are up"

@@ -212,8 +212,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// open routes need no token: liveness and readiness probes.
-func open(path string) bool { return path == "/healthz" || path == "/readyz" }
+// open routes need no token: liveness and readiness probes, and the web
+// console's login form and static files (console.go).
+func open(path string) bool { return path == "/healthz" || path == "/readyz" || consoleOpen(path) }
 
 func (s *Server) middleware(next http.Handler) http.Handler {
 	token := []byte(s.opts.Token)
@@ -224,9 +225,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if len(token) > 0 && !open(r.URL.Path) {
+		if len(token) > 0 && !open(r.URL.Path) && !s.consoleSession(r) {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), token) != 1 {
+				if !ok && consoleLoginRedirect(w, r) {
+					return
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="braid"`)
 				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 				return
@@ -290,6 +294,7 @@ func (s *Server) routes() {
 	s.loggerRoutes()
 	s.pipelineRoutes()
 	s.topicRoutes()
+	s.consoleRoutes()
 	if s.opts.SchemaRegistry != nil {
 		for _, p := range []string{"/subjects", "/schemas", "/config", "/mode", "/compatibility", "/contexts"} {
 			m.Handle(p, s.opts.SchemaRegistry)

@@ -19,6 +19,7 @@ func (s *Server) topicRoutes() {
 	s.mux.HandleFunc("GET /topics", s.listTopics)
 	s.mux.HandleFunc("GET /topics/{name}", s.getTopic)
 	s.mux.HandleFunc("GET /topics/{name}/records", s.getRecords)
+	s.mux.HandleFunc("POST /topics/{name}/replay", s.replay)
 }
 
 func (s *Server) topicError(w http.ResponseWriter, err error) {
@@ -136,6 +137,15 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit = min(limit, maxBrowse)
+	raw := false
+	switch q.Get("encoding") {
+	case "":
+	case "base64":
+		raw = true
+	default:
+		writeError(w, http.StatusBadRequest, "encoding must be base64 or left out, not %s", quote(q.Get("encoding")))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	if q.Get("offset") == "latest" || from == log.Latest {
@@ -151,17 +161,17 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = rd.Close() }()
-	recs, err := rd.Fetch(ctx, int(limit), 4<<20, 200*time.Millisecond)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	recs, err := fetchUpTo(ctx, rd, int(limit), 4<<20)
+	if err != nil {
 		s.topicError(w, err)
 		return
 	}
 	out := Records{Topic: name, Partition: int32(partition), Records: []BrowsedRecord{}, NextOffset: from}
 	for _, rec := range recs {
 		br := BrowsedRecord{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}
-		br.Value, br.ValueEncoding = show(rec.Value)
+		br.Value, br.ValueEncoding = show(rec.Value, raw)
 		if rec.Key != nil {
-			br.Key, br.KeyEncoding = show(rec.Key)
+			br.Key, br.KeyEncoding = show(rec.Key, raw)
 		}
 		if len(rec.Headers) > 0 {
 			br.Headers = map[string]string{}
@@ -173,6 +183,29 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		out.NextOffset = rec.Offset + 1
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// fetchUpTo reads up to limit records (and maxBytes): a Fetch answers
+// with what one stored batch holds, so it fetches again while records keep
+// coming, waiting 200 ms for the first and 50 ms for each next batch.
+func fetchUpTo(ctx context.Context, rd *log.Reader, limit, maxBytes int) ([]log.Record, error) {
+	var out []log.Record
+	wait := 200 * time.Millisecond
+	for len(out) < limit && maxBytes > 0 {
+		recs, err := rd.Fetch(ctx, limit-len(out), maxBytes, wait)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			maxBytes -= len(r.Key) + len(r.Value)
+		}
+		out = append(out, recs...)
+		wait = 50 * time.Millisecond
+	}
+	return out, nil
 }
 
 // endOffset returns the offset after a partition's last record (Earliest
@@ -190,11 +223,14 @@ func (s *Server) endOffset(ctx context.Context, topic string, partition int32) (
 	return log.Earliest, nil
 }
 
-// show renders bytes as JSON when they are, else text, else base64.
-func show(b []byte) (any, string) {
+// show renders bytes as JSON when they are, else text, else base64; raw
+// always as base64 (the exact bytes, for the console's hex view).
+func show(b []byte, raw bool) (any, string) {
 	switch {
 	case b == nil:
 		return nil, "null"
+	case raw:
+		return base64.StdEncoding.EncodeToString(b), "base64"
 	case json.Valid(b):
 		return json.RawMessage(b), "json"
 	case isText(b):

@@ -1,0 +1,257 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/braidhq/braid/connectors/generator"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// chromiumPath finds the browser the console's tests drive. Without one the
+// test fails (scripts/services.sh installs Debian's chromium); only with
+// -short may it skip.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if testing.Short() {
+		t.Skip("chromium is not installed (scripts/services.sh installs it): the browser test of the console is skipped with -short")
+	}
+	t.Fatal("chromium is not installed: run scripts/services.sh (apt-get install chromium); the console's browser test needs it")
+	return ""
+}
+
+// screenshotDir is data/ui-screenshots at the repository's root.
+func screenshotDir(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "data", "ui-screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// unlabelled lists the page's visible controls that have no accessible
+// name: no <label>, aria-label, aria-labelledby or (buttons) text.
+const unlabelled = `(() => {
+  const bad = [];
+  for (const el of document.querySelectorAll('button, input, select, textarea')) {
+    if (el.type === 'hidden') continue;
+    const named = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') ||
+      (el.id && document.querySelector('label[for="' + el.id + '"]')) || el.closest('label') ||
+      (el.tagName === 'BUTTON' && el.textContent.trim() !== '');
+    if (!named) bad.push(el.outerHTML.slice(0, 120));
+  }
+  return bad;
+})()`
+
+// linesIn counts the lines of every file below dir.
+func linesIn(t *testing.T, dir string) int {
+	n := 0
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// TestConsoleInBrowser drives the console in headless Chromium: a pipeline
+// with a generator, a sink that takes everything and a sink whose transform
+// fails every record (so its dead letters pile up); every page loads with
+// labelled controls, records arrive in the inspector, the generator is paused
+// and resumed from its page, and a dead letter is replayed and reaches the
+// other sink. Screenshots go to data/ui-screenshots/.
+func TestConsoleInBrowser(t *testing.T) {
+	chrome := chromiumPath(t)
+	f := newFixtureWith(t, Options{}, generator.Plugin())
+	out := filepath.Join(f.dir, "out")
+	pipeline := fmt.Sprintf(`version: 1
+name: demo
+topics:
+  events: { partitions: 2 }
+sources:
+  gen:
+    connector: generator
+    topic: events
+    config:
+      rate: 20
+      template: '{"id":{{.N}},"user":"{{name}}","amount":{{randInt 1 500}}}'
+sinks:
+  all:
+    connector: file
+    topics: [events]
+    config: { path: %s/all, format: jsonl }
+  picky:
+    connector: file
+    topics: [events]
+    errors: { tolerance: all, retries: 0 }
+    transforms:
+      - extract_field: { field: missing }
+    config: { path: %s/picky, format: jsonl }
+`, out, out)
+	f.must(http.StatusOK, "PUT", "/pipelines", pipeline, nil)
+	eventually(t, "dead letters in picky-dlq", func() bool {
+		var td TopicDetail
+		code, data := f.do("GET", "/topics/picky-dlq", nil)
+		return code == http.StatusOK && json.Unmarshal(data, &td) == nil && len(td.Partitions) > 0 && td.Partitions[0].LastOffset >= 1
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-gpu", true), chromedp.UserDataDir(t.TempDir()))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+
+	shots := screenshotDir(t)
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(shots, name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(path); err != nil || st.Size() < 1000 || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+			t.Fatalf("screenshot %s is empty or not a PNG (%v)", path, err)
+		}
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// open loads a page, waits for sel and checks its controls are labelled.
+	open := func(path, sel string) {
+		t.Helper()
+		do("open "+path, chromedp.Navigate(f.base+path), chromedp.WaitVisible(chromedp.CSS(sel)),
+			chromedp.Poll[chromedp.Void](`window.htmx !== undefined`))
+		bad, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](unlabelled))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s: controls without a label: %s", path, strings.Join(bad, "; "))
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	poll := func(what, expr string) {
+		t.Helper()
+		do(what, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+	}
+
+	// Overview: the graph with rates (the second refresh knows them).
+	open("/ui/", "svg.graph a.node")
+	poll("rates on the overview", `!document.querySelector('#graph').textContent.includes('…')`)
+	if s := text("#summary"); !strings.Contains(s, "3 connector(s): 3 running") {
+		t.Errorf("overview summary: %q", s)
+	}
+	shot("overview")
+	darkMode := []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
+	if _, err := chromedp.Call(bctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: darkMode}); err != nil {
+		t.Fatal(err)
+	}
+	shot("overview-dark")
+	if _, err := chromedp.Call(bctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+		t.Fatal(err)
+	}
+
+	open("/ui/connectors", "table tbody tr")
+	shot("connectors")
+	open("/ui/topics", "table tbody tr")
+	shot("topics")
+
+	// The inspector: records from the start, then following new ones.
+	open("/ui/topics/events", "#inspect")
+	do("show records", chromedp.Click(chromedp.CSS("#show-records")), chromedp.WaitVisible(chromedp.CSS("#records .record")))
+	if s := text("#records .record .value"); !strings.Contains(s, `"id"`) || !strings.Contains(s, `"amount"`) {
+		t.Errorf("the inspector's first value: %q", s)
+	}
+	do("open the hex view", chromedp.Click(chromedp.CSS("#records .record details summary")))
+	if s := text("#records .record pre.hex"); !strings.HasPrefix(s, "00000000  7b 22 69 64") {
+		t.Errorf("the hex view: %q", s)
+	}
+	shot("topic-inspector")
+	do("follow", chromedp.SetValue(chromedp.CSS("#offset"), "latest"), chromedp.SetValue(chromedp.CSS("#limit"), "5"),
+		chromedp.Click(chromedp.CSS("#follow")), chromedp.Click(chromedp.CSS("#show-records")),
+		chromedp.WaitVisible(chromedp.CSS("#records .follow")))
+	poll("records arriving while following", `document.querySelectorAll('#records .record').length >= 3`)
+
+	// Pause the generator from its page (by keyboard), then resume it.
+	open("/ui/connectors/gen", "#status")
+	do("pause", chromedp.SendKeys(chromedp.CSS("#act-pause"), kb.Enter))
+	poll("the paused state", `document.querySelector('#conn-state').textContent === 'PAUSED'`)
+	var st ConnectorStatus
+	f.must(http.StatusOK, "GET", "/connectors/gen/status", nil, &st)
+	if st.Connector.State != "PAUSED" {
+		t.Fatalf("after Pause the API says %s", st.Connector.State)
+	}
+	shot("connector-paused")
+
+	// With the generator paused, the all sink catches up; a replayed dead
+	// letter is then one more line in its files.
+	eventually(t, "the all sink to catch up", func() bool {
+		var td TopicDetail
+		f.must(http.StatusOK, "GET", "/topics/events", nil, &td)
+		for _, g := range td.Groups {
+			if g.Group == "braid-demo-all" {
+				return g.TotalLag == 0
+			}
+		}
+		return false
+	})
+	before := linesIn(t, filepath.Join(out, "all"))
+	open("/ui/dlq", "table tbody tr")
+	open("/ui/dlq/picky-dlq", "#replay-form")
+	do("replay one", chromedp.Click(chromedp.CSS(`#replay-form input[name="offsets"]`)), chromedp.Click(chromedp.CSS("#replay")))
+	poll("the replay's outcome", `(document.querySelector('#replay-message') || {}).textContent?.startsWith('Replayed 1 record')`)
+	shot("dead-letters")
+	eventually(t, "the replayed record in the all sink", func() bool { return linesIn(t, filepath.Join(out, "all")) == before+1 })
+
+	open("/ui/connectors/gen", "#status")
+	do("resume", chromedp.Click(chromedp.CSS("#act-resume")))
+	poll("the running state", `document.querySelector('#conn-state').textContent === 'RUNNING'`)
+
+	open("/ui/pipelines", "main pre")
+	shot("pipelines")
+	open("/ui/schemas", "main h1")
+}
