@@ -53,13 +53,14 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
+	if len(req.Offsets) > maxReplay {
+		writeError(w, http.StatusBadRequest, "offsets: at most %d records per replay, not %d", maxReplay, len(req.Offsets))
+		return
+	}
 	offsets := slices.Compact(slices.Sorted(slices.Values(req.Offsets)))
 	switch {
 	case len(offsets) == 0:
 		writeError(w, http.StatusBadRequest, "offsets: name at least one dead letter to replay")
-		return
-	case len(offsets) > maxReplay:
-		writeError(w, http.StatusBadRequest, "offsets: at most %d records per replay, not %d", maxReplay, len(offsets))
 		return
 	case req.Partition < 0 || offsets[0] < 0:
 		writeError(w, http.StatusBadRequest, "partition and offsets must not be negative")
