@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/braidhq/braid/connectors/generator"
+	"github.com/braidhq/braid/schema/registry"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -90,7 +91,14 @@ func linesIn(t *testing.T, dir string) int {
 // other sink. Screenshots go to data/ui-screenshots/.
 func TestConsoleInBrowser(t *testing.T) {
 	chrome := chromiumPath(t)
-	f := newFixtureWith(t, Options{}, generator.Plugin())
+	// With a token, as beyond loopback: the browser logs in first.
+	reg := registry.New(registry.NewMemStore(), nil)
+	f := newFixtureWith(t, Options{Token: "console-test-token", SchemaRegistry: registry.Handler(reg, nil)}, generator.Plugin())
+	schema := `{"schema": "{\"type\":\"record\",\"name\":\"Event\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}"}`
+	if code, data := f.doWith("POST", "/subjects/events-value/versions", schema,
+		http.Header{"Content-Type": {"application/vnd.schemaregistry.v1+json"}}); code != http.StatusOK {
+		t.Fatalf("register a schema: %d %s", code, data)
+	}
 	out := filepath.Join(f.dir, "out")
 	pipeline := fmt.Sprintf(`version: 1
 name: demo
@@ -179,6 +187,17 @@ sinks:
 		do(what, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
 	}
 
+	// No session yet: the console asks for the token.
+	do("log in", chromedp.Navigate(f.base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.Poll[chromedp.Void](`window.htmx !== undefined`))
+	shot("login")
+	do("log in", chromedp.SendKeys(chromedp.CSS("#token"), "console-test-token"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("svg.graph a.node")))
+	if src, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`)); err != nil ||
+		strings.Contains(src, "console-test-token") {
+		t.Fatalf("the page source holds the token (%v)", err)
+	}
+
 	// Overview: the graph with rates (the second refresh knows them).
 	open("/ui/", "svg.graph a.node")
 	poll("rates on the overview", `!document.querySelector('#graph').textContent.includes('…')`)
@@ -253,5 +272,10 @@ sinks:
 
 	open("/ui/pipelines", "main pre")
 	shot("pipelines")
-	open("/ui/schemas", "main h1")
+	open("/ui/schemas", "main section.record")
+	if s := text("main section.record h2"); s != "events-value" {
+		t.Errorf("schemas page: subject %q", s)
+	}
+	shot("schemas")
+	do("log out", chromedp.Click(chromedp.CSS("header button")), chromedp.WaitVisible(chromedp.CSS("#token")))
 }
