@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/braidhq/braid/connectors/generator"
-	"github.com/braidhq/braid/schema/registry"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -92,13 +91,8 @@ func linesIn(t *testing.T, dir string) int {
 func TestConsoleInBrowser(t *testing.T) {
 	chrome := chromiumPath(t)
 	// With a token, as beyond loopback: the browser logs in first.
-	reg := registry.New(registry.NewMemStore(), nil)
-	f := newFixtureWith(t, Options{Token: "console-test-token", SchemaRegistry: registry.Handler(reg, nil)}, generator.Plugin())
-	schema := `{"schema": "{\"type\":\"record\",\"name\":\"Event\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}"}`
-	if code, data := f.doWith("POST", "/subjects/events-value/versions", schema,
-		http.Header{"Content-Type": {"application/vnd.schemaregistry.v1+json"}}); code != http.StatusOK {
-		t.Fatalf("register a schema: %d %s", code, data)
-	}
+	f := newFixtureWith(t, Options{Token: "console-test-token", SchemaRegistry: engineRegistry{}}, generator.Plugin())
+	putAvro(t, f, "avro-events")
 	out := filepath.Join(f.dir, "out")
 	pipeline := fmt.Sprintf(`version: 1
 name: demo
@@ -235,6 +229,14 @@ sinks:
 		chromedp.WaitVisible(chromedp.CSS("#records .follow")))
 	poll("records arriving while following", `document.querySelectorAll('#records .record').length >= 3`)
 
+	// An Avro record, decoded with its registered schema.
+	open("/ui/topics/avro-events", "#inspect")
+	do("show avro records", chromedp.Click(chromedp.CSS("#show-records")), chromedp.WaitVisible(chromedp.CSS("#records .record")))
+	if s := text("#records .record .value"); !strings.Contains(s, "avro · schema avro-events-value version 1") || !strings.Contains(s, `"id": 5`) {
+		t.Errorf("the Avro record in the inspector: %q", s)
+	}
+	shot("topic-avro")
+
 	// Pause the generator from its page (by keyboard), then resume it.
 	open("/ui/connectors/gen", "#status")
 	do("pause", chromedp.SendKeys(chromedp.CSS("#act-pause"), kb.Enter))
@@ -273,7 +275,7 @@ sinks:
 	open("/ui/pipelines", "main pre")
 	shot("pipelines")
 	open("/ui/schemas", "main section.record")
-	if s := text("main section.record h2"); s != "events-value" {
+	if s := text("main section.record h2"); s != "avro-events-value" {
 		t.Errorf("schemas page: subject %q", s)
 	}
 	shot("schemas")

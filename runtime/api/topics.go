@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -115,6 +116,13 @@ type BrowsedRecord struct {
 	Value         any               `json:"value"`
 	ValueEncoding string            `json:"value_encoding"`
 	Headers       map[string]string `json:"headers,omitempty"`
+	// With decode=schema: keys and values in the schema registry's wire
+	// format, decoded with their schema, and that schema.
+	KeyDecoded   any        `json:"key_decoded,omitempty"`
+	KeySchema    *SchemaRef `json:"key_schema,omitempty"`
+	ValueDecoded any        `json:"value_decoded,omitempty"`
+	ValueSchema  *SchemaRef `json:"value_schema,omitempty"`
+	DecodeError  string     `json:"decode_error,omitempty"`
 }
 
 // Records is GET /topics/{name}/records' answer; NextOffset is where the
@@ -146,6 +154,15 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "encoding must be base64 or left out, not %s", quote(q.Get("encoding")))
 		return
 	}
+	var dec *recordDecoder
+	switch q.Get("decode") {
+	case "":
+	case "schema":
+		dec = newRecordDecoder(s.eng.Schemas)
+	default:
+		writeError(w, http.StatusBadRequest, "decode must be schema or left out, not %s", quote(q.Get("decode")))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	if q.Get("offset") == "latest" || from == log.Latest {
@@ -173,6 +190,7 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		if rec.Key != nil {
 			br.Key, br.KeyEncoding = show(rec.Key, raw)
 		}
+		s.decodeRecord(ctx, dec, name, rec, &br)
 		if len(rec.Headers) > 0 {
 			br.Headers = map[string]string{}
 			for _, h := range rec.Headers {
@@ -183,6 +201,24 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		out.NextOffset = rec.Offset + 1
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// decodeRecord fills br's decoded fields (decode=schema).
+func (s *Server) decodeRecord(ctx context.Context, dec *recordDecoder, topic string, rec log.Record, br *BrowsedRecord) {
+	if dec == nil {
+		return
+	}
+	var errs []error
+	var err error
+	if br.KeyDecoded, br.KeySchema, err = dec.decode(ctx, topic, rec.Key); err != nil {
+		errs = append(errs, fmt.Errorf("key: %w", err))
+	}
+	if br.ValueDecoded, br.ValueSchema, err = dec.decode(ctx, topic, rec.Value); err != nil {
+		errs = append(errs, fmt.Errorf("value: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		br.DecodeError = err.Error()
+	}
 }
 
 // fetchUpTo reads up to limit records (and maxBytes): a Fetch answers

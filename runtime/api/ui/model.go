@@ -98,6 +98,25 @@ type browsed struct {
 	Value         *string           `json:"value"`
 	ValueEncoding string            `json:"value_encoding"`
 	Headers       map[string]string `json:"headers"`
+	KeyDecoded    json.RawMessage   `json:"key_decoded"`
+	KeySchema     *schemaRef        `json:"key_schema"`
+	ValueDecoded  json.RawMessage   `json:"value_decoded"`
+	ValueSchema   *schemaRef        `json:"value_schema"`
+	DecodeError   string            `json:"decode_error"`
+}
+
+type schemaRef struct {
+	ID      int    `json:"id"`
+	Type    string `json:"type"`
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+func (s *schemaRef) String() string {
+	if s.Subject == "" {
+		return fmt.Sprintf("schema id %d", s.ID)
+	}
+	return fmt.Sprintf("schema %s version %d (id %d)", s.Subject, s.Version, s.ID)
 }
 
 type browsePage struct {

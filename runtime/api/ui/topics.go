@@ -93,6 +93,8 @@ type recordView struct {
 	Value     decoded
 	Headers   []configRow
 	DLQ       map[string]string // braid.dlq.* headers without the prefix
+	// DecodeError says why framed bytes did not decode with their schema.
+	DecodeError string
 }
 
 // decoded is a key or value: its bytes as hex and, where they decode, as
@@ -108,6 +110,19 @@ type decoded struct {
 
 // maxHex bounds the hex view of one value.
 const maxHex = 4096
+
+// withSchema shows a value the API decoded with its registered schema.
+func withSchema(d decoded, v json.RawMessage, ref *schemaRef) decoded {
+	if ref == nil || len(v) == 0 {
+		return d
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, v, "", "  ") == nil {
+		d.Kind, d.Text = strings.ToLower(ref.Type), shorten(pretty.String(), 64<<10)
+	}
+	d.Schema = ref.String()
+	return d
+}
 
 func decode(b64 *string) decoded {
 	if b64 == nil {
@@ -134,7 +149,7 @@ func decode(b64 *string) decoded {
 		d.Kind = "binary"
 	}
 	if d.Schema != "" && d.Kind == "binary" {
-		d.Text = "(" + d.Schema + ": the body is encoded with the registered schema; see the hex)"
+		d.Text = "(framed with " + d.Schema + ", which the registry does not know: see the hex)"
 	}
 	d.Text = shorten(d.Text, 64<<10)
 	return d
@@ -183,12 +198,13 @@ func hexDump(b []byte) string {
 }
 
 func toView(rec browsed) recordView {
-	v := recordView{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp, Value: decode(rec.Value)}
+	v := recordView{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
+		Value: withSchema(decode(rec.Value), rec.ValueDecoded, rec.ValueSchema), DecodeError: rec.DecodeError}
 	if rec.KeyEncoding == "" {
 		v.Key = decoded{Null: true}
 	} else {
 		k := rec.Key
-		v.Key = decode(&k)
+		v.Key = withSchema(decode(&k), rec.KeyDecoded, rec.KeySchema)
 	}
 	keys := make([]string, 0, len(rec.Headers))
 	for k := range rec.Headers {
@@ -235,7 +251,7 @@ func (c *Console) browse(r *http.Request, topic string) inspector {
 		in.Limit = min(l, 200)
 	}
 	v := url.Values{"partition": {strconv.Itoa(int(in.Partition))}, "offset": {in.Offset},
-		"limit": {strconv.Itoa(in.Limit)}, "encoding": {"base64"}}
+		"limit": {strconv.Itoa(in.Limit)}, "encoding": {"base64"}, "decode": {"schema"}}
 	var page browsePage
 	if err := c.get(r.Context(), "/topics/"+esc(topic)+"/records?"+v.Encode(), &page); err != nil {
 		in.Error = err.Error()
