@@ -106,6 +106,19 @@ func TestConsoleActionsNeedCSRFAndJSON(t *testing.T) {
 	if st.Connector.State != "PAUSED" {
 		t.Errorf("after the console's pause the API says %s", st.Connector.State)
 	}
+	// The API's refusals reach the page as messages.
+	for body, want := range map[string]string{
+		`{"action":"reset-offsets"}`:               "STOPPED state",
+		`{"action":"restart-task","task":"x"}`:     "not a task number",
+		`{"action":"restart-task","task":"7"}`:     "not found",
+		`{"action":"explode"}`:                     "Unknown action",
+		`{"action":"restart-task","task":"0/../"}`: "not a task number",
+	} {
+		resp, page := rawDo(t, "POST", action, body, http.Header{"Content-Type": {"application/json"}, ui.CSRFHeader: {token}})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, want) {
+			t.Errorf("action %s: %d, want a message with %q:\n%.600s", body, resp.StatusCode, want, page)
+		}
+	}
 }
 
 func TestConsoleLogin(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -64,22 +65,26 @@ func (c *Console) connector(w http.ResponseWriter, r *http.Request) {
 	for _, k := range keys {
 		v.Config = append(v.Config, configRow{Key: k, Value: cfg(info.Config, k)})
 	}
-	if err := c.get(r.Context(), "/connectors/"+esc(name)+"/status", &v.Status); err != nil {
+	c.refresh(r, &v)
+	c.page(w, r, http.StatusOK, "connector", v.Name, v)
+}
+
+// refresh reads the connector's status and offsets into v; a failure
+// becomes v's message unless an action already reported one.
+func (c *Console) refresh(r *http.Request, v *connectorView) {
+	if err := c.get(r.Context(), "/connectors/"+esc(v.Name)+"/status", &v.Status); err != nil && v.MessageClass != "error" {
 		v.Message, v.MessageClass = err.Error(), "error"
 	}
 	var offsets any
-	if err := c.get(r.Context(), "/connectors/"+esc(name)+"/offsets", &offsets); err == nil {
+	if err := c.get(r.Context(), "/connectors/"+esc(v.Name)+"/offsets", &offsets); err == nil {
 		b, _ := json.MarshalIndent(offsets, "", "  ")
 		v.Offsets = string(b)
 	}
-	c.page(w, r, http.StatusOK, "connector", v.Name, v)
 }
 
 func (c *Console) connectorStatus(w http.ResponseWriter, r *http.Request) {
 	v := connectorView{Name: r.PathValue("name")}
-	if err := c.get(r.Context(), "/connectors/"+esc(v.Name)+"/status", &v.Status); err != nil {
-		v.Message, v.MessageClass = err.Error(), "error"
-	}
+	c.refresh(r, &v)
 	c.fragment(w, "connector", "status", v)
 }
 
@@ -90,6 +95,8 @@ var actions = map[string]struct{ method, path, done string }{
 	"stop":           {http.MethodPut, "/stop", "Stopped."},
 	"restart":        {http.MethodPost, "/restart?includeTasks=true", "Restarting every task."},
 	"restart-failed": {http.MethodPost, "/restart?includeTasks=true&onlyFailed=true", "Restarting the failed tasks."},
+	"reset-offsets":  {http.MethodDelete, "/offsets", "Offsets reset: resume the connector to start again."},
+	"restart-task":   {http.MethodPost, "/tasks/{task}/restart", "Restarting the task."},
 }
 
 // connectorAction runs one action (JSON {"action": "pause"}) and answers
@@ -98,18 +105,19 @@ func (c *Console) connectorAction(w http.ResponseWriter, r *http.Request) {
 	v := connectorView{Name: r.PathValue("name")}
 	var body struct {
 		Action string `json:"action"`
+		Task   string `json:"task"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		v.Message, v.MessageClass = "The action could not be read: "+err.Error(), "error"
 	} else if a, ok := actions[body.Action]; !ok {
 		v.Message, v.MessageClass = "Unknown action "+strings.TrimSpace(body.Action)+".", "error"
-	} else if _, err := c.call(r.Context(), a.method, "/connectors/"+esc(v.Name)+a.path, nil); err != nil {
+	} else if _, err := strconv.Atoi(body.Task); strings.Contains(a.path, "{task}") && err != nil {
+		v.Message, v.MessageClass = "Which task? "+strings.TrimSpace(body.Task)+" is not a task number.", "error"
+	} else if _, err := c.call(r.Context(), a.method, "/connectors/"+esc(v.Name)+strings.Replace(a.path, "{task}", body.Task, 1), nil); err != nil {
 		v.Message, v.MessageClass = err.Error(), "error"
 	} else {
 		v.Message, v.MessageClass = a.done, "ok"
 	}
-	if err := c.get(r.Context(), "/connectors/"+esc(v.Name)+"/status", &v.Status); err != nil && v.MessageClass != "error" {
-		v.Message, v.MessageClass = err.Error(), "error"
-	}
+	c.refresh(r, &v)
 	c.fragment(w, "connector", "status", v)
 }

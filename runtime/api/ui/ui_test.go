@@ -1,0 +1,139 @@
+package ui
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func b64(s string) *string {
+	v := base64.StdEncoding.EncodeToString([]byte(s))
+	return &v
+}
+
+func TestDecode(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		in         *string
+		kind, text string
+		schema     string
+	}{
+		{"json", b64(`{"a":1}`), "json", "{\n  \"a\": 1\n}", ""},
+		{"text", b64("hello\tworld"), "text", "hello\tworld", ""},
+		{"binary", b64("\x01\x02\xff"), "binary", "", ""},
+		{"framed", b64("\x00\x00\x00\x00\x07\x01\x02"), "binary", "(framed with schema id 7, which the registry does not know: see the hex)", "schema id 7"},
+		{"not base64", func() *string { s := "%%"; return &s }(), "text", "%%", ""},
+	} {
+		d := decode(tc.in)
+		if d.Kind != tc.kind || d.Text != tc.text || d.Schema != tc.schema {
+			t.Errorf("%s: %+v, want kind %q text %q schema %q", tc.name, d, tc.kind, tc.text, tc.schema)
+		}
+	}
+	if d := decode(nil); !d.Null {
+		t.Errorf("nil value: %+v", d)
+	}
+	d := withSchema(decode(b64("\x00\x00\x00\x00\x01\x0a")), []byte(`{"id":5}`), &schemaRef{ID: 1, Type: "AVRO", Subject: "s", Version: 2})
+	if d.Kind != "avro" || d.Text != "{\n  \"id\": 5\n}" || d.Schema != "schema s version 2 (id 1)" {
+		t.Errorf("decoded by the API: %+v", d)
+	}
+}
+
+func TestHexDump(t *testing.T) {
+	t.Parallel()
+	got := hexDump([]byte("0123456789abcdefXY\x00"))
+	want := "00000000  30 31 32 33 34 35 36 37  38 39 61 62 63 64 65 66  |0123456789abcdef|\n" +
+		"00000010  58 59 00                                          |XY.|\n"
+	if got != want {
+		t.Errorf("hexDump:\n%s\nwant\n%s", got, want)
+	}
+	big := hexDump(make([]byte, maxHex+10))
+	if !strings.HasSuffix(big, "… 10 more bytes\n") || strings.Count(big, "\n") != maxHex/16+1 {
+		t.Errorf("a long value is not cut at %d bytes", maxHex)
+	}
+}
+
+func TestRates(t *testing.T) {
+	t.Parallel()
+	r := newRates()
+	t0 := time.Unix(1000, 0)
+	if _, known := r.observe("k", 100, t0); known {
+		t.Fatal("a rate from one sample")
+	}
+	if _, known := r.observe("k", 150, t0.Add(500*time.Millisecond)); known {
+		t.Fatal("a rate over less than a second")
+	}
+	if rate, known := r.observe("k", 300, t0.Add(2*time.Second)); !known || rate != 100 {
+		t.Errorf("rate %v %v, want 100/s", rate, known)
+	}
+	if rate, _ := r.observe("k", 10, t0.Add(4*time.Second)); rate != 0 {
+		t.Errorf("a counter that went back (offsets reset): %v, want 0", rate)
+	}
+}
+
+func TestTrimAndTopics(t *testing.T) {
+	t.Parallel()
+	if got := trimTrace("a\nb\nc\nd\ne\nf"); got != "a\nb\nc\nd\n… (2 more lines)" {
+		t.Errorf("trimTrace: %q", got)
+	}
+	if got := shorten("héllo", 2); got != "h…" {
+		t.Errorf("shorten cuts inside a rune: %q", got)
+	}
+	cfg := map[string]any{"topics": []any{"a", "b"}, "errors.tolerance": "all", "errors.deadletterqueue.topic.name": "x-dlq"}
+	if got := topicsOf(cfg); strings.Join(got, ",") != "a,b" || dlqOf(cfg) != "x-dlq" {
+		t.Errorf("topicsOf %v dlqOf %q", got, dlqOf(cfg))
+	}
+	if dlqOf(map[string]any{"errors.deadletterqueue.topic.name": "x"}) != "" {
+		t.Error("a dead-letter topic without errors.tolerance all")
+	}
+}
+
+// TestPagesRender serves every page from a fake API: templates execute,
+// headers are set, and the API's errors become pages.
+func TestPagesRender(t *testing.T) {
+	t.Parallel()
+	api := http.NewServeMux()
+	api.HandleFunc("GET /connectors", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"src":{"status":{"name":"src","type":"source","connector":{"state":"FAILED"},"tasks":[{"id":0,"state":"FAILED","trace":"boom"}]},
+			"info":{"name":"src","type":"source","config":{"connector":"file","topic":"t","password":"[hidden]"}}}}`))
+	})
+	api.HandleFunc("GET /topics", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`[{"name":"t","partition_info":[{"partition":0,"first_offset":0,"last_offset":4,"end_offset":5}]}]`))
+	})
+	api.HandleFunc("GET /topics/t", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"name":"t","partition_info":[{"partition":0,"first_offset":0,"last_offset":4,"end_offset":5}],"groups":[]}`))
+	})
+	api.HandleFunc("GET /pipelines", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":{},"pipeline":null}`)) })
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error_code":404,"message":"no route ` + r.URL.Path + `"}`))
+	})
+	c := New(api, Options{Version: "v-test"})
+	for path, want := range map[string]string{
+		"/ui/":                "1 connector(s): 0 running, 1 failed",
+		"/ui/connectors":      "state-failed",
+		"/ui/topics":          "5",
+		"/ui/topics/t":        "Record inspector",
+		"/ui/pipelines":       "No pipeline file is applied",
+		"/ui/schemas":         "does not serve the schema registry",
+		"/ui/connectors/nope": "no route /connectors/nope",
+		"/ui/dlq":             "No connector has a dead-letter topic",
+	} {
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("GET %s: %d, want %q in:\n%.800s", path, rec.Code, want, rec.Body.String())
+		}
+		if rec.Header().Get("Content-Security-Policy") == "" || rec.Header().Get("X-Frame-Options") != "DENY" {
+			t.Errorf("GET %s: security headers missing", path)
+		}
+	}
+	rec := httptest.NewRecorder()
+	c.ServeHTTP(rec, httptest.NewRequest("POST", "/ui/connectors/src/action", strings.NewReader(`{"action":"pause"}`)))
+	if rec.Code != http.StatusForbidden {
+		t.Errorf("an action without the CSRF header: %d", rec.Code)
+	}
+}
