@@ -236,6 +236,9 @@ sinks:
 		t.Errorf("the Avro record in the inspector: %q", s)
 	}
 	shot("topic-avro")
+	since := time.Now().Add(-time.Minute).UTC().Format("2006-01-02T15:04:05")
+	do("browse by time", chromedp.SetValue(chromedp.CSS("#time"), since), chromedp.Click(chromedp.CSS("#show-records")))
+	poll("records since a minute ago", `(document.querySelector('#records-summary') || {}).textContent?.includes('3 record(s) from partition 0, offset time')`)
 
 	// Pause the generator from its page (by keyboard), then resume it.
 	open("/ui/connectors/gen", "#status")

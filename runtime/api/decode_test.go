@@ -66,3 +66,25 @@ func TestRecordsDecodeSchema(t *testing.T) {
 		t.Errorf("encoding=hex: %d, want 400", code)
 	}
 }
+
+func TestRecordsByTime(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	before := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	putAvro(t, f, "timed")
+	var page Records
+	f.must(http.StatusOK, "GET", "/topics/timed/records?time="+before, nil, &page)
+	if len(page.Records) != 3 || page.Records[0].Offset != 0 {
+		t.Errorf("from a minute ago: %+v", page)
+	}
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	f.must(http.StatusOK, "GET", "/topics/timed/records?time="+later, nil, &page)
+	if len(page.Records) != 0 || page.NextOffset != 3 {
+		t.Errorf("from an hour ahead: %+v, want nothing and next_offset 3", page)
+	}
+	for _, q := range []string{"time=yesterday", "time=" + later + "&offset=0"} {
+		if code, _ := f.do("GET", "/topics/timed/records?"+q, nil); code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", q, code)
+		}
+	}
+}

@@ -165,6 +165,21 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
+	if ts := q.Get("time"); ts != "" {
+		if q.Get("offset") != "" {
+			writeError(w, http.StatusBadRequest, "give offset or time, not both")
+			return
+		}
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "time must be RFC 3339 (2026-01-02T15:04:05Z), not %s", quote(ts))
+			return
+		}
+		if from, err1 = s.eng.Log.OffsetForTime(ctx, name, int32(partition), at); err1 != nil {
+			s.topicError(w, err1)
+			return
+		}
+	}
 	if q.Get("offset") == "latest" || from == log.Latest {
 		// A concrete offset, so that the next page (a tail) misses nothing.
 		if from, err1 = s.endOffset(ctx, name, int32(partition)); err1 != nil {

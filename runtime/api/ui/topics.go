@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -252,6 +253,16 @@ func (c *Console) browse(r *http.Request, topic string) inspector {
 	}
 	v := url.Values{"partition": {strconv.Itoa(int(in.Partition))}, "offset": {in.Offset},
 		"limit": {strconv.Itoa(in.Limit)}, "encoding": {"base64"}, "decode": {"schema"}}
+	if ts := strings.TrimSpace(q.Get("time")); ts != "" {
+		at, err := parseTime(ts)
+		if err != nil {
+			in.Error = err.Error()
+			return in
+		}
+		v.Del("offset")
+		v.Set("time", at.Format(time.RFC3339Nano))
+		in.Offset = "time " + at.Format(time.RFC3339)
+	}
 	var page browsePage
 	if err := c.get(r.Context(), "/topics/"+esc(topic)+"/records?"+v.Encode(), &page); err != nil {
 		in.Error = err.Error()
@@ -262,6 +273,17 @@ func (c *Console) browse(r *http.Request, topic string) inspector {
 	}
 	in.Next = page.NextOffset
 	return in
+}
+
+// parseTime reads the inspector's time field: RFC 3339, or the browser's
+// datetime-local value, taken as UTC.
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("time %q: write it as 2026-01-02T15:04:05 (UTC) or with a zone (2026-01-02T15:04:05+02:00)", shorten(s, 40))
 }
 
 func (c *Console) records(w http.ResponseWriter, r *http.Request) {
