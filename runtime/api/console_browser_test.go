@@ -275,8 +275,18 @@ sinks:
 	do("resume", chromedp.Click(chromedp.CSS("#act-resume")))
 	poll("the running state", `document.querySelector('#conn-state').textContent === 'RUNNING'`)
 
-	open("/ui/pipelines", "main pre")
+	// A dry run of an edited pipeline shows its diff and changes nothing.
+	open("/ui/pipelines", "#yaml")
+	edited := strings.Replace(pipeline, "sinks:\n", "sinks:\n  extra:\n    connector: file\n    topics: [events]\n    config: { path: "+out+"/extra, format: jsonl }\n", 1)
+	do("dry run", chromedp.SetValue(chromedp.CSS("#yaml"), edited), chromedp.Click(chromedp.CSS("#dry-run")),
+		chromedp.WaitVisible(chromedp.CSS("#apply-message")))
+	if s := text("#apply-message"); !strings.Contains(s, "Dry run") || !strings.Contains(s, "+ sink extra") {
+		t.Errorf("the dry run's answer: %q", s)
+	}
 	shot("pipelines")
+	if code, _ := f.do("GET", "/connectors/extra", nil); code != http.StatusNotFound {
+		t.Errorf("a dry run created the connector: %d", code)
+	}
 	open("/ui/schemas", "main section.record")
 	if s := text("main section.record h2"); s != "avro-events-value" {
 		t.Errorf("schemas page: subject %q", s)

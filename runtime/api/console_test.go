@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"regexp"
@@ -174,5 +176,38 @@ func TestConsoleLogin(t *testing.T) {
 	// A bearer token works for the console as for the API.
 	if resp, _ := rawDo(t, "GET", f.base+"/ui/topics", "", http.Header{"Authorization": {"Bearer tok-console-1"}}); resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /ui/topics with the bearer token: %d", resp.StatusCode)
+	}
+}
+
+func TestConsolePipelineApply(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	_, page := rawDo(t, "GET", f.base+"/ui/pipelines", "", nil)
+	hdr := http.Header{"Content-Type": {"application/json"}, ui.CSRFHeader: {csrfOf(t, page)}}
+	post := func(body map[string]string) string {
+		t.Helper()
+		data, _ := json.Marshal(body)
+		resp, answer := rawDo(t, "POST", f.base+"/ui/pipelines", string(data), hdr)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /ui/pipelines: %d %s", resp.StatusCode, answer)
+		}
+		return html.UnescapeString(answer)
+	}
+	good := "version: 1\ntopics:\n  t1: { partitions: 1 }\n"
+	if got := post(map[string]string{"yaml": good, "mode": "dry-run", "file": "mine.yaml"}); !strings.Contains(got, "+ topic t1") {
+		t.Errorf("dry run: %s", got)
+	}
+	if code, _ := f.do("GET", "/topics/t1", nil); code != http.StatusNotFound {
+		t.Errorf("the dry run created the topic: %d", code)
+	}
+	bad := "version: 1\nsources:\n  s: { connector: nope, topic: t1 }\n"
+	if got := post(map[string]string{"yaml": bad, "mode": "apply", "file": "mine.yaml"}); !strings.Contains(got, "mine.yaml:3:") {
+		t.Errorf("a file with mistakes: %s", got)
+	}
+	if got := post(map[string]string{"yaml": good, "mode": "apply"}); !strings.Contains(got, "Applied.") {
+		t.Errorf("apply: %s", got)
+	}
+	if code, _ := f.do("GET", "/topics/t1", nil); code != http.StatusOK {
+		t.Errorf("apply did not create the topic: %d", code)
 	}
 }

@@ -2,8 +2,14 @@ package ui
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"path"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -15,6 +21,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type pipelinesView struct {
+	Name    string // the file's base name, for lints of an edited copy
 	File    string
 	Applied bool
 	Errors  []string
@@ -37,7 +44,7 @@ func (c *Console) pipelines(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	v := pipelinesView{File: st.Status.File, Applied: st.Status.Applied, Errors: st.Status.Errors, Changes: st.Status.Changes}
+	v := pipelinesView{Name: path.Base(st.Status.File), File: st.Status.File, Applied: st.Status.Applied, Errors: st.Status.Errors, Changes: st.Status.Changes}
 	var p any
 	if len(st.Pipeline) == 0 || string(st.Pipeline) == "null" || json.Unmarshal(st.Pipeline, &p) != nil {
 		v.None = true
@@ -46,6 +53,78 @@ func (c *Console) pipelines(w http.ResponseWriter, r *http.Request) {
 		v.JSON = string(b)
 	}
 	c.page(w, r, http.StatusOK, "pipelines", "Pipelines", v)
+}
+
+// maxPipeline bounds a pasted pipeline file (the API takes 4 MiB).
+const maxPipeline = 4 << 20
+
+type applyView struct {
+	DryRun  bool
+	OK      bool
+	Message string
+	Diff    string
+	Lints   []string
+}
+
+// applyPipeline dry-runs or applies a pasted pipeline file (JSON {"yaml":
+// "...", "mode": "dry-run"|"apply"}) through PUT /pipelines.
+func (c *Console) applyPipeline(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		YAML string `json:"yaml"`
+		Mode string `json:"mode"`
+		File string `json:"file"`
+	}
+	v := applyView{}
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxPipeline+4096)).Decode(&body); err != nil {
+		v.Message = "The file could not be read: " + err.Error()
+		c.fragment(w, "pipelines", "applied", v)
+		return
+	}
+	if strings.TrimSpace(body.YAML) == "" {
+		v.Message = "Paste a pipeline file first."
+		c.fragment(w, "pipelines", "applied", v)
+		return
+	}
+	v.DryRun = body.Mode != "apply"
+	q := url.Values{"dry_run": {strconv.FormatBool(v.DryRun)}}
+	if body.File != "" {
+		q.Set("file", body.File)
+	}
+	data, err := c.send(r.Context(), http.MethodPut, "/pipelines?"+q.Encode(), "application/yaml", []byte(body.YAML))
+	if err != nil {
+		v.Message = err.Error()
+		var lints struct {
+			Message string `json:"message"`
+			Lints   []struct {
+				File   string `json:"file"`
+				Line   int    `json:"line"`
+				Column int    `json:"column"`
+				Msg    string `json:"message"`
+			} `json:"lints"`
+		}
+		if e, ok := err.(*apiError); ok && json.Unmarshal(e.Body, &lints) == nil {
+			v.Message = lints.Message
+			for _, l := range lints.Lints {
+				v.Lints = append(v.Lints, fmt.Sprintf("%s:%d:%d: %s", l.File, l.Line, l.Column, l.Msg))
+			}
+		}
+		c.fragment(w, "pipelines", "applied", v)
+		return
+	}
+	var res struct {
+		Diff string `json:"diff"`
+	}
+	_ = json.Unmarshal(data, &res)
+	v.OK, v.Diff = true, res.Diff
+	switch {
+	case v.DryRun && res.Diff == "":
+		v.Message = "Dry run: nothing would change."
+	case v.DryRun:
+		v.Message = "Dry run: these changes would be applied (nothing was changed)."
+	default:
+		v.Message = "Applied."
+	}
+	c.fragment(w, "pipelines", "applied", v)
 }
 
 type subjectView struct {

@@ -80,6 +80,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /ui/dlq/{name}", c.deadLetters)
 	m.HandleFunc("POST /ui/dlq/{name}/replay", c.replay)
 	m.HandleFunc("GET /ui/pipelines", c.pipelines)
+	m.HandleFunc("POST /ui/pipelines", c.applyPipeline)
 	m.HandleFunc("GET /ui/schemas", c.schemas)
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.page(w, r, http.StatusNotFound, "error", "Not found", errorPage{Message: "There is no console page at " + r.URL.Path + "."})
@@ -113,6 +114,7 @@ func (c *Console) validCSRF(r *http.Request) bool {
 type apiError struct {
 	Code    int    `json:"error_code"`
 	Message string `json:"message"`
+	Body    []byte `json:"-"` // the whole answer (a lint list, say)
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Message) }
@@ -137,23 +139,32 @@ func (r *recorder) WriteHeader(code int) {
 	}
 }
 
-// call sends one request to the API in-process and returns its status and
-// body; a JSON error body becomes an *apiError.
+// call sends one request with a JSON body (nil: none) to the API
+// in-process and returns the answer's body; a status of 300 or more is an
+// *apiError.
 func (c *Console) call(ctx context.Context, method, path string, body any) ([]byte, error) {
+	if body == nil {
+		return c.send(ctx, method, path, "", nil)
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(ctx, method, path, "application/json", data)
+}
+
+// send is call with a body of any type.
+func (c *Console) send(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(data)
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, path, rd)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	rec := &recorder{header: http.Header{}}
 	c.api.ServeHTTP(rec, req)
@@ -161,7 +172,7 @@ func (c *Console) call(ctx context.Context, method, path string, body any) ([]by
 		rec.code = http.StatusOK
 	}
 	if rec.code >= 300 {
-		e := &apiError{Code: rec.code}
+		e := &apiError{Code: rec.code, Body: rec.body.Bytes()}
 		if json.Unmarshal(rec.body.Bytes(), e) != nil || e.Message == "" {
 			e.Message = strings.TrimSpace(rec.body.String())
 		}
