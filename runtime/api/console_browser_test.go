@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/braidhq/braid/connectors/generator"
+	"github.com/braidhq/braid/schema/registry"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -292,5 +293,25 @@ sinks:
 		t.Errorf("schemas page: subject %q", s)
 	}
 	shot("schemas")
+	// A second version: compare it with the first, check a pasted schema.
+	if _, err := f.eng.Schemas.Register(ctx, "avro-events-value", registry.Schema{Schema: `{"type":"record","name":"Event","fields":[` +
+		`{"name":"id","type":"long"},{"name":"note","type":"string","default":""}]}`}, registry.RegisterOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	open("/ui/schemas/avro-events-value", "#latest-schema")
+	do("compare versions", chromedp.SetValue(chromedp.CSS("#from"), "1"), chromedp.SetValue(chromedp.CSS("#to"), "2"),
+		chromedp.Click(chromedp.CSS("#compare")), chromedp.WaitVisible(chromedp.CSS("#diff-lines")))
+	added, err := chromedp.Run(bctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('#diff-lines .diff-add')).map(e => e.textContent).join('\n')`))
+	if err != nil || !strings.Contains(added, `"note"`) {
+		s := added
+		t.Errorf("the diff's added lines: %q", s)
+	}
+	incompatible := `{"type":"record","name":"Event","fields":[{"name":"id","type":"long"},{"name":"must","type":"int"}]}`
+	do("check a schema", chromedp.SetValue(chromedp.CSS("#schema-text"), incompatible), chromedp.Click(chromedp.CSS("#check-schema")),
+		chromedp.WaitVisible(chromedp.CSS("#check-message")))
+	if s := text("#check-message"); !strings.Contains(s, "Not compatible") {
+		t.Errorf("the check of an incompatible schema: %q", s)
+	}
+	shot("schema-subject")
 	do("log out", chromedp.Click(chromedp.CSS("header button")), chromedp.WaitVisible(chromedp.CSS("#token")))
 }

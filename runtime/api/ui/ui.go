@@ -82,6 +82,9 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /ui/pipelines", c.pipelines)
 	m.HandleFunc("POST /ui/pipelines", c.applyPipeline)
 	m.HandleFunc("GET /ui/schemas", c.schemas)
+	m.HandleFunc("GET /ui/schemas/{subject}", c.subject)
+	m.HandleFunc("GET /ui/schemas/{subject}/diff", c.schemaDiff)
+	m.HandleFunc("POST /ui/schemas/{subject}/check", c.schemaCheck)
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.page(w, r, http.StatusNotFound, "error", "Not found", errorPage{Message: "There is no console page at " + r.URL.Path + "."})
 	})
@@ -207,7 +210,7 @@ type view struct {
 }
 
 // navOf names the section a detail page belongs to.
-var navOf = map[string]string{"connector": "connectors", "topic": "topics", "dlq-topic": "dlq"}
+var navOf = map[string]string{"connector": "connectors", "topic": "topics", "dlq-topic": "dlq", "schema": "schemas"}
 
 // page renders a full page: the layout around tmpl's "content".
 func (c *Console) page(w http.ResponseWriter, _ *http.Request, code int, tmpl, title string, data any) {

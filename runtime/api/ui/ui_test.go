@@ -137,3 +137,18 @@ func TestPagesRender(t *testing.T) {
 		t.Errorf("an action without the CSRF header: %d", rec.Code)
 	}
 }
+
+func TestDiffLines(t *testing.T) {
+	t.Parallel()
+	got, ok := diffLines([]string{"a", "b", "c"}, []string{"a", "x", "c", "d"})
+	var s []string
+	for _, l := range got {
+		s = append(s, l.Op+l.Text)
+	}
+	if !ok || strings.Join(s, ",") != " a,-b,+x, c,+d" {
+		t.Errorf("diff: %v %v", s, ok)
+	}
+	if _, ok := diffLines(make([]string, 3000), make([]string, 3000)); ok {
+		t.Error("a diff beyond the bound")
+	}
+}
