@@ -28,6 +28,7 @@ func (s *Server) connectorRoutes() {
 	m.HandleFunc("PUT /connectors/{name}/stop", s.stop)
 	m.HandleFunc("POST /connectors/{name}/restart", s.restart)
 	m.HandleFunc("GET /connectors/{name}/topics", s.getTopics)
+	m.HandleFunc("GET /connectors/{name}/history", s.getHistory)
 }
 
 // ConnectorInfo is Kafka Connect's connector description.

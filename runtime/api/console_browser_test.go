@@ -92,7 +92,7 @@ func linesIn(t *testing.T, dir string) int {
 func TestConsoleInBrowser(t *testing.T) {
 	chrome := chromiumPath(t)
 	// With a token, as beyond loopback: the browser logs in first.
-	f := newFixtureWith(t, Options{Token: "console-test-token", SchemaRegistry: engineRegistry{}}, generator.Plugin())
+	f := newFixtureWith(t, Options{Token: "console-test-token", SchemaRegistry: engineRegistry{}, HistoryEvery: 250 * time.Millisecond}, generator.Plugin())
 	putAvro(t, f, "avro-events")
 	out := filepath.Join(f.dir, "out")
 	pipeline := fmt.Sprintf(`version: 1
@@ -275,6 +275,11 @@ sinks:
 	open("/ui/connectors/gen", "#status")
 	do("resume", chromedp.Click(chromedp.CSS("#act-resume")))
 	poll("the running state", `document.querySelector('#conn-state').textContent === 'RUNNING'`)
+
+	// A sink's chart: throughput and lag from the worker's history.
+	open("/ui/connectors/all", "#chart .chart-rate")
+	do("the lag line", chromedp.WaitVisible(chromedp.CSS("#chart .chart-lag")))
+	shot("connector-chart")
 
 	// A dry run of an edited pipeline shows its diff and changes nothing.
 	open("/ui/pipelines", "#yaml")

@@ -54,6 +54,10 @@ type Options struct {
 	// directory). DenyPaths are refused even inside them (the log's own
 	// files, the token file); /proc, /sys and /dev always are.
 	AllowPaths, DenyPaths []string
+	// HistoryEvery is how often the connectors' throughput and lag are
+	// sampled for GET /connectors/{name}/history (default 10s; 15 minutes
+	// are kept).
+	HistoryEvery time.Duration
 }
 
 // Server is the REST API of one engine.
@@ -66,6 +70,8 @@ type Server struct {
 	paths  pathRule
 	// pathsErr is a bad AllowPaths or DenyPaths entry, reported by Start.
 	pathsErr error
+
+	hist *history
 
 	mu   sync.Mutex
 	ln   net.Listener
@@ -89,7 +95,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 	if len(opts.AllowPaths) == 0 {
 		opts.AllowPaths = defaultAllowPaths()
 	}
-	s := &Server{eng: eng, opts: opts, logger: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{eng: eng, opts: opts, logger: opts.Logger, mux: http.NewServeMux(), hist: newHistory(opts.HistoryEvery)}
 	s.paths, s.pathsErr = newPathRule(opts.AllowPaths, opts.DenyPaths)
 	s.routes()
 	return s
@@ -156,6 +162,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	go s.refreshSecrets(ctx)
+	go s.recordHistory(ctx)
 	go func() {
 		select {
 		case <-ctx.Done():

@@ -47,6 +47,7 @@ type connectorView struct {
 	// Message is the outcome of the last action.
 	Message, MessageClass string
 	Offsets               string
+	Chart                 *chart
 }
 
 func (c *Console) connector(w http.ResponseWriter, r *http.Request) {
@@ -79,6 +80,13 @@ func (c *Console) refresh(r *http.Request, v *connectorView) {
 	if err := c.get(r.Context(), "/connectors/"+esc(v.Name)+"/offsets", &offsets); err == nil {
 		b, _ := json.MarshalIndent(offsets, "", "  ")
 		v.Offsets = string(b)
+	}
+	var hist struct {
+		Interval string         `json:"interval"`
+		Points   []historyPoint `json:"points"`
+	}
+	if err := c.get(r.Context(), "/connectors/"+esc(v.Name)+"/history", &hist); err == nil {
+		v.Chart = buildChart(hist.Points, hist.Interval)
 	}
 }
 
