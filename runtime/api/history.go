@@ -58,18 +58,7 @@ func (h *history) capacity() int {
 
 // recordHistory samples until ctx ends or the server stops.
 func (s *Server) recordHistory(ctx context.Context) {
-	tick := time.NewTicker(s.hist.every)
-	defer tick.Stop()
-	for {
-		s.sampleHistory(ctx, time.Now())
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.done:
-			return
-		case <-tick.C:
-		}
-	}
+	s.every(ctx, s.hist.every, func() { s.sampleHistory(ctx, time.Now()) })
 }
 
 // recordsOut reads every connector's records_out counter from the

@@ -183,10 +183,15 @@ func (s *Server) Start(ctx context.Context) error {
 // refreshSecrets registers the secrets of connectors started by other means
 // than this API (pipeline files) with the log scrubber.
 func (s *Server) refreshSecrets(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
+	s.every(ctx, time.Second, func() { s.opts.Levels.AddSecrets(s.secrets()...) })
+}
+
+// every runs fn now and then every d until ctx ends or the server stops.
+func (s *Server) every(ctx context.Context, d time.Duration, fn func()) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
-		s.opts.Levels.AddSecrets(s.secrets()...)
+		fn()
 		select {
 		case <-ctx.Done():
 			return
