@@ -135,6 +135,11 @@ sinks:
 	bctx, cancelBrowser := chromedp.NewContext(alloc)
 	defer cancelBrowser()
 
+	axeSource, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	axe := string(axeSource)
 	shots := screenshotDir(t)
 	shot := func(name string) {
 		t.Helper()
@@ -157,10 +162,9 @@ sinks:
 		}
 	}
 	// open loads a page, waits for sel and checks its controls are labelled.
-	open := func(path, sel string) {
+	// a11y checks the page's controls are labelled and runs axe-core.
+	a11y := func(path string) {
 		t.Helper()
-		do("open "+path, chromedp.Navigate(f.base+path), chromedp.WaitVisible(chromedp.CSS(sel)),
-			chromedp.Poll[chromedp.Void](`window.htmx !== undefined`))
 		bad, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](unlabelled))
 		if err != nil {
 			t.Fatal(err)
@@ -168,6 +172,29 @@ sinks:
 		if len(bad) > 0 {
 			t.Errorf("%s: controls without a label: %s", path, strings.Join(bad, "; "))
 		}
+		// axe-core's WCAG 2 A and AA rules (injected through DevTools, so
+		// the page's CSP does not apply to it).
+		if _, err := chromedp.Run(bctx, chromedp.Evaluate[chromedp.Void](axe)); err != nil {
+			t.Fatalf("inject axe-core: %v", err)
+		}
+		res, err := chromedp.Run(bctx, chromedp.Evaluate[struct {
+			Passes     int
+			Violations []string
+		}](`axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}).then(r => ({passes: r.passes.length,
+			violations: r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))}))`,
+			chromedp.EvalAwaitPromise))
+		if err != nil || res.Passes == 0 {
+			t.Fatalf("axe-core on %s: %v (%d rules passed)", path, err, res.Passes)
+		}
+		for _, v := range res.Violations {
+			t.Errorf("%s: accessibility: %s", path, v)
+		}
+	}
+	open := func(path, sel string) {
+		t.Helper()
+		do("open "+path, chromedp.Navigate(f.base+path), chromedp.WaitVisible(chromedp.CSS(sel)),
+			chromedp.Poll[chromedp.Void](`window.htmx !== undefined`))
+		a11y(path)
 	}
 	text := func(sel string) string {
 		t.Helper()
@@ -205,6 +232,8 @@ sinks:
 		t.Fatal(err)
 	}
 	shot("overview-dark")
+	a11y("/ui/ in dark mode")
+	open("/ui/topics", "table tbody tr") // axe-core's contrast rules in dark mode too
 	if _, err := chromedp.Call(bctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
 		t.Fatal(err)
 	}
