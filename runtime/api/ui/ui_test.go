@@ -106,12 +106,30 @@ func TestPagesRender(t *testing.T) {
 	api.HandleFunc("GET /topics/t", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte(`{"name":"t","partition_info":[{"partition":0,"first_offset":0,"last_offset":4,"end_offset":5}],"groups":[]}`))
 	})
+	api.HandleFunc("GET /connectors/src", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"name":"src","type":"source","config":{"connector":"file","topic":"t","password":"[hidden]"}}`))
+	})
+	api.HandleFunc("GET /connectors/src/status", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"name":"src","type":"source","connector":{"state":"RUNNING","worker_id":"w9"},
+			"tasks":[{"id":0,"state":"RUNNING","worker_id":"w9","gauges":{"slot_retained_wal_bytes":52}}],
+			"progress":{"phase":"snapshot","done":25,"total":100}}`))
+	})
+	api.HandleFunc("GET /connectors/src/history", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"interval":"10s","points":[{"time":"2026-01-01T00:00:00Z","records_per_second":1},{"time":"2026-01-01T00:00:10Z","records_per_second":3}]}`))
+	})
 	api.HandleFunc("GET /pipelines", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":{},"pipeline":null}`)) })
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"error_code":404,"message":"no route ` + r.URL.Path + `"}`))
 	})
 	c := New(api, Options{Version: "v-test"})
+	rec := httptest.NewRecorder()
+	c.ServeHTTP(rec, httptest.NewRequest("GET", "/ui/connectors/src", nil))
+	for _, want := range []string{"snapshot: 25 of 100", "slot_retained_wal_bytes", "w9", `class="chart-rate"`, "[hidden]"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("connector page lacks %q", want)
+		}
+	}
 	for path, want := range map[string]string{
 		"/ui/":                "1 connector(s): 0 running, 1 failed",
 		"/ui/connectors":      "state-failed",
@@ -120,6 +138,7 @@ func TestPagesRender(t *testing.T) {
 		"/ui/pipelines":       "No pipeline file is applied",
 		"/ui/schemas":         "does not serve the schema registry",
 		"/ui/connectors/nope": "no route /connectors/nope",
+		"/ui/connectors/src":  `<progress id="progress" max="100" value="25">`,
 		"/ui/dlq":             "No connector has a dead-letter topic",
 	} {
 		rec := httptest.NewRecorder()
@@ -131,7 +150,7 @@ func TestPagesRender(t *testing.T) {
 			t.Errorf("GET %s: security headers missing", path)
 		}
 	}
-	rec := httptest.NewRecorder()
+	rec = httptest.NewRecorder()
 	c.ServeHTTP(rec, httptest.NewRequest("POST", "/ui/connectors/src/action", strings.NewReader(`{"action":"pause"}`)))
 	if rec.Code != http.StatusForbidden {
 		t.Errorf("an action without the CSRF header: %d", rec.Code)
