@@ -178,46 +178,47 @@ func dlqOf(config map[string]any) string {
 }
 
 var funcs = template.FuncMap{
-	"state": func(s string) string { return "state-" + strings.ToLower(s) },
+	"state": stateClass,
 	"trim":  trimTrace,
-	"pct": func(p *progress) int64 {
-		if p == nil || p.Total <= 0 {
-			return 0
-		}
-		return min(100, p.Done*100/p.Total)
-	},
-	"rate": func(r float64) string {
-		switch {
-		case r >= 1000:
-			return fmt.Sprintf("%.1fk/s", r/1000)
-		case r >= 10 || r == 0:
-			return fmt.Sprintf("%.0f/s", r)
-		}
-		return fmt.Sprintf("%.1f/s", r)
-	},
-	"bytes": func(n uint64) string {
-		switch {
-		case n >= 1<<30:
-			return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-		case n >= 1<<20:
-			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-		case n >= 1<<10:
-			return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-		}
-		return fmt.Sprintf("%d B", n)
-	},
-	"pretty": func(v any) string {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return fmt.Sprint(v)
-		}
-		return string(b)
-	},
-	"str":   func(v any) string { return fmt.Sprint(v) },
+	"pct":   percent,
+	"rate":  formatRate,
+	"bytes": formatBytes,
 	"add":   func(a, b int) int { return a + b },
 	"esc":   esc,
-	"join":  strings.Join,
-	"short": func(s string, n int) string { return shorten(s, n) },
+	"short": shorten,
+}
+
+// stateClass is the CSS class of a connector or task state.
+func stateClass(s string) string { return "state-" + strings.ToLower(s) }
+
+// percent is a progress report's share done, 0 to 100.
+func percent(p *progress) int64 {
+	if p == nil || p.Total <= 0 {
+		return 0
+	}
+	return min(100, p.Done*100/p.Total)
+}
+
+func formatRate(r float64) string {
+	switch {
+	case r >= 1000:
+		return fmt.Sprintf("%.1fk/s", r/1000)
+	case r >= 10 || r == 0:
+		return fmt.Sprintf("%.0f/s", r)
+	}
+	return fmt.Sprintf("%.1f/s", r)
+}
+
+func formatBytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 // trimTrace keeps an error's first lines: a stack is for the log.

@@ -202,13 +202,11 @@ func (c *Console) buildGraph(ctx context.Context) (graph, error) {
 	return g, nil
 }
 
-func stateClass(s string) string { return funcs["state"].(func(string) string)(s) }
-
 func rateLabel(r float64, known bool) string {
 	if !known {
 		return "… rec/s"
 	}
-	return funcs["rate"].(func(float64) string)(r)
+	return formatRate(r)
 }
 
 // link draws a curve from a's right side to b's left side (or between the
