@@ -227,6 +227,11 @@ sinks:
 		t.Errorf("overview summary: %q", s)
 	}
 	shot("overview")
+	do("open a source from the graph", chromedp.Click(chromedp.CSS("svg.graph a.node-source")), chromedp.WaitVisible(chromedp.CSS("#status")))
+	if s := text("main h1"); s != "source gen" {
+		t.Errorf("the graph's source box opened %q", s)
+	}
+	open("/ui/", "svg.graph a.node")
 	darkMode := []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
 	if _, err := chromedp.Call(bctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: darkMode}); err != nil {
 		t.Fatal(err)

@@ -77,7 +77,25 @@ func (c *Console) topicDetails(ctx context.Context) (map[string]topicInfo, error
 	return out, nil
 }
 
+// graphTTL is how long one built graph serves every open overview: the
+// graph reads every topic and group, so tabs share one reading a second.
+const graphTTL = time.Second
+
 func (c *Console) buildGraph(ctx context.Context) (graph, error) {
+	c.graphMu.Lock()
+	defer c.graphMu.Unlock()
+	if time.Since(c.graphAt) < graphTTL {
+		return c.graph, nil
+	}
+	g, err := c.readGraph(ctx)
+	if err != nil {
+		return graph{}, err
+	}
+	c.graph, c.graphAt = g, time.Now()
+	return g, nil
+}
+
+func (c *Console) readGraph(ctx context.Context) (graph, error) {
 	conns, err := c.connectorsExpanded(ctx)
 	if err != nil {
 		return graph{}, err

@@ -50,6 +50,10 @@ type Console struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	rates *rates
+
+	graphMu sync.Mutex // one overview graph at a time, cached for graphTTL
+	graph   graph
+	graphAt time.Time
 }
 
 // New returns the console for api.

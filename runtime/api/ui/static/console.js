@@ -8,6 +8,15 @@
   document.addEventListener("htmx:configRequest", function (e) {
     e.detail.headers["X-Braid-CSRF"] = csrf;
   });
+  // "Select all" boxes (data-select-all="form id") tick every enabled box
+  // of their form.
+  document.addEventListener("change", function (e) {
+    var id = e.target.getAttribute && e.target.getAttribute("data-select-all");
+    if (!id) return;
+    document.querySelectorAll("#" + id + ' input[type="checkbox"][name="offsets"]:not(:disabled)').forEach(function (box) {
+      box.checked = e.target.checked;
+    });
+  });
   htmx.defineExtension("braid-json", {
     onEvent: function (name, e) {
       if (name === "htmx:configRequest" && e.detail.verb !== "get") {
