@@ -211,3 +211,26 @@ func TestConsolePipelineApply(t *testing.T) {
 		t.Errorf("apply did not create the topic: %d", code)
 	}
 }
+
+// TestConsoleHidesSecrets: no console page shows a secret setting's value,
+// not even in a failed task's error, which quotes it.
+func TestConsoleHidesSecrets(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	f.must(http.StatusCreated, "POST", "/connectors", map[string]any{"name": "leaky",
+		"config": map[string]any{"connector": "vault", "password": "pw-9f8e7d", "topic": "v", "fail": true}}, nil)
+	eventually(t, "the failed task", func() bool {
+		var st ConnectorStatus
+		f.must(http.StatusOK, "GET", "/connectors/leaky/status", nil, &st)
+		return len(st.Tasks) > 0 && st.Tasks[0].State == "FAILED"
+	})
+	for _, path := range []string{"/ui/", "/ui/overview/graph", "/ui/connectors", "/ui/connectors/leaky", "/ui/connectors/leaky/status", "/ui/pipelines", "/ui/dlq"} {
+		resp, page := rawDo(t, "GET", f.base+path, "", nil)
+		if resp.StatusCode != http.StatusOK || strings.Contains(page, "pw-9f8e7d") {
+			t.Errorf("GET %s: %d, or the page holds the password", path, resp.StatusCode)
+		}
+		if path == "/ui/connectors/leaky" && (!strings.Contains(page, "password [hidden] refused") || !strings.Contains(page, "FAILED")) {
+			t.Errorf("the failed task's error is not shown scrubbed:\n%s", page)
+		}
+	}
+}
