@@ -134,6 +134,14 @@ func (c *Console) readGraph(ctx context.Context) (graph, error) {
 	for _, t := range rest {
 		addTopic(t)
 	}
+	writers := map[string]int{} // sources per topic
+	for _, e := range conns {
+		if e.Info.Type == "source" {
+			for _, t := range topicsOf(e.Info.Config) {
+				writers[t]++
+			}
+		}
+	}
 	dlqs := map[string]bool{}
 	for _, e := range conns {
 		if d := dlqOf(e.Info.Config); d != "" {
@@ -189,7 +197,13 @@ func (c *Console) readGraph(ctx context.Context) (graph, error) {
 			info := topics[t]
 			if e.Info.Type == "source" {
 				r, known := c.rates.observe("topic:"+t, info.end(), now)
-				g.Edges = append(g.Edges, link(n, tn, rateLabel(r, known), "edge-src "+stateClass(st)))
+				label := rateLabel(r, known)
+				if writers[t] > 1 {
+					// The topic's rate is every writer's: show this one's own,
+					// from the worker's history.
+					label = c.sourceRate(ctx, e.Info.Name)
+				}
+				g.Edges = append(g.Edges, link(n, tn, label, "edge-src "+stateClass(st)))
 				continue
 			}
 			group := cfg(e.Info.Config, "group")
@@ -245,4 +259,17 @@ func link(a, b node, label, class string) edge {
 	}
 	return edge{From: a.Name, To: b.Name, Path: fmt.Sprintf("M%d %d C%d %d, %d %d, %d %d", x1, y1, mx, y1, mx, y2, x2, y2),
 		Label: label, Class: class, LX: lx, LY: ly}
+}
+
+// sourceRate labels a source's own throughput: the last sample of its
+// history (records written to the log per second).
+func (c *Console) sourceRate(ctx context.Context, name string) string {
+	var h struct {
+		Interval string         `json:"interval"`
+		Points   []historyPoint `json:"points"`
+	}
+	if err := c.get(ctx, "/connectors/"+esc(name)+"/history", &h); err != nil || len(h.Points) < 2 {
+		return rateLabel(0, false)
+	}
+	return "~" + formatRate(h.Points[len(h.Points)-1].RecordsPerSec) + " (" + h.Interval + ")"
 }

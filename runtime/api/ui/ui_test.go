@@ -171,3 +171,33 @@ func TestDiffLines(t *testing.T) {
 		t.Error("a diff beyond the bound")
 	}
 }
+
+// TestSharedTopicRates: when two sources write one topic, each edge shows
+// the source's own rate (its history), not the topic's.
+func TestSharedTopicRates(t *testing.T) {
+	t.Parallel()
+	api := http.NewServeMux()
+	api.HandleFunc("GET /connectors", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{
+			"a":{"status":{"connector":{"state":"RUNNING"}},"info":{"name":"a","type":"source","config":{"connector":"x","topic":"t"}}},
+			"b":{"status":{"connector":{"state":"RUNNING"}},"info":{"name":"b","type":"source","config":{"connector":"x","topic":"t"}}}}`))
+	})
+	api.HandleFunc("GET /topics", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`[{"name":"t"}]`)) })
+	api.HandleFunc("GET /topics/t", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"name":"t","groups":[]}`)) })
+	for name, rate := range map[string]string{"a": "5", "b": "7"} {
+		api.HandleFunc("GET /connectors/"+name+"/history", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`{"interval":"10s","points":[{"time":"2026-01-01T00:00:00Z","records_per_second":1},{"time":"2026-01-01T00:00:10Z","records_per_second":` + rate + `}]}`))
+		})
+	}
+	g, err := New(api, Options{}).buildGraph(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{}
+	for _, e := range g.Edges {
+		labels[e.From] = e.Label
+	}
+	if labels["a"] != "~5.0/s (10s)" || labels["b"] != "~7.0/s (10s)" {
+		t.Errorf("edge labels: %v", labels)
+	}
+}
