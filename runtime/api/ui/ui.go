@@ -69,7 +69,17 @@ func New(api http.Handler, opts Options) *Console {
 func (c *Console) routes() {
 	m := c.mux
 	static, _ := fs.Sub(staticFS, "static")
-	m.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
+	m.HandleFunc("GET /ui/static/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no listings
+			http.NotFound(w, r)
+			return
+		}
+		// Embedded files carry no modification time to revalidate with;
+		// a short lifetime lets an upgraded binary's files in soon.
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r)
+	})
 	m.HandleFunc("GET /ui/login", c.loginPage)
 	m.HandleFunc("GET /ui/{$}", c.overview)
 	m.HandleFunc("GET /ui/overview/graph", c.overviewGraph)

@@ -150,6 +150,13 @@ func TestPagesRender(t *testing.T) {
 			t.Errorf("GET %s: security headers missing", path)
 		}
 	}
+	for path, code := range map[string]int{"/ui/static/htmx.min.js": 200, "/ui/static/console.css": 200, "/ui/static/": 404, "/ui/static/nope.js": 404} {
+		rec = httptest.NewRecorder()
+		c.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != code {
+			t.Errorf("GET %s: %d, want %d", path, rec.Code, code)
+		}
+	}
 	rec = httptest.NewRecorder()
 	c.ServeHTTP(rec, httptest.NewRequest("POST", "/ui/connectors/src/action", strings.NewReader(`{"action":"pause"}`)))
 	if rec.Code != http.StatusForbidden {
