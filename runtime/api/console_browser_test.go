@@ -18,6 +18,7 @@ import (
 	"github.com/braidhq/braid/connectors/generator"
 	"github.com/braidhq/braid/schema/registry"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -62,6 +63,11 @@ const unlabelled = `(() => {
   }
   return bad;
 })()`
+
+// pageProblems collects a page's script errors and CSP violations.
+const pageProblems = `window.__problems = [];
+window.addEventListener('error', e => window.__problems.push('script error: ' + e.message));
+document.addEventListener('securitypolicyviolation', e => window.__problems.push('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));`
 
 // linesIn counts the lines of every file below dir.
 func linesIn(t *testing.T, dir string) int {
@@ -140,6 +146,11 @@ sinks:
 		t.Fatal(err)
 	}
 	axe := string(axeSource)
+	// Every page records script errors and Content-Security-Policy
+	// violations; a11y fails on any.
+	if _, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: pageProblems}); err != nil {
+		t.Fatal(err)
+	}
 	shots := screenshotDir(t)
 	shot := func(name string) {
 		t.Helper()
@@ -171,6 +182,13 @@ sinks:
 		}
 		if len(bad) > 0 {
 			t.Errorf("%s: controls without a label: %s", path, strings.Join(bad, "; "))
+		}
+		problems, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`window.__problems || []`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: %s", path, p)
 		}
 		// axe-core's WCAG 2 A and AA rules (injected through DevTools, so
 		// the page's CSP does not apply to it).
