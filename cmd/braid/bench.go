@@ -108,38 +108,15 @@ func newBenchWebhookCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			dir, err := os.MkdirTemp("", "braid-bench-webhook-")
+			_, addr, stop, err := startBenchSource(ctx, "webhook", func(addr string) string {
+				return fmt.Sprintf("version: 1\nname: bench\ntopics:\n  webhook: { partitions: %d }\n"+
+					"sources:\n  web: { connector: http-webhook, topic: webhook, config: { listen: %q, batch: true } }\n", partitions, addr)
+			})
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(dir)
-			addr, err := freeLoopbackAddr()
-			if err != nil {
-				return err
-			}
-			builtin.RegisterConverters()
-			eng, err := engine.Start(ctx, engine.Options{NATS: natsd.Config{DataDir: dir}, Plugins: builtin.Plugins(), DataDir: dir})
-			if err != nil {
-				return err
-			}
-			defer func() {
-				cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				_ = eng.Close(cctx)
-			}()
-			yaml := fmt.Sprintf("version: 1\nname: bench\ntopics:\n  webhook: { partitions: %d }\n"+
-				"sources:\n  web: { connector: http-webhook, topic: webhook, config: { listen: %q, batch: true } }\n", partitions, addr)
-			p, lints := pipelines.Parse("bench.yaml", []byte(yaml), eng.Catalog(), func(string) (string, bool) { return "", false })
-			if len(lints) > 0 {
-				return fmt.Errorf("bench pipeline: %v", lints)
-			}
-			if _, err := eng.Apply(ctx, p, false); err != nil {
-				return err
-			}
+			defer stop()
 			o.URL = "http://" + addr + "/"
-			if err := waitListening(ctx, addr); err != nil {
-				return err
-			}
 			res, err := httpbench.Webhook(ctx, o)
 			if err != nil {
 				return err
@@ -154,6 +131,44 @@ func newBenchWebhookCmd() *cobra.Command {
 	fl.IntVar(&partitions, "partitions", 3, "partitions of the topic")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON line")
 	return cmd
+}
+
+// startBenchSource runs an engine with the built-in connectors on a
+// temporary data dir, applies the pipeline file yaml(addr) for a free
+// loopback address and waits until its source listens there; stop closes
+// the engine and removes the dir.
+func startBenchSource(ctx context.Context, name string, yaml func(addr string) string) (*engine.Engine, string, func(), error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "braid-bench-"+name+"-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	builtin.RegisterConverters()
+	eng, err := engine.Start(ctx, engine.Options{NATS: natsd.Config{DataDir: dir}, Plugins: builtin.Plugins(), DataDir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	stop := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = eng.Close(cctx)
+		os.RemoveAll(dir)
+	}
+	p, lints := pipelines.Parse("bench.yaml", []byte(yaml(addr)), eng.Catalog(), func(string) (string, bool) { return "", false })
+	if len(lints) > 0 {
+		err = fmt.Errorf("bench pipeline: %v", lints)
+	} else if _, err = eng.Apply(ctx, p, false); err == nil {
+		err = waitListening(ctx, addr)
+	}
+	if err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return eng, addr, stop, nil
 }
 
 // freeLoopbackAddr returns a loopback address with a port nobody listens on.

@@ -18,9 +18,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// addBenchCommands adds the benchmarks of the log, JDBC and Parquet.
+// addBenchCommands adds the benchmarks of the log, Kafka, CDC, JDBC, Parquet and the tcp source.
 func addBenchCommands(cmd *cobra.Command) {
-	cmd.AddCommand(newBenchLogCmd(), newBenchKafkaCmd(), newBenchParquetCmd(), newBenchJDBCSinkCmd(), newBenchJDBCSourceCmd())
+	cmd.AddCommand(newBenchLogCmd(), newBenchKafkaCmd(), newBenchCDCCmd(), newBenchParquetCmd(), newBenchJDBCSinkCmd(), newBenchJDBCSourceCmd(), newBenchTCPCmd())
 }
 
 func newBenchLogCmd() *cobra.Command {

@@ -31,6 +31,7 @@ func newConnectorsCmd(cf *clientFlags) *cobra.Command {
 		connectorAction(cf, "stop", "Stop a connector's tasks, keeping its config (needed to change offsets)", "PUT", "/stop"),
 		connectorAction(cf, "delete", "Stop a connector and forget its config (offsets stay)", "DELETE", ""),
 		newRestartCmd(cf),
+		newSnapshotCmd(cf),
 		newOffsetsCmd(cf),
 	)
 	complete := cf.completeNames("/connectors", connectorNames)
@@ -98,6 +99,9 @@ func connectorStatus(cmd *cobra.Command, cf *clientFlags, name string) error {
 	c.table([]string{"TASK", "STATE", "WORKER", "TRACE"}, rows)
 	if p := st.Progress; p != nil {
 		fmt.Fprintf(c.out, "progress: %s\n", progressLine(*p))
+		for _, t := range p.Tables {
+			fmt.Fprintf(c.out, "  %s: %s\n", t.Name, progressLine(sdk.Progress{Phase: t.State, Done: t.Done, Total: t.Total}))
+		}
 	}
 	for _, t := range st.Tasks {
 		names := slices.Sorted(maps.Keys(t.Gauges))
@@ -151,6 +155,36 @@ func newRestartCmd(cf *clientFlags) *cobra.Command {
 			return nil
 		}}
 	cmd.Flags().BoolVar(&onlyFailed, "only-failed", false, "restart only failed tasks")
+	return cmd
+}
+
+func newSnapshotCmd(cf *clientFlags) *cobra.Command {
+	var tables []string
+	cmd := &cobra.Command{Use: "snapshot NAME", Short: "Ask a CDC source for an incremental snapshot of tables while it streams",
+		Long: "Ask a CDC source (mysql-cdc, postgres-cdc) to read tables again in primary-key chunks while it goes on streaming " +
+			"changes; without --tables every captured table. braid connectors status NAME shows the progress per table.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client(cmd)
+			if err != nil {
+				return err
+			}
+			var got api.SnapshotAccepted
+			data, err := c.call(cmd.Context(), "POST", "/connectors/"+url.PathEscape(args[0])+"/snapshot", api.SnapshotRequest{Tables: tables}, &got)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(data)
+			}
+			what := "every captured table"
+			if len(got.Tables) > 0 {
+				what = strings.Join(got.Tables, ", ")
+			}
+			fmt.Fprintf(c.out, "%s: snapshot %d of %s requested\n", args[0], got.ID, what)
+			return nil
+		}}
+	cmd.Flags().StringSliceVar(&tables, "tables", nil, "tables to snapshot (db.table or schema.table, comma-separated)")
 	return cmd
 }
 

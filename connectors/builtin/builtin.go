@@ -13,6 +13,7 @@ import (
 	"github.com/braidhq/braid/connectors/parquet"
 	"github.com/braidhq/braid/connectors/pgcdc"
 	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/connectors/socket"
 	"github.com/braidhq/braid/schema/convert"
 	"github.com/braidhq/braid/schema/serde"
 )
@@ -33,6 +34,8 @@ func Plugins() sdk.Plugins {
 		jdbc.SinkPlugin(),
 		pgcdc.Plugin(),
 		mysqlcdc.Plugin(),
+		socket.TCPPlugin(),
+		socket.UDPPlugin(),
 	}
 }
 

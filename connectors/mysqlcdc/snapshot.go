@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,7 +107,44 @@ func (sn *snapshot) fetch(ctx context.Context) error {
 		sn.cur = t
 	}
 	t := sn.cur
-	sp := sn.start.Snap
+	rows, err := readChunk(ctx, s.db, t, sn.start.Snap.Key, s.cfg.chunk)
+	if err != nil {
+		return err
+	}
+	ts := time.Now().UTC()
+	enc := newSnapEncoder(sn.start, name)
+	at := sn.start.File + ":" + strconv.FormatUint(uint64(sn.start.Pos), 10)
+	for _, r := range rows {
+		rec, err := t.record(sdk.OpSnapshot, nil, r.fields, enc.encode(r.key), ts, at, "")
+		if err != nil {
+			return err
+		}
+		sn.pending = append(sn.pending, rec)
+	}
+	if len(rows) > 0 {
+		sn.start.Snap = &snapPos{Table: name, Key: rows[len(rows)-1].key}
+	}
+	n := len(rows)
+	if n < s.cfg.chunk {
+		sn.tables = sn.tables[1:]
+		if len(sn.tables) > 0 {
+			sn.start.Snap = &snapPos{Table: sn.tables[0]}
+		}
+	}
+	return nil
+}
+
+// chunkRow is one row a chunk read: its fields and its primary key's
+// values as the server printed them (the next chunk starts after them).
+type chunkRow struct {
+	fields map[string]any
+	key    [][]byte
+}
+
+// readChunk reads up to limit rows of t in primary-key order after the key
+// after (from the first row when nil), with no lock.
+func readChunk(ctx context.Context, db *sql.DB, t *table, after [][]byte, limit int) ([]chunkRow, error) {
+	name := t.db + "." + t.name
 	cols := make([]string, len(t.cols))
 	for i, c := range t.cols {
 		cols[i] = quote(c.field.Name)
@@ -115,19 +153,19 @@ func (sn *snapshot) fetch(ctx context.Context) error {
 	for i, k := range t.key {
 		keys[i] = quote(k)
 	}
-	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quote(db) + "." + quote(tbl)
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quote(t.db) + "." + quote(t.name)
 	var args []any
-	if sp.Key != nil {
+	if after != nil {
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")
 		q += " WHERE (" + strings.Join(keys, ", ") + ") > (" + marks + ")"
-		for _, k := range sp.Key {
+		for _, k := range after {
 			args = append(args, k)
 		}
 	}
-	q += " ORDER BY " + strings.Join(keys, ", ") + fmt.Sprintf(" LIMIT %d", s.cfg.chunk)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	q += " ORDER BY " + strings.Join(keys, ", ") + fmt.Sprintf(" LIMIT %d", limit)
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("snapshot %s: %w", name, err)
+		return nil, fmt.Errorf("snapshot %s: %w", name, err)
 	}
 	defer rows.Close()
 	raw := make([]sql.RawBytes, len(cols))
@@ -136,13 +174,11 @@ func (sn *snapshot) fetch(ctx context.Context) error {
 		dest[i] = &raw[i]
 	}
 	vals := make([]any, len(cols))
-	ts := time.Now().UTC()
-	n := 0
+	var out []chunkRow
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("snapshot %s: %w", name, err)
+			return nil, fmt.Errorf("snapshot %s: %w", name, err)
 		}
-		n++
 		for i, r := range raw {
 			if r == nil {
 				vals[i] = nil
@@ -152,31 +188,18 @@ func (sn *snapshot) fetch(ctx context.Context) error {
 		}
 		fields, err := t.row(vals)
 		if err != nil {
-			return sdk.Fatal(err)
+			return nil, sdk.Fatal(err)
 		}
 		key := make([][]byte, len(t.keyIdx))
 		for i, ki := range t.keyIdx {
 			key[i] = append([]byte{}, raw[ki]...)
 		}
-		pos := sn.start
-		pos.Snap = &snapPos{Table: name, Key: key}
-		rec, err := t.record(sdk.OpSnapshot, nil, fields, pos.encode(), ts, sn.start.File+":"+fmt.Sprint(sn.start.Pos), "")
-		if err != nil {
-			return err
-		}
-		sn.pending = append(sn.pending, rec)
-		sn.start.Snap = pos.Snap
+		out = append(out, chunkRow{fields: fields, key: key})
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("snapshot %s: %w", name, err)
+		return nil, fmt.Errorf("snapshot %s: %w", name, err)
 	}
-	if n < s.cfg.chunk {
-		sn.tables = sn.tables[1:]
-		if len(sn.tables) > 0 {
-			sn.start.Snap = &snapPos{Table: sn.tables[0]}
-		}
-	}
-	return nil
+	return out, nil
 }
 
 // describeTable reads a table's definition from information_schema, mapped

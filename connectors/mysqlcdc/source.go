@@ -50,6 +50,7 @@ type source struct {
 
 	snap   *snapshot // nil once streaming
 	stream *stream
+	inc    incremental
 
 	mu       sync.Mutex
 	progress sdk.Progress
@@ -104,6 +105,9 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 		if start, err = decodePosition(pos); err != nil {
 			return sdk.Fatal(err)
 		}
+		if start.Inc != nil {
+			s.inc.pos = *start.Inc
+		}
 		if start.Snap == nil {
 			if err := s.checkAvailable(ctx, start); err != nil {
 				if !errors.Is(err, ErrPositionPurged) || s.cfg.mode != SnapshotWhenNeeded {
@@ -111,11 +115,17 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 				}
 				s.log.Warn("stored binlog position is purged; snapshotting again (snapshot.mode when_needed)", "error", err)
 				fresh = true
+				s.inc.pos = incPos{Req: s.inc.pos.Req} // the full snapshot reads every table
 			}
 		}
 	}
 	if fresh {
 		if start, err = s.currentPosition(ctx); err != nil {
+			return err
+		}
+		// The definitions as of the start, so a DDL during the snapshot
+		// replays with the JSON columns valid before it.
+		if start.Sch, err = s.openHistory(ctx, nil); err != nil {
 			return err
 		}
 		if s.cfg.mode != SnapshotNever {
@@ -131,7 +141,14 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 		return nil
 	}
 	s.setProgress(sdk.Progress{Phase: "streaming"})
-	return s.startStream(start)
+	for _, t := range s.inc.pos.Tables {
+		s.queueProgress(ctx, t)
+	}
+	if err := s.startStream(start); err != nil {
+		return err
+	}
+	s.stream.announce = fresh
+	return nil
 }
 
 // checkServer finds the flavor and refuses settings that lose changes.
@@ -328,7 +345,9 @@ func (s *source) Close(ctx context.Context) error {
 func (s *source) Progress() sdk.Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.progress
+	p := s.progress
+	s.inc.progress.Fill(&p)
+	return p
 }
 
 func (s *source) setProgress(p sdk.Progress) {
@@ -351,6 +370,9 @@ type table struct {
 	keyIdx   []int
 	schema   *schema.Schema
 	hdr      string
+
+	lastTS  time.Time // the last record's time and its header text: a
+	lastTSs string    // transaction's or chunk's rows share one
 }
 
 func newTable(db, name string, cols []column, key []string) (*table, error) {
@@ -405,6 +427,14 @@ func (t *table) recordKey(fields map[string]any) ([]byte, error) {
 	return json.Marshal(k)
 }
 
+// tsHeader is ts as the braid.source.ts header writes it.
+func (t *table) tsHeader(ts time.Time) string {
+	if t.lastTSs == "" || !ts.Equal(t.lastTS) {
+		t.lastTS, t.lastTSs = ts, ts.UTC().Format(time.RFC3339Nano)
+	}
+	return t.lastTSs
+}
+
 func (t *table) record(op sdk.Operation, before, after map[string]any, pos sdk.Position, ts time.Time, at, txid string) (sdk.Record, error) {
 	keyFrom := after
 	if keyFrom == nil {
@@ -415,7 +445,7 @@ func (t *table) record(op sdk.Operation, before, after map[string]any, pos sdk.P
 		return sdk.Record{}, err
 	}
 	h := sdk.Headers{{Key: HeaderSchema, Value: t.hdr}, {Key: HeaderDB, Value: t.db}, {Key: HeaderTable, Value: t.name},
-		{Key: HeaderPos, Value: at}, {Key: HeaderTS, Value: ts.UTC().Format(time.RFC3339Nano)}}
+		{Key: HeaderPos, Value: at}, {Key: HeaderTS, Value: t.tsHeader(ts)}}
 	if txid != "" {
 		h = append(h, sdk.Header{Key: HeaderTxID, Value: txid})
 	}

@@ -57,9 +57,19 @@ var spec = sdk.Spec{
 			Doc: "Topic of heartbeat records: when the binlog moves (other tables are written) but no captured change went out for heartbeat.interval, " +
 				"one small record {ts_ms, pos} carrying the current position goes here, so the stored position follows the binlog and a restart " +
 				"or a binlog purge does not fall behind. Default: the source's topic followed by -heartbeat; \"-\" turns heartbeat records off."},
+		{Name: "schema.unparsable.ddl", Type: sdk.TypeString, Default: ddlFail, Enum: []string{ddlFail, ddlSkip},
+			Doc: "What a DDL statement in the binlog that the SQL parser rejects does when it changes, or may change, a captured table: " +
+				"fail stops the task with an error naming the statement and its binlog position; skip logs a warning and goes on, and which " +
+				"of the table's columns are JSON is then read from the catalogue. DDL of other tables never fails."},
 		cdcenv.Field,
 	},
 }
+
+// The schema.unparsable.ddl policies.
+const (
+	ddlFail = "fail"
+	ddlSkip = "skip"
+)
 
 // Plugin returns the mysql-cdc source.
 func Plugin() sdk.Plugin {
@@ -100,6 +110,7 @@ type config struct {
 	envelope  string
 	// heartbeatTopic receives heartbeat records; empty: none.
 	heartbeatTopic string
+	unparsableDDL  string // ddlFail or ddlSkip
 }
 
 func parseConfig(cfg sdk.Config, env sdk.Env) config {
@@ -108,6 +119,7 @@ func parseConfig(cfg sdk.Config, env sdk.Env) config {
 		serverID: uint32(cfg.Int("server.id")), mode: SnapshotMode(cfg.String("snapshot.mode")),
 		chunk: int(cfg.Int("snapshot.chunk.size")), heartbeat: cfg.Duration("heartbeat.interval"),
 		batch: int(cfg.Int("batch.max.rows")), envelope: cfg.String("envelope"),
+		unparsableDDL: cfg.String("schema.unparsable.ddl"),
 	}
 	if c.serverID == 0 {
 		c.serverID = deriveServerID(env.Pipeline, env.Connector)

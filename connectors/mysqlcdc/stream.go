@@ -28,11 +28,20 @@ type stream struct {
 	rows   int    // rows of the open transaction emitted or skipped
 	skip   int    // rows of the first transaction already published
 
-	tables   map[uint64]*streamTable
-	jsonCols map[string]map[string]bool // db.table → MariaDB JSON columns
+	tables map[uint64]*streamTable
+
+	hist       *history // as of commit (history.go)
+	histTooBig bool     // positions carry no history
+	parser     ddlParser
+	failed     error // an event's error, for the next read: this one returns the records before it
 
 	lastOut  time.Time // when a record last went out
 	lastBeat position  // the commit the last heartbeat record carried
+
+	announce bool // the first heartbeat goes out at once (see heartbeat)
+
+	seenFile string // the end of the last event read (incremental.go)
+	seenPos  uint32
 }
 
 type streamTable struct {
@@ -51,8 +60,15 @@ func (s *source) startStream(p position) error {
 		DisableRetrySync: true,
 	}
 	st := &stream{src: s, commit: position{File: p.File, Pos: p.Pos, GTID: p.GTID}, file: p.File, skip: p.Skip,
-		tables: map[uint64]*streamTable{}, jsonCols: map[string]map[string]bool{}}
+		tables: map[uint64]*streamTable{}, seenFile: p.File, seenPos: p.Pos}
 	var err error
+	hctx, cancel := context.WithTimeout(s.base, 30*time.Second)
+	st.hist, err = s.openHistory(hctx, p.Sch)
+	cancel()
+	if err != nil {
+		return err
+	}
+	st.pinHistory()
 	if s.flavor == "mariadb" {
 		st.gset, err = mysql.ParseMariadbGTIDSet(p.GTID)
 	} else {
@@ -81,31 +97,67 @@ func (st *stream) close() {
 	}
 }
 
+// batchLinger is how long a read waits for more records after the first.
+const batchLinger = 5 * time.Millisecond
+
+// errWaited ends a read's wait for events.
+var errWaited = errors.New("waited long enough")
+
 // read returns up to max records, waiting at most maxIdleWait for the first
-// and a moment for more.
+// and batchLinger for more.
 func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
-	var out []sdk.Record
-	wait := maxIdleWait
+	if st.failed != nil {
+		return nil, st.failed
+	}
+	if err := st.incStep(ctx); err != nil {
+		return nil, err
+	}
+	out, err := st.incEmit(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	// Wait up to maxIdleWait for a first record, then at most batchLinger
+	// more for others: a steady trickle of changes neither waits for a
+	// full batch nor pays a timer per event.
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lingering := len(out) > 0
+	timer := time.AfterFunc(maxIdleWait, func() { cancel(errWaited) })
+	defer timer.Stop()
+	if lingering {
+		timer.Reset(batchLinger)
+	}
 	for len(out) < max {
-		ectx, cancel := context.WithTimeout(ctx, wait)
-		ev, err := st.streamer.GetEvent(ectx)
-		cancel()
+		ev, err := st.streamer.GetEvent(wctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(context.Cause(wctx), errWaited) {
 				break
 			}
 			return nil, st.classify(err)
 		}
-		if out, err = st.handle(ctx, ev, out); err != nil {
+		st.see(ev)
+		next, err := st.handle(ctx, ev, out)
+		if err != nil {
+			if len(out) == 0 {
+				return nil, err
+			}
+			st.failed = err // after the records before it went out
+			break
+		}
+		out = next
+		if out, err = st.incEmit(ctx, out); err != nil {
 			return nil, err
 		}
-		if len(out) > 0 {
-			wait = 5 * time.Millisecond
-		} else if hb, ok := st.heartbeat(); ok {
-			return []sdk.Record{hb}, nil
+		if len(out) > 0 && !lingering {
+			lingering = true
+			timer.Reset(batchLinger)
+		} else if len(out) == 0 {
+			if hb, ok := st.heartbeat(); ok {
+				return []sdk.Record{hb}, nil
+			}
 		}
 	}
 	if len(out) == 0 {
@@ -126,21 +178,41 @@ func (st *stream) read(ctx context.Context, max int) ([]sdk.Record, error) {
 // heartbeat topic does the same).
 func (st *stream) heartbeat() (sdk.Record, bool) {
 	topic := st.src.cfg.heartbeatTopic
-	if topic == "" || st.txGTID != "" || st.rows != 0 || st.commit == st.lastBeat {
+	if topic == "" || st.txGTID != "" || st.rows != 0 {
 		return sdk.Record{}, false
 	}
-	if st.lastOut.IsZero() {
+	if st.announce {
+		// A stream begun at the binlog's end (snapshot.mode never) has no
+		// stored position yet: store it now, or a restart before the first
+		// captured change would begin at a later end and miss what came
+		// between.
+		st.announce = false
+		st.lastOut = time.Time{}
+	} else if st.commit == st.lastBeat {
+		return sdk.Record{}, false
+	} else if st.lastOut.IsZero() {
 		st.lastOut = time.Now() // the stream just started: wait a full interval
 	}
-	if time.Since(st.lastOut) < st.src.cfg.heartbeat {
+	if !st.lastOut.IsZero() && time.Since(st.lastOut) < st.src.cfg.heartbeat {
 		return sdk.Record{}, false
 	}
 	st.lastOut, st.lastBeat = time.Now(), st.commit
 	at := st.commit.String()
 	key, _ := json.Marshal(map[string]string{"connector": st.src.env.Connector})
 	value, _ := json.Marshal(map[string]any{"ts_ms": st.lastOut.UnixMilli(), "pos": at})
-	return sdk.Record{Topic: topic, Key: key, Value: value, Timestamp: st.lastOut, Position: st.commit.encode(),
+	return sdk.Record{Topic: topic, Key: key, Value: value, Timestamp: st.lastOut, Position: st.encode(st.commit),
 		Headers: sdk.Headers{{Key: HeaderPos, Value: at}}}, true
+}
+
+// see records how far the stream has read the binlog.
+func (st *stream) see(ev *replication.BinlogEvent) {
+	if r, ok := ev.Event.(*replication.RotateEvent); ok {
+		st.seenFile, st.seenPos = string(r.NextLogName), uint32(r.Position)
+		return
+	}
+	if ev.Header.LogPos > 0 {
+		st.seenFile, st.seenPos = st.file, ev.Header.LogPos
+	}
 }
 
 // classify names a purged position; other stream errors are retried by
@@ -177,11 +249,8 @@ func (st *stream) handle(ctx context.Context, ev *replication.BinlogEvent, out [
 		case strings.EqualFold(q, "COMMIT"): // a non-transactional engine's rows
 			st.commitAt(h.LogPos)
 		default:
-			if isDDL(q) {
-				// Column definitions come with every TABLE_MAP; only the
-				// JSON hint is read from the catalogue, so drop it.
-				clear(st.jsonCols)
-				st.src.log.Info("DDL in binlog", "schema", string(e.Schema), "query", truncate(q, 200), "pos", fmt.Sprintf("%s:%d", st.file, h.LogPos))
+			if err := st.ddl(e, h, q); err != nil {
+				return nil, err
 			}
 			st.commitAt(h.LogPos)
 		}
@@ -218,7 +287,7 @@ func (st *stream) tableMap(ctx context.Context, tm *replication.TableMapEvent) e
 	if !st.src.cfg.captures(db, name) {
 		return nil
 	}
-	jc, err := st.jsonColumns(ctx, db, name)
+	jc, err := st.jsonColumns(ctx, tm)
 	if err != nil {
 		return err
 	}
@@ -257,25 +326,6 @@ func sameTable(a, b *replication.TableMapEvent) bool {
 	}
 	return fmt.Sprint(a.EnumStrValue, a.SetStrValue, a.DefaultCharset, a.ColumnCharset) ==
 		fmt.Sprint(b.EnumStrValue, b.SetStrValue, b.DefaultCharset, b.ColumnCharset)
-}
-
-// jsonColumns returns the columns MariaDB declares JSON: they are LONGTEXT
-// with a json_valid CHECK, which only the catalogue shows. MySQL's binlog
-// has a JSON type of its own.
-func (st *stream) jsonColumns(ctx context.Context, db, name string) (map[string]bool, error) {
-	if st.src.flavor != "mariadb" {
-		return nil, nil
-	}
-	k := db + "." + name
-	if m, ok := st.jsonCols[k]; ok {
-		return m, nil
-	}
-	m, err := mariadbJSONColumns(ctx, st.src.db, db, name)
-	if err != nil {
-		return nil, err
-	}
-	st.jsonCols[k] = m
-	return m, nil
 }
 
 func (st *stream) rowsEvent(h *replication.EventHeader, e *replication.RowsEvent, out []sdk.Record) ([]sdk.Record, error) {
@@ -325,23 +375,16 @@ func (st *stream) rowsEvent(h *replication.EventHeader, e *replication.RowsEvent
 		if err != nil {
 			return nil, sdk.Fatal(fmt.Errorf("at %s: %w", at, err))
 		}
-		pos := position{File: st.commit.File, Pos: st.commit.Pos, GTID: st.commit.GTID, Skip: st.rows}
-		rec, err := t.record(op, before, after, pos.encode(), ts, at, txid)
+		st.incDrop(t, before, after)
+		pos := st.commit // with the schema history
+		pos.Skip = st.rows
+		rec, err := t.record(op, before, after, st.encode(pos), ts, at, txid)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, rec)
 	}
 	return out, nil
-}
-
-func isDDL(q string) bool {
-	w, _, _ := strings.Cut(strings.TrimLeft(q, " \t\n(/*"), " ")
-	switch strings.ToUpper(w) {
-	case "ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE":
-		return true
-	}
-	return false
 }
 
 func truncate(s string, n int) string {

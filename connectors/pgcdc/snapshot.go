@@ -105,6 +105,38 @@ func (sn *snapshot) next(ctx context.Context, s *source) ([]sdk.Record, error) {
 }
 
 func (sn *snapshot) chunk(ctx context.Context, s *source, t *table) ([]sdk.Record, error) {
+	rows, err := selectChunk(ctx, sn.tx, t, sn.pos.Key, s.cfg.chunk)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]sdk.Record, 0, len(rows))
+	at := tsText(sn.at)
+	for _, r := range rows {
+		sn.pos.Key = r.key
+		p := position{Snap: &snapPos{Start: sn.pos.Start, Done: sn.pos.Done, Table: t.full, Key: sn.pos.Key}, Inc: s.inc.position()}
+		recs = append(recs, sdk.Record{
+			Topic: t.topic, Key: keyJSON(t, r.fields), Fields: r.fields, Schema: t.sch, Op: sdk.OpSnapshot,
+			Timestamp: sn.at, Position: p.bytes(), Headers: s.baseHeaders(t, sn.pos.Start, at),
+		})
+	}
+	return recs, nil
+}
+
+// chunkRow is a row a chunk read and its key as text (the next chunk
+// starts after it).
+type chunkRow struct {
+	fields map[string]any
+	key    []string
+}
+
+// querier is a transaction or the pool.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// selectChunk reads up to limit rows of t in primary-key order (ctid order
+// without a key) after the key after.
+func selectChunk(ctx context.Context, q querier, t *table, after []string, limit int) ([]chunkRow, error) {
 	sel := make([]string, len(t.cols))
 	for i, c := range t.cols {
 		// Aliased, so ORDER BY sees the columns, not their text.
@@ -119,18 +151,18 @@ func (sn *snapshot) chunk(ctx context.Context, s *source, t *table) ([]sdk.Recor
 		keyExprs = append(keyExprs, "r."+quoteIdent(t.cols[k].name))
 		casts = append(casts, t.cols[k].typ)
 	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + t.quoted + " AS r"
+	query := "SELECT " + strings.Join(sel, ", ") + " FROM " + t.quoted + " AS r"
 	var args []any
-	if sn.pos.Key != nil {
-		ph := make([]string, len(sn.pos.Key))
-		for i, v := range sn.pos.Key {
+	if after != nil {
+		ph := make([]string, len(after))
+		for i, v := range after {
 			args = append(args, v)
 			ph[i] = "$" + strconv.Itoa(i+1) + "::text::" + casts[i]
 		}
-		q += " WHERE (" + strings.Join(keyExprs, ", ") + ") > (" + strings.Join(ph, ", ") + ")"
+		query += " WHERE (" + strings.Join(keyExprs, ", ") + ") > (" + strings.Join(ph, ", ") + ")"
 	}
-	q += " ORDER BY " + strings.Join(keyExprs, ", ") + " LIMIT " + strconv.Itoa(s.cfg.chunk)
-	rows, err := sn.tx.Query(ctx, q, args...)
+	query += " ORDER BY " + strings.Join(keyExprs, ", ") + " LIMIT " + strconv.Itoa(limit)
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, sdk.Retryable(fmt.Errorf("snapshot of %s: %w", t.full, err))
 	}
@@ -140,7 +172,7 @@ func (sn *snapshot) chunk(ctx context.Context, s *source, t *table) ([]sdk.Recor
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	var recs []sdk.Record
+	var out []chunkRow
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
@@ -157,23 +189,19 @@ func (sn *snapshot) chunk(ctx context.Context, s *source, t *table) ([]sdk.Recor
 			}
 			row[t.cols[i].name] = v
 		}
+		var key []string
 		if len(t.key) == 0 {
-			sn.pos.Key = []string{*vals[len(t.cols)]}
+			key = []string{*vals[len(t.cols)]}
 		} else {
-			key := make([]string, len(t.key))
+			key = make([]string, len(t.key))
 			for i, k := range t.key {
 				key[i] = *vals[k]
 			}
-			sn.pos.Key = key
 		}
-		p := position{Snap: &snapPos{Start: sn.pos.Start, Done: sn.pos.Done, Table: t.full, Key: sn.pos.Key}}
-		recs = append(recs, sdk.Record{
-			Topic: t.topic, Key: keyJSON(t, row), Fields: row, Schema: t.sch, Op: sdk.OpSnapshot,
-			Timestamp: sn.at, Position: p.bytes(), Headers: s.baseHeaders(t, sn.pos.Start, sn.at),
-		})
+		out = append(out, chunkRow{fields: row, key: key})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, sdk.Retryable(fmt.Errorf("snapshot of %s: %w", t.full, err))
 	}
-	return recs, nil
+	return out, nil
 }

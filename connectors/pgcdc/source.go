@@ -43,6 +43,9 @@ type source struct {
 	skip     *position      // the stored stream position to resume after
 
 	snap *snapshot // non-nil while snapshotting
+	inc  incremental
+
+	pgVersion int // server_version_num
 
 	stream     *streamer
 	stopStream context.CancelFunc
@@ -138,8 +141,11 @@ func (s *source) Open(ctx context.Context, raw sdk.Position) error {
 	if s.db, err = connectPool(ctx, s.cfg.dsn); err != nil {
 		return err
 	}
-	if err := s.db.QueryRow(ctx, "SELECT current_database()").Scan(&s.dbName); err != nil {
+	if err := s.db.QueryRow(ctx, "SELECT current_database(), current_setting('server_version_num')::int").Scan(&s.dbName, &s.pgVersion); err != nil {
 		return sdk.Retryable(err)
+	}
+	if pos != nil && pos.Inc != nil {
+		s.inc.pos = *pos.Inc
 	}
 	if err := s.loadTables(ctx); err != nil {
 		return err
@@ -166,6 +172,9 @@ func (s *source) Open(ctx context.Context, raw sdk.Position) error {
 	}
 	if err := s.resume(ctx, pos, exists, confirmed); err != nil {
 		return err
+	}
+	for _, t := range s.inc.pos.Tables {
+		s.queueProgress(ctx, t)
 	}
 	s.startHeartbeat()
 	return nil
@@ -267,6 +276,9 @@ func (s *source) createSlot(ctx context.Context, snap bool) error {
 	return nil
 }
 
+// maxReadBatch bounds the records one Read collects from ready batches.
+const maxReadBatch = 8192
+
 // maxIdleWait is the longest Read waits before answering sdk.ErrBackoff.
 const maxIdleWait = 500 * time.Millisecond
 
@@ -320,6 +332,20 @@ func (s *source) read(ctx context.Context) ([]sdk.Record, error) {
 	case b, ok := <-s.stream.out:
 		if !ok {
 			return nil, s.stream.failure()
+		}
+		// Take what else is ready, so small transactions do not go to the
+		// log one Read each.
+		for len(b) < maxReadBatch {
+			select {
+			case more, ok := <-s.stream.out:
+				if !ok {
+					return b, nil // the failure comes with the next Read
+				}
+				b = append(b, more...)
+				continue
+			default:
+			}
+			break
 		}
 		return b, nil
 	case <-s.streamDone:
@@ -402,7 +428,9 @@ func (s *source) Close(ctx context.Context) error {
 func (s *source) Progress() sdk.Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.progress
+	p := s.progress
+	s.inc.progress.Fill(&p)
+	return p
 }
 
 func (s *source) setProgress(f func(p *sdk.Progress)) {
@@ -425,12 +453,15 @@ func keyJSON(t *table, row map[string]any) []byte {
 	return b
 }
 
-func (s *source) baseHeaders(t *table, pos string, ts time.Time) sdk.Headers {
+// tsText is a time as the braid.source.ts header writes it.
+func tsText(ts time.Time) string { return ts.UTC().Format(time.RFC3339Nano) }
+
+func (s *source) baseHeaders(t *table, pos string, ts string) sdk.Headers {
 	return sdk.Headers{
 		{Key: HeaderDB, Value: s.dbName},
 		{Key: HeaderTable, Value: t.full},
 		{Key: HeaderPos, Value: pos},
-		{Key: HeaderTS, Value: ts.UTC().Format(time.RFC3339Nano)},
+		{Key: HeaderTS, Value: ts},
 		{Key: HeaderSchema, Value: t.hdr},
 	}
 }

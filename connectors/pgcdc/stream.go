@@ -36,11 +36,19 @@ type streamer struct {
 	skipLSN pglogrepl.LSN
 	skipN   int
 
+	// lastFinal and lastN are the transaction of the last record handed
+	// out (or skipped) and its number: where a record between two
+	// transactions resumes.
+	lastFinal pglogrepl.LSN
+	lastN     int
+
 	cur   *txState // the open transaction
 	xid   uint32
 	ctime time.Time
-	n     int // records of cur so far
-	batch []sdk.Record
+	// ctimeText is ctime as the header writes it, once per transaction.
+	ctimeText string
+	n         int // records of cur so far
+	batch     []sdk.Record
 
 	mu      sync.Mutex
 	pending []*txState
@@ -58,14 +66,18 @@ func newStreamer(s *source, conn *pgconn.PgConn, start pglogrepl.LSN, skip *posi
 	if skip != nil {
 		st.skipLSN, _ = pglogrepl.ParseLSN(skip.LSN)
 		st.skipN = skip.N
+		st.lastFinal, st.lastN = st.skipLSN, st.skipN
 	}
 	return st
 }
 
 func (st *streamer) start(ctx context.Context) error {
+	args := []string{"proto_version '1'", "publication_names '" + st.s.cfg.publication + "'"}
+	if st.s.pgVersion >= 140000 {
+		args = append(args, "messages 'true'") // incremental snapshots' watermarks
+	}
 	err := pglogrepl.StartReplication(ctx, st.conn, st.s.cfg.slot, st.safe, pglogrepl.StartReplicationOptions{
-		Mode:       pglogrepl.LogicalReplication,
-		PluginArgs: []string{"proto_version '1'", "publication_names '" + st.s.cfg.publication + "'"},
+		Mode: pglogrepl.LogicalReplication, PluginArgs: args,
 	})
 	if err != nil {
 		return sdk.Retryable(fmt.Errorf("start replication from slot %s at %s: %w", st.s.cfg.slot, st.safe, err))
@@ -103,6 +115,11 @@ func (st *streamer) run(ctx context.Context) {
 func (st *streamer) loop(ctx context.Context) error {
 	lastStatus := time.Now()
 	for {
+		if st.cur == nil {
+			if err := st.incStep(ctx); err != nil {
+				return err
+			}
+		}
 		if time.Since(lastStatus) >= statusInterval {
 			if err := st.sendStatus(false); err != nil {
 				return sdk.Retryable(fmt.Errorf("send standby status: %w", err))
@@ -229,7 +246,7 @@ func (st *streamer) handle(ctx context.Context, x pglogrepl.XLogData) error {
 		st.cur = tx
 		st.pending = append(st.pending, tx)
 		st.mu.Unlock()
-		st.xid, st.ctime, st.n = m.Xid, m.CommitTime, 0
+		st.xid, st.ctime, st.ctimeText, st.n = m.Xid, m.CommitTime, tsText(m.CommitTime), 0
 	case *pglogrepl.CommitMessage:
 		st.mu.Lock()
 		if st.cur != nil {
@@ -245,6 +262,8 @@ func (st *streamer) handle(ctx context.Context, x pglogrepl.XLogData) error {
 		return st.change(ctx, x.WALStart, m.RelationID, sdk.OpUpdate, m.OldTupleType, m.OldTuple, m.NewTuple)
 	case *pglogrepl.DeleteMessage:
 		return st.change(ctx, x.WALStart, m.RelationID, sdk.OpDelete, m.OldTupleType, m.OldTuple, nil)
+	case *pglogrepl.LogicalDecodingMessage:
+		return st.message(ctx, m)
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			if t := st.rels[id]; t != nil {
@@ -355,6 +374,7 @@ func (st *streamer) change(ctx context.Context, at pglogrepl.LSN, rel uint32, op
 			}
 		}
 	}
+	st.incDrop(t, before, after)
 	if op == sdk.OpUpdate && before != nil && len(t.key) > 0 {
 		if ok, _ := sameKey(t, before, after); !ok {
 			// The key changed: the old row is gone, as a sink must see.
@@ -381,6 +401,7 @@ func (st *streamer) emit(ctx context.Context, t *table, at pglogrepl.LSN, op sdk
 	st.mu.Lock()
 	st.cur.last = st.n
 	final := st.cur.final
+	st.lastFinal, st.lastN = final, st.n
 	if final < st.skipLSN || (final == st.skipLSN && st.n <= st.skipN) {
 		st.cur.acked = st.n // handed out before the restart
 		st.mu.Unlock()
@@ -393,8 +414,8 @@ func (st *streamer) emit(ctx context.Context, t *table, at pglogrepl.LSN, op sdk
 	}
 	rec := sdk.Record{
 		Topic: t.topic, Key: keyJSON(t, keyRow), Fields: after, Before: before, Schema: t.sch, Op: op,
-		Timestamp: st.ctime, Position: position{LSN: final.String(), N: st.n}.bytes(),
-		Headers: st.s.baseHeaders(t, at.String(), st.ctime),
+		Timestamp: st.ctime, Position: position{LSN: final.String(), N: st.n, Inc: st.s.inc.position()}.bytes(),
+		Headers: st.s.baseHeaders(t, at.String(), st.ctimeText),
 	}
 	rec.Headers = append(rec.Headers, sdk.Header{Key: HeaderTxID, Value: strconv.FormatUint(uint64(st.xid), 10)})
 	st.batch = append(st.batch, rec)

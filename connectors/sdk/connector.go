@@ -111,11 +111,42 @@ type Snapshotter interface {
 	Progress() Progress
 }
 
-// Progress of a long read: Done of Total units (Total 0 when unknown).
+// Progress of a long read: Done of Total units (Total 0 when unknown), and
+// per table for sources that read tables (an incremental snapshot).
 type Progress struct {
-	Phase string `json:"phase"`
+	Phase  string          `json:"phase"`
+	Done   int64           `json:"done"`
+	Total  int64           `json:"total"`
+	Tables []TableProgress `json:"tables,omitempty"`
+}
+
+// TableProgress is one table's part of a snapshot: Done of Total rows
+// (Total is the database's estimate), State queued, running or done.
+type TableProgress struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
 	Done  int64  `json:"done"`
 	Total int64  `json:"total"`
+}
+
+// IncrementalSnapshotter is implemented by sources that can read chosen
+// tables again while they go on streaming changes (Debezium's incremental
+// snapshot, Netflix's DBLog), e.g. after a table was added to their tables.
+// The worker keeps the requests in the cluster and hands every one of them
+// to Snapshot after each Open and whenever a new one arrives; the source
+// starts, in ID order, those whose ID is above the last its position says it
+// took up, so a request survives a restart however early it comes. Snapshot
+// is called concurrently with Read and must return quickly; a table the
+// source does not capture is an error naming it.
+type IncrementalSnapshotter interface {
+	Snapshot(reqs []SnapshotRequest) error
+}
+
+// SnapshotRequest asks for an incremental snapshot of Tables (all captured
+// tables when empty).
+type SnapshotRequest struct {
+	ID     uint64   `json:"id"`
+	Tables []string `json:"tables,omitempty"`
 }
 
 // Store is a small key-value store a connector may use for its own state

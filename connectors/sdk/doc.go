@@ -6,7 +6,8 @@
 // connector implements Sink: Braid hands it batches read from the log, calls
 // Flush when it wants them durable and commits the log offsets only after Flush
 // returned. Optional capabilities are small extra interfaces (OffsetTracker,
-// SchemaProvider, Snapshotter) checked with a type assertion.
+// SchemaProvider, Snapshotter, IncrementalSnapshotter) checked with a type
+// assertion.
 //
 // Every connector declares a Spec: its settings with types, defaults, docs and
 // validation. The same Spec validates pipeline files (errors name the field),

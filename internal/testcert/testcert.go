@@ -18,7 +18,8 @@ import (
 )
 
 // Cert is a self-signed certificate for 127.0.0.1, ::1 and localhost,
-// valid for an hour.
+// valid for an hour. It serves as a client certificate too (mutual TLS:
+// the server trusts its CertFile as the CA).
 type Cert struct {
 	// CertFile and KeyFile are PEM files; CertFile is also the CA file
 	// clients trust.
@@ -43,7 +44,7 @@ func New(t testing.TB) Cert {
 		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
 		DNSNames:              []string{"localhost"},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 	}

@@ -29,6 +29,42 @@ func (s *Server) connectorRoutes() {
 	m.HandleFunc("POST /connectors/{name}/restart", s.restart)
 	m.HandleFunc("GET /connectors/{name}/topics", s.getTopics)
 	m.HandleFunc("GET /connectors/{name}/history", s.getHistory)
+	m.HandleFunc("POST /connectors/{name}/snapshot", s.snapshot)
+}
+
+// SnapshotRequest is the body of POST /connectors/{name}/snapshot: the
+// tables to read again (every captured table when empty).
+type SnapshotRequest struct {
+	Tables []string `json:"tables"`
+}
+
+// SnapshotAccepted answers it: the request's ID, which the connector's
+// status shows once its source takes the request up.
+type SnapshotAccepted struct {
+	ID     uint64   `json:"id"`
+	Tables []string `json:"tables"`
+}
+
+// snapshot queues an incremental snapshot of a source connector; its
+// progress appears in the connector's status.
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	var req SnapshotRequest
+	if r.ContentLength != 0 && !readJSON(w, r, &req) {
+		return
+	}
+	id, err := s.eng.Worker.Snapshot(r.Context(), r.PathValue("name"), req.Tables)
+	if errors.Is(err, worker.ErrNoIncrementalSnapshot) {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if err != nil {
+		s.fail(w, err, nil)
+		return
+	}
+	if req.Tables == nil {
+		req.Tables = []string{}
+	}
+	writeJSON(w, http.StatusAccepted, SnapshotAccepted{ID: id, Tables: req.Tables})
 }
 
 // ConnectorInfo is Kafka Connect's connector description.

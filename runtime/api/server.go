@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/pipelines"
 	"github.com/braidhq/braid/runtime/engine"
 )
@@ -105,18 +106,9 @@ func New(eng *engine.Engine, opts Options) *Server {
 // checks (guard.go), authentication and body limits.
 func (s *Server) Handler() http.Handler { return s.middleware(s.mux) }
 
-// LoopbackOnly reports whether addr can only be reached from this machine.
-func LoopbackOnly(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// LoopbackOnly reports whether addr can only be reached from this machine
+// (the one rule, sdk.LoopbackOnly, that listening connectors use too).
+func LoopbackOnly(addr string) bool { return sdk.LoopbackOnly(addr) }
 
 // Start listens and serves in the background until Shutdown or ctx ends.
 func (s *Server) Start(ctx context.Context) error {

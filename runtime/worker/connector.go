@@ -83,6 +83,10 @@ type task struct {
 	owned    bool // this worker holds the task's lease
 	progress func() sdk.Progress
 	gauges   map[string]float64
+	// snapshotter is the opened source when it takes incremental
+	// snapshots; snapSeen the last request ID handed to it.
+	snapshotter sdk.IncrementalSnapshotter
+	snapSeen    uint64
 }
 
 func (t *task) status() TaskStatus {

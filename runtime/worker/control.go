@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/runtime/log"
 )
 
@@ -24,6 +25,8 @@ type target struct {
 	Restart    uint64 `json:"restart,omitempty"`
 	Tasks      []int  `json:"tasks,omitempty"`
 	OnlyFailed bool   `json:"only_failed,omitempty"`
+	// Snapshots are the latest incremental snapshot requests (snapshot.go).
+	Snapshots []sdk.SnapshotRequest `json:"snapshots,omitempty"`
 }
 
 // loadTargets reads every target before connectors start, so a connector
@@ -100,6 +103,9 @@ func (w *Worker) applyTarget(ctx context.Context, name string, tg target) {
 			c.startTasks(w.ctx)
 		}
 		c.setPaused(tg.State == StatePaused)
+	}
+	for _, t := range c.taskList() {
+		t.handSnapshots(tg.Snapshots)
 	}
 	if tg.Restart > seen && tg.State != StateStopped {
 		for _, t := range c.taskList() {

@@ -117,6 +117,12 @@ func (c *connector) openSource(ctx context.Context, t *task) (*sourceTask, error
 		t.progress = snap.Progress
 		t.mu.Unlock()
 	}
+	if is, ok := src.(sdk.IncrementalSnapshotter); ok {
+		t.mu.Lock()
+		t.snapshotter, t.snapSeen = is, 0
+		t.mu.Unlock()
+		t.handSnapshots(w.target(c.cfg.Name).Snapshots)
+	}
 	return st, nil
 }
 
@@ -163,6 +169,9 @@ func (st *sourceTask) run(ctx context.Context) error {
 }
 
 func (st *sourceTask) close() {
+	st.t.mu.Lock()
+	st.t.snapshotter = nil // a request now waits for the next Open
+	st.t.mu.Unlock()
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := st.src.Close(cctx); err != nil {

@@ -13,6 +13,11 @@ import (
 	"github.com/braidhq/braid/schema"
 )
 
+// AppendJSON appends v encoded as the json converter encodes a field's
+// value, for a connector that writes its records' JSON itself, in a fixed
+// field order, instead of through Encode's sorted map.
+func AppendJSON(b []byte, v any) ([]byte, error) { return appendJSON(b, v) }
+
 // appendJSON appends the JSON encoding of a plain Go value. It writes the
 // same bytes as encoding/json (SetEscapeHTML(false)) for the types structured
 // values use, except that schema.Decimal is a bare number, and falls back to encoding/json for

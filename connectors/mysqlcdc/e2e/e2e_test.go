@@ -68,6 +68,12 @@ func unique(prefix string) string {
 // startEngine applies the pipeline origin table → topic → mirror table.
 func startEngine(t *testing.T, dataDir, name, table, mirror string) *engine.Engine {
 	t.Helper()
+	return startEngineWith(t, dataDir, name, table, mirror, "")
+}
+
+// startEngineWith is startEngine with more source settings (", k: v").
+func startEngineWith(t *testing.T, dataDir, name, table, mirror, extra string) *engine.Engine {
+	t.Helper()
 	builtin.RegisterConverters()
 	eng, err := engine.Start(t.Context(), engine.Options{Plugins: builtin.Plugins(), DataDir: dataDir,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -82,13 +88,13 @@ sources:
   cdc:
     connector: mysql-cdc
     topic: %s
-    config: { dsn: %q, tables: [%s], snapshot.chunk.size: 97, server.id: 4242 }
+    config: { dsn: %q, tables: [%s], snapshot.chunk.size: 97, server.id: 4242%s }
 sinks:
   mirror:
     connector: jdbc-sink
     topics: [%s]
     config: { dsn: %q, insert.mode: upsert, pk.mode: record_key, delete.enabled: true, auto.create: true, auto.evolve: true, table.name.format: %s }
-`, name, name, name, origin.DSN(""), "shop."+table, name, mirrorDSN, mirror)
+`, name, name, name, origin.DSN(""), "shop."+table, extra, name, mirrorDSN, mirror)
 	p, lints := pipelines.Parse("e2e.yaml", []byte(yaml), eng.Catalog(), func(string) (string, bool) { return "", false })
 	for _, l := range lints {
 		t.Fatalf("%s\n%s", l.String(), yaml)
@@ -169,26 +175,30 @@ func workload(t *testing.T, db *sql.DB, next *int64, n int) {
 
 var tableName string
 
-// The snapshot runs while writes go on; the mirror ends equal to the origin.
-// The engine then stops, more writes happen, and a new engine on the same
-// data directory resumes from the stored position without losing any.
-func TestMirrorSnapshotStreamRestart(t *testing.T) {
-	src := openDB(t, origin.DSN(""))
-	dst := openDB(t, mirrorDSN)
-	tableName = unique("orders_")
-	mirror := unique("mycdc_mirror_")
+// orders creates the origin table (named tableName) with n rows and names
+// a mirror table, dropped at the end.
+func orders(t *testing.T, prefix, mirrorPrefix string, n int) (src, dst *sql.DB, mirror string) {
+	src, dst = openDB(t, origin.DSN("")), openDB(t, mirrorDSN)
+	tableName, mirror = unique(prefix), unique(mirrorPrefix)
 	t.Cleanup(func() { _, _ = dst.Exec("DROP TABLE IF EXISTS " + mirror) })
 	exec(t, src, "CREATE DATABASE IF NOT EXISTS shop")
 	exec(t, src, "CREATE TABLE shop."+tableName+" (id BIGINT PRIMARY KEY, v VARCHAR(200), amt DECIMAL(12,2), at DATETIME(6))")
-	var next int64
-	for i := 0; i < 2000; i += 200 {
+	for i := 0; i < n; i += 200 {
 		var vals []string
-		for j := i + 1; j <= i+200; j++ {
+		for j := i + 1; j <= min(i+200, n); j++ {
 			vals = append(vals, fmt.Sprintf("(%d, 'v%d', %d.50, '2024-01-02 03:04:05.123456')", j, j, j))
 		}
 		exec(t, src, "INSERT INTO shop."+tableName+" VALUES "+strings.Join(vals, ","))
 	}
-	next = 2000
+	return src, dst, mirror
+}
+
+// The snapshot runs while writes go on; the mirror ends equal to the origin.
+// The engine then stops, more writes happen, and a new engine on the same
+// data directory resumes from the stored position without losing any.
+func TestMirrorSnapshotStreamRestart(t *testing.T) {
+	src, dst, mirror := orders(t, "orders_", "mycdc_mirror_", 2000)
+	next := int64(2000)
 
 	dataDir := t.TempDir()
 	eng := startEngine(t, dataDir, "mycdc-e2e", tableName, mirror)
@@ -208,5 +218,33 @@ func TestMirrorSnapshotStreamRestart(t *testing.T) {
 	exec(t, src, "ALTER TABLE shop."+tableName+" ADD COLUMN note VARCHAR(10) DEFAULT 'x'")
 	workload(t, src, &next, 100)
 	waitEqual(t, src, dst, tableName, mirror, eng)
+	stopEngine(t, eng)
+}
+
+// A source that never snapshotted (snapshot.mode never) is asked for an
+// incremental snapshot through the worker, as POST /connectors/cdc/snapshot
+// does, while writes go on: the mirror ends equal to the origin, rows
+// written before the source started included, and the status reports the
+// table done.
+func TestIncrementalSnapshotMirror(t *testing.T) {
+	src, dst, mirror := orders(t, "inc_", "mycdc_incmirror_", 1500)
+	next := int64(1500)
+	eng := startEngineWith(t, t.TempDir(), "mycdc-inc", tableName, mirror, ", snapshot.mode: never")
+	workload(t, src, &next, 50) // streamed; the mirror has only these
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id, err := eng.Worker.Snapshot(ctx, "cdc", []string{"shop." + tableName})
+	if err != nil || id != 1 {
+		t.Fatalf("snapshot request: %d %v", id, err)
+	}
+	workload(t, src, &next, 300)
+	waitEqual(t, src, dst, tableName, mirror, eng)
+	st, err := eng.Worker.StatusContext(ctx, "cdc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := st.Progress; p == nil || len(p.Tables) != 1 || p.Tables[0].State != "done" || p.Tables[0].Done < 1000 {
+		t.Fatalf("progress %+v", p)
+	}
 	stopEngine(t, eng)
 }

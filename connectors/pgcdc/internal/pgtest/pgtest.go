@@ -53,7 +53,7 @@ func version(dir string) int {
 
 // Start creates and starts a server. initdb refuses to run as root, so as
 // root the server runs as the postgres system user.
-func Start() (*Server, error) {
+func Start(settings ...string) (*Server, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -92,6 +92,9 @@ func Start() (*Server, error) {
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=100", "-c", "shared_buffers=32MB",
 	}, " ")
+	for _, kv := range settings {
+		opts += " -c " + kv
+	}
 	if err := s.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		os.RemoveAll(dir)
