@@ -114,6 +114,7 @@ func TestConsoleActionsNeedCSRFAndJSON(t *testing.T) {
 		`{"action":"restart-task","task":"x"}`:     "not a task number",
 		`{"action":"restart-task","task":"7"}`:     "not found",
 		`{"action":"explode"}`:                     "Unknown action",
+		`{"action":"snapshot"}`:                    "cannot take an incremental snapshot",
 		`{"action":"restart-task","task":"0/../"}`: "not a task number",
 	} {
 		resp, page := rawDo(t, "POST", action, body, http.Header{"Content-Type": {"application/json"}, ui.CSRFHeader: {token}})

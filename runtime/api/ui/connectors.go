@@ -105,6 +105,7 @@ var actions = map[string]struct{ method, path, done string }{
 	"restart-failed": {http.MethodPost, "/restart?includeTasks=true&onlyFailed=true", "Restarting the failed tasks."},
 	"reset-offsets":  {http.MethodDelete, "/offsets", "Offsets reset: resume the connector to start again."},
 	"restart-task":   {http.MethodPost, "/tasks/{task}/restart", "Restarting the task."},
+	"snapshot":       {http.MethodPost, "/snapshot", "Incremental snapshot requested: its progress shows here."},
 }
 
 // connectorAction runs one action (JSON {"action": "pause"}) and answers

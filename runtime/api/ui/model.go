@@ -22,7 +22,16 @@ type taskStatus struct {
 }
 
 type progress struct {
-	Phase string `json:"phase"`
+	Phase  string          `json:"phase"`
+	Done   int64           `json:"done"`
+	Total  int64           `json:"total"`
+	Tables []tableProgress `json:"tables"`
+}
+
+// tableProgress is one table of an incremental snapshot.
+type tableProgress struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
 	Done  int64  `json:"done"`
 	Total int64  `json:"total"`
 }
@@ -191,12 +200,12 @@ var funcs = template.FuncMap{
 // stateClass is the CSS class of a connector or task state.
 func stateClass(s string) string { return "state-" + strings.ToLower(s) }
 
-// percent is a progress report's share done, 0 to 100.
-func percent(p *progress) int64 {
-	if p == nil || p.Total <= 0 {
+// percent is done's share of total, 0 to 100.
+func percent(done, total int64) int64 {
+	if total <= 0 {
 		return 0
 	}
-	return min(100, p.Done*100/p.Total)
+	return max(0, min(100, done*100/total))
 }
 
 func formatRate(r float64) string {

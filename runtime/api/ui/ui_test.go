@@ -112,7 +112,7 @@ func TestPagesRender(t *testing.T) {
 	api.HandleFunc("GET /connectors/src/status", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte(`{"name":"src","type":"source","connector":{"state":"RUNNING","worker_id":"w9"},
 			"tasks":[{"id":0,"state":"RUNNING","worker_id":"w9","gauges":{"slot_retained_wal_bytes":52}}],
-			"progress":{"phase":"snapshot","done":25,"total":100}}`))
+			"progress":{"phase":"snapshot","done":25,"total":100,"tables":[{"name":"shop.orders","state":"running","done":5,"total":10}]}}`))
 	})
 	api.HandleFunc("GET /connectors/src/history", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte(`{"interval":"10s","points":[{"time":"2026-01-01T00:00:00Z","records_per_second":1},{"time":"2026-01-01T00:00:10Z","records_per_second":3}]}`))
@@ -125,7 +125,7 @@ func TestPagesRender(t *testing.T) {
 	c := New(api, Options{Version: "v-test"})
 	rec := httptest.NewRecorder()
 	c.ServeHTTP(rec, httptest.NewRequest("GET", "/ui/connectors/src", nil))
-	for _, want := range []string{"snapshot: 25 of 100", "slot_retained_wal_bytes", "w9", `class="chart-rate"`, "[hidden]"} {
+	for _, want := range []string{"snapshot: 25 of 100", `<progress id="table-progress-0" max="100" value="50">`, "shop.orders", "slot_retained_wal_bytes", "w9", `class="chart-rate"`, "[hidden]"} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("connector page lacks %q", want)
 		}
