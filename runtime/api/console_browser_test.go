@@ -230,6 +230,8 @@ sinks:
 	// No session yet: the console asks for the token.
 	do("log in", chromedp.Navigate(f.base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.Poll[chromedp.Void](`window.htmx !== undefined`))
+	do("a wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#login-result .error")), chromedp.Evaluate[chromedp.Void](`document.querySelector('#token').value = ''`))
 	shot("login")
 	do("log in", chromedp.SendKeys(chromedp.CSS("#token"), "console-test-token"+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("svg.graph a.node")))
