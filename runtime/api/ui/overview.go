@@ -104,24 +104,61 @@ func (c *Console) readGraph(ctx context.Context) (graph, error) {
 	if err != nil {
 		return graph{}, err
 	}
-	now := time.Now()
 	g := graph{Width: graphW, Empty: len(conns) == 0 && len(topics) == 0}
-	pos := map[string]node{}
-	// Topics: those the connectors name first, in connector order, then the rest.
-	var topicOrder []string
+	order := topicOrder(conns, topics)
+	pos := g.addTopics(order, conns, topics)
+	writers := map[string]int{} // sources per topic
+	for _, e := range conns {
+		if e.Info.Type == "source" {
+			for _, t := range topicsOf(e.Info.Config) {
+				writers[t]++
+			}
+		}
+	}
+	var srcRow, sinkRow int
+	now := time.Now()
+	for _, e := range conns {
+		n := g.addConnector(e)
+		if e.Info.Type == "source" {
+			n.X, n.Y = colSrc, 20+srcRow*rowH
+			srcRow++
+		} else {
+			n.X, n.Y = colSink, 20+sinkRow*rowH
+			sinkRow++
+		}
+		g.Nodes = append(g.Nodes, n)
+		for _, t := range topicsOf(e.Info.Config) {
+			if e.Info.Type == "source" {
+				g.Edges = append(g.Edges, link(n, pos[t], c.sourceLabel(ctx, e.Info.Name, t, topics[t], writers[t], now), "edge-src "+stateClass(n.State)))
+			} else {
+				g.Edges = append(g.Edges, link(pos[t], n, c.sinkLabel(cfg(e.Info.Config, "group"), t, topics[t], now), "edge-sink "+stateClass(n.State)))
+			}
+		}
+		if d := dlqOf(e.Info.Config); d != "" {
+			g.Edges = append(g.Edges, link(n, pos[d], fmt.Sprintf("DLQ %d", topics[d].records()), "edge-dlq"))
+		}
+	}
+	g.Height = 40 + max(len(order), srcRow, sinkRow, 1)*rowH
+	return g, nil
+}
+
+// topicOrder lists the topics the connectors name first, in connector
+// order, then the others by name.
+func topicOrder(conns []expanded, topics map[string]topicInfo) []string {
+	var order []string
 	seen := map[string]bool{}
-	addTopic := func(t string) {
+	add := func(t string) {
 		if !seen[t] {
 			seen[t] = true
-			topicOrder = append(topicOrder, t)
+			order = append(order, t)
 		}
 	}
 	for _, e := range conns {
 		for _, t := range topicsOf(e.Info.Config) {
-			addTopic(t)
+			add(t)
 		}
 		if d := dlqOf(e.Info.Config); d != "" {
-			addTopic(d)
+			add(d)
 		}
 	}
 	rest := []string{}
@@ -132,106 +169,80 @@ func (c *Console) readGraph(ctx context.Context) (graph, error) {
 	}
 	sort.Strings(rest)
 	for _, t := range rest {
-		addTopic(t)
+		add(t)
 	}
-	writers := map[string]int{} // sources per topic
-	for _, e := range conns {
-		if e.Info.Type == "source" {
-			for _, t := range topicsOf(e.Info.Config) {
-				writers[t]++
-			}
-		}
-	}
+	return order
+}
+
+// addTopics draws the middle column and returns each topic's node.
+func (g *graph) addTopics(order []string, conns []expanded, topics map[string]topicInfo) map[string]node {
 	dlqs := map[string]bool{}
 	for _, e := range conns {
 		if d := dlqOf(e.Info.Config); d != "" {
 			dlqs[d] = true
 		}
 	}
-	for i, t := range topicOrder {
+	pos := map[string]node{}
+	for i, t := range order {
 		info, ok := topics[t]
-		sub := "not created yet"
+		n := node{Kind: "topic", Name: t, Href: "/ui/topics/" + esc(t), Sub: "not created yet", X: colTop, Y: 20 + i*rowH}
 		if ok {
-			sub = fmt.Sprintf("%d records · %d partitions", info.records(), len(info.Partitions))
+			n.Sub = fmt.Sprintf("%d records · %d partitions", info.records(), len(info.Partitions))
 		}
-		kind := "topic"
 		if dlqs[t] {
-			kind = "dlq"
+			n.Kind, n.Href, n.Sub = "dlq", "/ui/dlq/"+esc(t), fmt.Sprintf("dead letters: %d", info.records())
 			g.DLQRecords += info.records()
-			sub = fmt.Sprintf("dead letters: %d", info.records())
 		}
-		n := node{Kind: kind, Name: t, Href: "/ui/topics/" + esc(t), Sub: sub, X: colTop, Y: 20 + i*rowH}
-		if kind == "dlq" {
-			n.Href = "/ui/dlq/" + esc(t)
-		}
-		pos["t:"+t] = n
+		pos[t] = n
 		g.Nodes = append(g.Nodes, n)
 	}
-	var srcRow, sinkRow int
-	for _, e := range conns {
-		g.Connectors++
-		st := e.Status.Connector.State
-		for _, t := range e.Status.Tasks {
-			if t.State == "FAILED" {
-				st = "FAILED"
-			}
-		}
-		switch st {
-		case "RUNNING":
-			g.Running++
-		case "FAILED":
-			g.Failed++
-		}
-		n := node{Kind: e.Info.Type, Name: e.Info.Name, State: st, Href: "/ui/connectors/" + esc(e.Info.Name),
-			Sub: cfg(e.Info.Config, "connector") + " · " + st}
-		if e.Info.Type == "source" {
-			n.X, n.Y = colSrc, 20+srcRow*rowH
-			srcRow++
-		} else {
-			n.X, n.Y = colSink, 20+sinkRow*rowH
-			sinkRow++
-		}
-		g.Nodes = append(g.Nodes, n)
-		for _, t := range topicsOf(e.Info.Config) {
-			tn := pos["t:"+t]
-			info := topics[t]
-			if e.Info.Type == "source" {
-				r, known := c.rates.observe("topic:"+t, info.end(), now)
-				label := rateLabel(r, known)
-				if writers[t] > 1 {
-					// The topic's rate is every writer's: show this one's own,
-					// from the worker's history.
-					label = c.sourceRate(ctx, e.Info.Name)
-				}
-				g.Edges = append(g.Edges, link(n, tn, label, "edge-src "+stateClass(st)))
-				continue
-			}
-			group := cfg(e.Info.Config, "group")
-			var committed, lag int64
-			found := false
-			for _, gl := range info.Groups {
-				if gl.Group == group {
-					found = true
-					lag = gl.TotalLag
-					for _, o := range gl.Committed {
-						committed += o + 1
-					}
-				}
-			}
-			label := "no commits yet"
-			if found {
-				r, known := c.rates.observe("group:"+group+":"+t, committed, now)
-				label = fmt.Sprintf("%s · lag %d", rateLabel(r, known), lag)
-			}
-			g.Edges = append(g.Edges, link(tn, n, label, "edge-sink "+stateClass(st)))
-		}
-		if d := dlqOf(e.Info.Config); d != "" {
-			g.Edges = append(g.Edges, link(n, pos["t:"+d], fmt.Sprintf("DLQ %d", topics[d].records()), "edge-dlq"))
+	return pos
+}
+
+// addConnector counts a connector and returns its node (unplaced); any
+// failed task makes it FAILED.
+func (g *graph) addConnector(e expanded) node {
+	g.Connectors++
+	st := e.Status.Connector.State
+	for _, t := range e.Status.Tasks {
+		if t.State == "FAILED" {
+			st = "FAILED"
 		}
 	}
-	rows := max(len(topicOrder), srcRow, sinkRow, 1)
-	g.Height = 40 + rows*rowH
-	return g, nil
+	switch st {
+	case "RUNNING":
+		g.Running++
+	case "FAILED":
+		g.Failed++
+	}
+	return node{Kind: e.Info.Type, Name: e.Info.Name, State: st, Href: "/ui/connectors/" + esc(e.Info.Name),
+		Sub: cfg(e.Info.Config, "connector") + " · " + st}
+}
+
+// sourceLabel is a source edge's rate: the topic's produce rate, or the
+// source's own from its history when several sources write the topic.
+func (c *Console) sourceLabel(ctx context.Context, source, topic string, info topicInfo, writers int, now time.Time) string {
+	r, known := c.rates.observe("topic:"+topic, info.end(), now)
+	if writers > 1 {
+		return c.sourceRate(ctx, source)
+	}
+	return rateLabel(r, known)
+}
+
+// sinkLabel is a sink edge's commit rate and lag, from its group's offsets.
+func (c *Console) sinkLabel(group, topic string, info topicInfo, now time.Time) string {
+	for _, gl := range info.Groups {
+		if gl.Group != group {
+			continue
+		}
+		var committed int64
+		for _, o := range gl.Committed {
+			committed += o + 1
+		}
+		r, known := c.rates.observe("group:"+group+":"+topic, committed, now)
+		return fmt.Sprintf("%s · lag %d", rateLabel(r, known), gl.TotalLag)
+	}
+	return "no commits yet"
 }
 
 func rateLabel(r float64, known bool) string {
