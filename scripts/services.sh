@@ -2,9 +2,10 @@
 # Makes sure the services the tests need run on loopback: MariaDB on 3306 and
 # PostgreSQL on 5432 (with a database named test), installing them from Debian's
 # packages where they are missing, and that kcat (librdkafka's command-line
-# client, for runtime/kafka's tests) and OpenSSH's sftp-server (the SFTP
-# subsystem connectors/sftp's tests also run against) are installed.
-# Idempotent; safe to run on every `make test`.
+# client, for runtime/kafka's tests), OpenSSH's sftp-server (the SFTP
+# subsystem connectors/sftp's tests also run against) and Chromium (driven
+# headless by the web console's browser tests in runtime/api/ui) are
+# installed. Idempotent; safe to run on every `make test`.
 set -euo pipefail
 
 log() { echo "services: $*" >&2; }
@@ -76,8 +77,15 @@ sftp_server_installed() {
 	[ -x /usr/lib/openssh/sftp-server ]
 }
 
+chromium_installed() {
+	command -v chromium >/dev/null && return 0
+	log "installing chromium"; apt_install chromium
+	command -v chromium >/dev/null
+}
+
 kcat_installed
 sftp_server_installed
+chromium_installed
 mariadb_up && mariadb_ready
 postgres_up && postgres_ready
 log "MariaDB 127.0.0.1:3306 and PostgreSQL 127.0.0.1:5432 are up"

@@ -28,6 +28,8 @@ var rules = []rule{
 	{"connectors/sdk/", []string{"connectors/sdk", "schema"}},
 	{"pipelines", []string{"connectors/sdk"}},
 	{"schema", nil},
+	// The web console is built only on the REST API's handler.
+	{"runtime/api/ui", nil},
 	{"schema/", []string{"schema", "schema/"}},
 }
 

@@ -28,6 +28,7 @@ func (s *Server) connectorRoutes() {
 	m.HandleFunc("PUT /connectors/{name}/stop", s.stop)
 	m.HandleFunc("POST /connectors/{name}/restart", s.restart)
 	m.HandleFunc("GET /connectors/{name}/topics", s.getTopics)
+	m.HandleFunc("GET /connectors/{name}/history", s.getHistory)
 	m.HandleFunc("POST /connectors/{name}/snapshot", s.snapshot)
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/runtime/engine"
 	"github.com/braidhq/braid/runtime/natsd"
+	"github.com/braidhq/braid/schema/registry"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -64,6 +65,11 @@ func testPlugins() sdk.Plugins {
 		NewSource: func(cfg sdk.Config, _ sdk.Env) (sdk.Source, error) { return &vaultSource{cfg: cfg}, nil }})
 }
 
+// engineRegistry in Options.SchemaRegistry asks newFixtureWith to serve
+// the engine's own registry (the one the records route decodes with), as
+// braid run does.
+type engineRegistry struct{ http.Handler }
+
 // fixture is a running engine with its API.
 type fixture struct {
 	t      *testing.T
@@ -101,6 +107,9 @@ func newFixtureWith(t *testing.T, opts Options, extra ...sdk.Plugin) *fixture {
 	}
 	if opts.AllowPaths == nil {
 		opts.AllowPaths = []string{dir} // the tests' files live there
+	}
+	if _, ok := opts.SchemaRegistry.(engineRegistry); ok {
+		opts.SchemaRegistry = registry.Handler(eng.Schemas, logger)
 	}
 	opts.Logger, opts.Levels, opts.Version = logger, levels, "test"
 	srv := New(eng, opts)

@@ -55,6 +55,10 @@ type Options struct {
 	// directory). DenyPaths are refused even inside them (the log's own
 	// files, the token file); /proc, /sys and /dev always are.
 	AllowPaths, DenyPaths []string
+	// HistoryEvery is how often the connectors' throughput and lag are
+	// sampled for GET /connectors/{name}/history (default 10s; 15 minutes
+	// are kept).
+	HistoryEvery time.Duration
 }
 
 // Server is the REST API of one engine.
@@ -67,6 +71,8 @@ type Server struct {
 	paths  pathRule
 	// pathsErr is a bad AllowPaths or DenyPaths entry, reported by Start.
 	pathsErr error
+
+	hist *history
 
 	mu   sync.Mutex
 	ln   net.Listener
@@ -90,7 +96,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 	if len(opts.AllowPaths) == 0 {
 		opts.AllowPaths = defaultAllowPaths()
 	}
-	s := &Server{eng: eng, opts: opts, logger: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{eng: eng, opts: opts, logger: opts.Logger, mux: http.NewServeMux(), hist: newHistory(opts.HistoryEvery)}
 	s.paths, s.pathsErr = newPathRule(opts.AllowPaths, opts.DenyPaths)
 	s.routes()
 	return s
@@ -148,6 +154,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	go s.refreshSecrets(ctx)
+	go s.recordHistory(ctx)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -168,10 +175,15 @@ func (s *Server) Start(ctx context.Context) error {
 // refreshSecrets registers the secrets of connectors started by other means
 // than this API (pipeline files) with the log scrubber.
 func (s *Server) refreshSecrets(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
+	s.every(ctx, time.Second, func() { s.opts.Levels.AddSecrets(s.secrets()...) })
+}
+
+// every runs fn now and then every d until ctx ends or the server stops.
+func (s *Server) every(ctx context.Context, d time.Duration, fn func()) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
-		s.opts.Levels.AddSecrets(s.secrets()...)
+		fn()
 		select {
 		case <-ctx.Done():
 			return
@@ -204,8 +216,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// open routes need no token: liveness and readiness probes.
-func open(path string) bool { return path == "/healthz" || path == "/readyz" }
+// open routes need no token: liveness and readiness probes, and the web
+// console's login form and static files (console.go).
+func open(path string) bool { return path == "/healthz" || path == "/readyz" || consoleOpen(path) }
 
 func (s *Server) middleware(next http.Handler) http.Handler {
 	token := []byte(s.opts.Token)
@@ -216,9 +229,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if len(token) > 0 && !open(r.URL.Path) {
+		if len(token) > 0 && !open(r.URL.Path) && !s.consoleSession(r) {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), token) != 1 {
+				if !ok && consoleLoginRedirect(w, r) {
+					return
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="braid"`)
 				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 				return
@@ -282,6 +298,7 @@ func (s *Server) routes() {
 	s.loggerRoutes()
 	s.pipelineRoutes()
 	s.topicRoutes()
+	s.consoleRoutes()
 	if s.opts.SchemaRegistry != nil {
 		for _, p := range []string{"/subjects", "/schemas", "/config", "/mode", "/compatibility", "/contexts"} {
 			m.Handle(p, s.opts.SchemaRegistry)

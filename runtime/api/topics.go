@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,6 +20,7 @@ func (s *Server) topicRoutes() {
 	s.mux.HandleFunc("GET /topics", s.listTopics)
 	s.mux.HandleFunc("GET /topics/{name}", s.getTopic)
 	s.mux.HandleFunc("GET /topics/{name}/records", s.getRecords)
+	s.mux.HandleFunc("POST /topics/{name}/replay", s.replay)
 }
 
 func (s *Server) topicError(w http.ResponseWriter, err error) {
@@ -114,6 +116,13 @@ type BrowsedRecord struct {
 	Value         any               `json:"value"`
 	ValueEncoding string            `json:"value_encoding"`
 	Headers       map[string]string `json:"headers,omitempty"`
+	// With decode=schema: keys and values in the schema registry's wire
+	// format, decoded with their schema, and that schema.
+	KeyDecoded   any        `json:"key_decoded,omitempty"`
+	KeySchema    *SchemaRef `json:"key_schema,omitempty"`
+	ValueDecoded any        `json:"value_decoded,omitempty"`
+	ValueSchema  *SchemaRef `json:"value_schema,omitempty"`
+	DecodeError  string     `json:"decode_error,omitempty"`
 }
 
 // Records is GET /topics/{name}/records' answer; NextOffset is where the
@@ -136,8 +145,41 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit = min(limit, maxBrowse)
+	raw := false
+	switch q.Get("encoding") {
+	case "":
+	case "base64":
+		raw = true
+	default:
+		writeError(w, http.StatusBadRequest, "encoding must be base64 or left out, not %s", quote(q.Get("encoding")))
+		return
+	}
+	var dec *recordDecoder
+	switch q.Get("decode") {
+	case "":
+	case "schema":
+		dec = newRecordDecoder(s.eng.Schemas)
+	default:
+		writeError(w, http.StatusBadRequest, "decode must be schema or left out, not %s", quote(q.Get("decode")))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
+	if ts := q.Get("time"); ts != "" {
+		if q.Get("offset") != "" {
+			writeError(w, http.StatusBadRequest, "give offset or time, not both")
+			return
+		}
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "time must be RFC 3339 (2026-01-02T15:04:05Z), not %s", quote(ts))
+			return
+		}
+		if from, err1 = s.eng.Log.OffsetForTime(ctx, name, int32(partition), at); err1 != nil {
+			s.topicError(w, err1)
+			return
+		}
+	}
 	if q.Get("offset") == "latest" || from == log.Latest {
 		// A concrete offset, so that the next page (a tail) misses nothing.
 		if from, err1 = s.endOffset(ctx, name, int32(partition)); err1 != nil {
@@ -151,18 +193,19 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = rd.Close() }()
-	recs, err := rd.Fetch(ctx, int(limit), 4<<20, 200*time.Millisecond)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	recs, err := fetchUpTo(ctx, rd, int(limit), 4<<20)
+	if err != nil {
 		s.topicError(w, err)
 		return
 	}
 	out := Records{Topic: name, Partition: int32(partition), Records: []BrowsedRecord{}, NextOffset: from}
 	for _, rec := range recs {
 		br := BrowsedRecord{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}
-		br.Value, br.ValueEncoding = show(rec.Value)
+		br.Value, br.ValueEncoding = show(rec.Value, raw)
 		if rec.Key != nil {
-			br.Key, br.KeyEncoding = show(rec.Key)
+			br.Key, br.KeyEncoding = show(rec.Key, raw)
 		}
+		s.decodeRecord(ctx, dec, name, rec, &br)
 		if len(rec.Headers) > 0 {
 			br.Headers = map[string]string{}
 			for _, h := range rec.Headers {
@@ -173,6 +216,47 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		out.NextOffset = rec.Offset + 1
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// decodeRecord fills br's decoded fields (decode=schema).
+func (s *Server) decodeRecord(ctx context.Context, dec *recordDecoder, topic string, rec log.Record, br *BrowsedRecord) {
+	if dec == nil {
+		return
+	}
+	var errs []error
+	var err error
+	if br.KeyDecoded, br.KeySchema, err = dec.decode(ctx, topic, rec.Key); err != nil {
+		errs = append(errs, fmt.Errorf("key: %w", err))
+	}
+	if br.ValueDecoded, br.ValueSchema, err = dec.decode(ctx, topic, rec.Value); err != nil {
+		errs = append(errs, fmt.Errorf("value: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		br.DecodeError = err.Error()
+	}
+}
+
+// fetchUpTo reads up to limit records (and maxBytes): a Fetch answers
+// with what one stored batch holds, so it fetches again while records keep
+// coming, waiting 200 ms for the first and 50 ms for each next batch.
+func fetchUpTo(ctx context.Context, rd *log.Reader, limit, maxBytes int) ([]log.Record, error) {
+	var out []log.Record
+	wait := 200 * time.Millisecond
+	for len(out) < limit && maxBytes > 0 {
+		recs, err := rd.Fetch(ctx, limit-len(out), maxBytes, wait)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			maxBytes -= len(r.Key) + len(r.Value)
+		}
+		out = append(out, recs...)
+		wait = 50 * time.Millisecond
+	}
+	return out, nil
 }
 
 // endOffset returns the offset after a partition's last record (Earliest
@@ -190,11 +274,14 @@ func (s *Server) endOffset(ctx context.Context, topic string, partition int32) (
 	return log.Earliest, nil
 }
 
-// show renders bytes as JSON when they are, else text, else base64.
-func show(b []byte) (any, string) {
+// show renders bytes as JSON when they are, else text, else base64; raw
+// always as base64 (the exact bytes, for the console's hex view).
+func show(b []byte, raw bool) (any, string) {
 	switch {
 	case b == nil:
 		return nil, "null"
+	case raw:
+		return base64.StdEncoding.EncodeToString(b), "base64"
 	case json.Valid(b):
 		return json.RawMessage(b), "json"
 	case isText(b):
