@@ -67,7 +67,16 @@ kcat_installed() {
 	command -v kcat >/dev/null
 }
 
+# protoc regenerates the plugin protocol's Go code (make proto); the build
+# itself never needs it, the generated files are committed.
+protoc_installed() {
+	command -v protoc >/dev/null && return 0
+	log "installing protoc"; apt_install protobuf-compiler
+	command -v protoc >/dev/null
+}
+
 kcat_installed
+protoc_installed
 mariadb_up && mariadb_ready
 postgres_up && postgres_ready
 log "MariaDB 127.0.0.1:3306 and PostgreSQL 127.0.0.1:5432 are up"
