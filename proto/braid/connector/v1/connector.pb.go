@@ -95,7 +95,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{9, 0}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{10, 0}
 }
 
 type Version struct {
@@ -273,7 +273,8 @@ type Spec struct {
 	MaxTasks int32                  `protobuf:"varint,7,opt,name=max_tasks,json=maxTasks,proto3" json:"max_tasks,omitempty"`
 	// has_check: settings are also checked by the plugin's code (a field's
 	// own check or the check across settings), so the host calls Validate.
-	HasCheck      bool `protobuf:"varint,8,opt,name=has_check,json=hasCheck,proto3" json:"has_check,omitempty"`
+	HasCheck      bool          `protobuf:"varint,8,opt,name=has_check,json=hasCheck,proto3" json:"has_check,omitempty"`
+	Capabilities  *Capabilities `protobuf:"bytes,9,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +365,82 @@ func (x *Spec) GetHasCheck() bool {
 	return false
 }
 
+func (x *Spec) GetCapabilities() *Capabilities {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+// Capabilities are the SDK's optional interfaces a connector implements.
+type Capabilities struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OffsetTracker bool                   `protobuf:"varint,1,opt,name=offset_tracker,json=offsetTracker,proto3" json:"offset_tracker,omitempty"` // a sink that answers WrittenOffsets
+	NeedsFields   bool                   `protobuf:"varint,2,opt,name=needs_fields,json=needsFields,proto3" json:"needs_fields,omitempty"`       // a sink that reads every record's fields: the host decodes them first
+	NotReplayable bool                   `protobuf:"varint,3,opt,name=not_replayable,json=notReplayable,proto3" json:"not_replayable,omitempty"` // a source that cannot hand a record out again
+	Deleter       bool                   `protobuf:"varint,4,opt,name=deleter,proto3" json:"deleter,omitempty"`                                  // answers Deleted
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Capabilities) Reset() {
+	*x = Capabilities{}
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Capabilities) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Capabilities) ProtoMessage() {}
+
+func (x *Capabilities) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
+func (*Capabilities) Descriptor() ([]byte, []int) {
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Capabilities) GetOffsetTracker() bool {
+	if x != nil {
+		return x.OffsetTracker
+	}
+	return false
+}
+
+func (x *Capabilities) GetNeedsFields() bool {
+	if x != nil {
+		return x.NeedsFields
+	}
+	return false
+}
+
+func (x *Capabilities) GetNotReplayable() bool {
+	if x != nil {
+		return x.NotReplayable
+	}
+	return false
+}
+
+func (x *Capabilities) GetDeleter() bool {
+	if x != nil {
+		return x.Deleter
+	}
+	return false
+}
+
 type Field struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -384,7 +461,7 @@ type Field struct {
 
 func (x *Field) Reset() {
 	*x = Field{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[4]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +473,7 @@ func (x *Field) String() string {
 func (*Field) ProtoMessage() {}
 
 func (x *Field) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[4]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +486,7 @@ func (x *Field) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Field.ProtoReflect.Descriptor instead.
 func (*Field) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{4}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Field) GetName() string {
@@ -520,7 +597,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[5]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +609,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[5]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +622,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{5}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Value) GetKind() isValue_Kind {
@@ -748,7 +825,7 @@ type List struct {
 
 func (x *List) Reset() {
 	*x = List{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[6]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +837,7 @@ func (x *List) String() string {
 func (*List) ProtoMessage() {}
 
 func (x *List) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[6]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +850,7 @@ func (x *List) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use List.ProtoReflect.Descriptor instead.
 func (*List) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{6}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *List) GetItems() []*Value {
@@ -792,7 +869,7 @@ type Map struct {
 
 func (x *Map) Reset() {
 	*x = Map{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[7]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +881,7 @@ func (x *Map) String() string {
 func (*Map) ProtoMessage() {}
 
 func (x *Map) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[7]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +894,7 @@ func (x *Map) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Map.ProtoReflect.Descriptor instead.
 func (*Map) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{7}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Map) GetEntries() map[string]*Value {
@@ -837,7 +914,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[8]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +926,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[8]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +939,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{8}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FieldError) GetField() string {
@@ -894,7 +971,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[9]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +983,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[9]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +996,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{9}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -967,7 +1044,7 @@ type RecordError struct {
 
 func (x *RecordError) Reset() {
 	*x = RecordError{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[10]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1056,7 @@ func (x *RecordError) String() string {
 func (*RecordError) ProtoMessage() {}
 
 func (x *RecordError) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[10]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1069,7 @@ func (x *RecordError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordError.ProtoReflect.Descriptor instead.
 func (*RecordError) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{10}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RecordError) GetIndex() int32 {
@@ -1019,7 +1096,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[11]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1108,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[11]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1121,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{11}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Header) GetKey() string {
@@ -1082,7 +1159,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[12]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1171,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[12]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1184,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{12}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Record) GetTopic() string {
@@ -1203,7 +1280,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[13]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1292,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[13]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1305,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{13}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Batch) GetRecords() []*Record {
@@ -1246,7 +1323,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[14]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1335,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[14]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1348,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{14}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{15}
 }
 
 type HealthResponse struct {
@@ -1282,7 +1359,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[15]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1371,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[15]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1384,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{15}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{16}
 }
 
 type ValidateRequest struct {
@@ -1321,7 +1398,7 @@ type ValidateRequest struct {
 
 func (x *ValidateRequest) Reset() {
 	*x = ValidateRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[16]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1410,7 @@ func (x *ValidateRequest) String() string {
 func (*ValidateRequest) ProtoMessage() {}
 
 func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[16]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1423,7 @@ func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateRequest.ProtoReflect.Descriptor instead.
 func (*ValidateRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{16}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ValidateRequest) GetName() string {
@@ -1379,7 +1456,7 @@ type ValidateResponse struct {
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[17]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1468,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[17]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1481,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{17}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ValidateResponse) GetErrors() []*FieldError {
@@ -1428,7 +1505,7 @@ type Env struct {
 
 func (x *Env) Reset() {
 	*x = Env{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[18]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1517,7 @@ func (x *Env) String() string {
 func (*Env) ProtoMessage() {}
 
 func (x *Env) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[18]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1530,7 @@ func (x *Env) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Env.ProtoReflect.Descriptor instead.
 func (*Env) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{18}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Env) GetPipeline() string {
@@ -1510,7 +1587,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[19]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1599,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[19]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1612,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{19}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ConfigureRequest) GetName() string {
@@ -1567,19 +1644,15 @@ func (x *ConfigureRequest) GetEnv() *Env {
 }
 
 type ConfigureResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	// needs_fields: the sink reads every record's fields, so the host decodes
-	// values with the topic's converter before it writes them.
-	NeedsFields   bool `protobuf:"varint,2,opt,name=needs_fields,json=needsFields,proto3" json:"needs_fields,omitempty"`
-	OffsetTracker bool `protobuf:"varint,3,opt,name=offset_tracker,json=offsetTracker,proto3" json:"offset_tracker,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[20]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1664,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[20]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1677,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{20}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ConfigureResponse) GetError() *Error {
@@ -1612,20 +1685,6 @@ func (x *ConfigureResponse) GetError() *Error {
 		return x.Error
 	}
 	return nil
-}
-
-func (x *ConfigureResponse) GetNeedsFields() bool {
-	if x != nil {
-		return x.NeedsFields
-	}
-	return false
-}
-
-func (x *ConfigureResponse) GetOffsetTracker() bool {
-	if x != nil {
-		return x.OffsetTracker
-	}
-	return false
 }
 
 type OpenRequest struct {
@@ -1638,7 +1697,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[21]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1709,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[21]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1722,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{21}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OpenRequest) GetPosition() []byte {
@@ -1689,7 +1748,7 @@ type OpenResponse struct {
 
 func (x *OpenResponse) Reset() {
 	*x = OpenResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[22]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1760,7 @@ func (x *OpenResponse) String() string {
 func (*OpenResponse) ProtoMessage() {}
 
 func (x *OpenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[22]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1773,7 @@ func (x *OpenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenResponse.ProtoReflect.Descriptor instead.
 func (*OpenResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{22}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OpenResponse) GetError() *Error {
@@ -1732,7 +1791,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[23]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +1803,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[23]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +1816,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{23}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{24}
 }
 
 type ReadResponse struct {
@@ -1770,7 +1829,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[24]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1841,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[24]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1854,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{24}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReadResponse) GetBatch() *Batch {
@@ -1821,7 +1880,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[25]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +1892,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[25]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +1905,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{25}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AckRequest) GetPosition() []byte {
@@ -1865,7 +1924,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[26]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +1936,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[26]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +1949,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{26}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AckResponse) GetError() *Error {
@@ -1909,7 +1968,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[27]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +1980,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[27]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +1993,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{27}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WriteRequest) GetBatch() *Batch {
@@ -1953,7 +2012,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[28]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1965,7 +2024,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[28]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1978,7 +2037,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{28}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WriteResponse) GetError() *Error {
@@ -1996,7 +2055,7 @@ type FlushRequest struct {
 
 func (x *FlushRequest) Reset() {
 	*x = FlushRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[29]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2067,7 @@ func (x *FlushRequest) String() string {
 func (*FlushRequest) ProtoMessage() {}
 
 func (x *FlushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[29]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2080,7 @@ func (x *FlushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushRequest.ProtoReflect.Descriptor instead.
 func (*FlushRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{29}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{30}
 }
 
 type FlushResponse struct {
@@ -2033,7 +2092,7 @@ type FlushResponse struct {
 
 func (x *FlushResponse) Reset() {
 	*x = FlushResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[30]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2104,7 @@ func (x *FlushResponse) String() string {
 func (*FlushResponse) ProtoMessage() {}
 
 func (x *FlushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[30]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2117,7 @@ func (x *FlushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushResponse.ProtoReflect.Descriptor instead.
 func (*FlushResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{30}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FlushResponse) GetError() *Error {
@@ -2078,7 +2137,7 @@ type TopicPartition struct {
 
 func (x *TopicPartition) Reset() {
 	*x = TopicPartition{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[31]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2149,7 @@ func (x *TopicPartition) String() string {
 func (*TopicPartition) ProtoMessage() {}
 
 func (x *TopicPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[31]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2162,7 @@ func (x *TopicPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicPartition.ProtoReflect.Descriptor instead.
 func (*TopicPartition) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{31}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TopicPartition) GetTopic() string {
@@ -2129,7 +2188,7 @@ type WrittenOffsetsRequest struct {
 
 func (x *WrittenOffsetsRequest) Reset() {
 	*x = WrittenOffsetsRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[32]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2200,7 @@ func (x *WrittenOffsetsRequest) String() string {
 func (*WrittenOffsetsRequest) ProtoMessage() {}
 
 func (x *WrittenOffsetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[32]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2213,7 @@ func (x *WrittenOffsetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrittenOffsetsRequest.ProtoReflect.Descriptor instead.
 func (*WrittenOffsetsRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{32}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *WrittenOffsetsRequest) GetPartitions() []*TopicPartition {
@@ -2174,7 +2233,7 @@ type WrittenOffset struct {
 
 func (x *WrittenOffset) Reset() {
 	*x = WrittenOffset{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[33]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2186,7 +2245,7 @@ func (x *WrittenOffset) String() string {
 func (*WrittenOffset) ProtoMessage() {}
 
 func (x *WrittenOffset) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[33]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2199,7 +2258,7 @@ func (x *WrittenOffset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrittenOffset.ProtoReflect.Descriptor instead.
 func (*WrittenOffset) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{33}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WrittenOffset) GetPartition() *TopicPartition {
@@ -2226,7 +2285,7 @@ type WrittenOffsetsResponse struct {
 
 func (x *WrittenOffsetsResponse) Reset() {
 	*x = WrittenOffsetsResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[34]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2297,7 @@ func (x *WrittenOffsetsResponse) String() string {
 func (*WrittenOffsetsResponse) ProtoMessage() {}
 
 func (x *WrittenOffsetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[34]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2310,7 @@ func (x *WrittenOffsetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrittenOffsetsResponse.ProtoReflect.Descriptor instead.
 func (*WrittenOffsetsResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{34}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WrittenOffsetsResponse) GetOffsets() []*WrittenOffset {
@@ -2276,7 +2335,7 @@ type DeletedRequest struct {
 
 func (x *DeletedRequest) Reset() {
 	*x = DeletedRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[35]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2347,7 @@ func (x *DeletedRequest) String() string {
 func (*DeletedRequest) ProtoMessage() {}
 
 func (x *DeletedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[35]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2360,7 @@ func (x *DeletedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletedRequest.ProtoReflect.Descriptor instead.
 func (*DeletedRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{35}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{36}
 }
 
 type DeletedResponse struct {
@@ -2313,7 +2372,7 @@ type DeletedResponse struct {
 
 func (x *DeletedResponse) Reset() {
 	*x = DeletedResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[36]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2384,7 @@ func (x *DeletedResponse) String() string {
 func (*DeletedResponse) ProtoMessage() {}
 
 func (x *DeletedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[36]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2397,7 @@ func (x *DeletedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletedResponse.ProtoReflect.Descriptor instead.
 func (*DeletedResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{36}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DeletedResponse) GetError() *Error {
@@ -2356,7 +2415,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[37]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2368,7 +2427,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[37]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2381,7 +2440,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{37}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{38}
 }
 
 type CloseResponse struct {
@@ -2393,7 +2452,7 @@ type CloseResponse struct {
 
 func (x *CloseResponse) Reset() {
 	*x = CloseResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[38]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2464,7 @@ func (x *CloseResponse) String() string {
 func (*CloseResponse) ProtoMessage() {}
 
 func (x *CloseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[38]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2477,7 @@ func (x *CloseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseResponse.ProtoReflect.Descriptor instead.
 func (*CloseResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{38}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CloseResponse) GetError() *Error {
@@ -2442,7 +2501,7 @@ const file_braid_connector_v1_connector_proto_rawDesc = "" +
 	"\x11HandshakeResponse\x127\n" +
 	"\bprotocol\x18\x01 \x01(\v2\x1b.braid.connector.v1.VersionR\bprotocol\x12.\n" +
 	"\x05specs\x18\x02 \x03(\v2\x18.braid.connector.v1.SpecR\x05specs\x12\x10\n" +
-	"\x03sdk\x18\x03 \x01(\tR\x03sdk\"\xe1\x01\n" +
+	"\x03sdk\x18\x03 \x01(\tR\x03sdk\"\xa7\x02\n" +
 	"\x04Spec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
@@ -2451,7 +2510,13 @@ const file_braid_connector_v1_connector_proto_rawDesc = "" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x121\n" +
 	"\x06fields\x18\x06 \x03(\v2\x19.braid.connector.v1.FieldR\x06fields\x12\x1b\n" +
 	"\tmax_tasks\x18\a \x01(\x05R\bmaxTasks\x12\x1b\n" +
-	"\thas_check\x18\b \x01(\bR\bhasCheck\"\xea\x02\n" +
+	"\thas_check\x18\b \x01(\bR\bhasCheck\x12D\n" +
+	"\fcapabilities\x18\t \x01(\v2 .braid.connector.v1.CapabilitiesR\fcapabilities\"\x99\x01\n" +
+	"\fCapabilities\x12%\n" +
+	"\x0eoffset_tracker\x18\x01 \x01(\bR\roffsetTracker\x12!\n" +
+	"\fneeds_fields\x18\x02 \x01(\bR\vneedsFields\x12%\n" +
+	"\x0enot_replayable\x18\x03 \x01(\bR\rnotReplayable\x12\x18\n" +
+	"\adeleter\x18\x04 \x01(\bR\adeleter\"\xea\x02\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x123\n" +
@@ -2558,11 +2623,9 @@ const file_braid_connector_v1_connector_proto_rawDesc = "" +
 	"\x03env\x18\x04 \x01(\v2\x17.braid.connector.v1.EnvR\x03env\x1aT\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
-	"\x05value\x18\x02 \x01(\v2\x19.braid.connector.v1.ValueR\x05value:\x028\x01\"\x8e\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.braid.connector.v1.ValueR\x05value:\x028\x01\"D\n" +
 	"\x11ConfigureResponse\x12/\n" +
-	"\x05error\x18\x01 \x01(\v2\x19.braid.connector.v1.ErrorR\x05error\x12!\n" +
-	"\fneeds_fields\x18\x02 \x01(\bR\vneedsFields\x12%\n" +
-	"\x0eoffset_tracker\x18\x03 \x01(\bR\roffsetTracker\"L\n" +
+	"\x05error\x18\x01 \x01(\v2\x19.braid.connector.v1.ErrorR\x05error\"L\n" +
 	"\vOpenRequest\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\fR\bposition\x12!\n" +
 	"\fhas_position\x18\x02 \x01(\bR\vhasPosition\"?\n" +
@@ -2630,121 +2693,123 @@ func file_braid_connector_v1_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_braid_connector_v1_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_braid_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_braid_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_braid_connector_v1_connector_proto_goTypes = []any{
 	(Error_Kind)(0),                // 0: braid.connector.v1.Error.Kind
 	(*Version)(nil),                // 1: braid.connector.v1.Version
 	(*HandshakeRequest)(nil),       // 2: braid.connector.v1.HandshakeRequest
 	(*HandshakeResponse)(nil),      // 3: braid.connector.v1.HandshakeResponse
 	(*Spec)(nil),                   // 4: braid.connector.v1.Spec
-	(*Field)(nil),                  // 5: braid.connector.v1.Field
-	(*Value)(nil),                  // 6: braid.connector.v1.Value
-	(*List)(nil),                   // 7: braid.connector.v1.List
-	(*Map)(nil),                    // 8: braid.connector.v1.Map
-	(*FieldError)(nil),             // 9: braid.connector.v1.FieldError
-	(*Error)(nil),                  // 10: braid.connector.v1.Error
-	(*RecordError)(nil),            // 11: braid.connector.v1.RecordError
-	(*Header)(nil),                 // 12: braid.connector.v1.Header
-	(*Record)(nil),                 // 13: braid.connector.v1.Record
-	(*Batch)(nil),                  // 14: braid.connector.v1.Batch
-	(*HealthRequest)(nil),          // 15: braid.connector.v1.HealthRequest
-	(*HealthResponse)(nil),         // 16: braid.connector.v1.HealthResponse
-	(*ValidateRequest)(nil),        // 17: braid.connector.v1.ValidateRequest
-	(*ValidateResponse)(nil),       // 18: braid.connector.v1.ValidateResponse
-	(*Env)(nil),                    // 19: braid.connector.v1.Env
-	(*ConfigureRequest)(nil),       // 20: braid.connector.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),      // 21: braid.connector.v1.ConfigureResponse
-	(*OpenRequest)(nil),            // 22: braid.connector.v1.OpenRequest
-	(*OpenResponse)(nil),           // 23: braid.connector.v1.OpenResponse
-	(*ReadRequest)(nil),            // 24: braid.connector.v1.ReadRequest
-	(*ReadResponse)(nil),           // 25: braid.connector.v1.ReadResponse
-	(*AckRequest)(nil),             // 26: braid.connector.v1.AckRequest
-	(*AckResponse)(nil),            // 27: braid.connector.v1.AckResponse
-	(*WriteRequest)(nil),           // 28: braid.connector.v1.WriteRequest
-	(*WriteResponse)(nil),          // 29: braid.connector.v1.WriteResponse
-	(*FlushRequest)(nil),           // 30: braid.connector.v1.FlushRequest
-	(*FlushResponse)(nil),          // 31: braid.connector.v1.FlushResponse
-	(*TopicPartition)(nil),         // 32: braid.connector.v1.TopicPartition
-	(*WrittenOffsetsRequest)(nil),  // 33: braid.connector.v1.WrittenOffsetsRequest
-	(*WrittenOffset)(nil),          // 34: braid.connector.v1.WrittenOffset
-	(*WrittenOffsetsResponse)(nil), // 35: braid.connector.v1.WrittenOffsetsResponse
-	(*DeletedRequest)(nil),         // 36: braid.connector.v1.DeletedRequest
-	(*DeletedResponse)(nil),        // 37: braid.connector.v1.DeletedResponse
-	(*CloseRequest)(nil),           // 38: braid.connector.v1.CloseRequest
-	(*CloseResponse)(nil),          // 39: braid.connector.v1.CloseResponse
-	nil,                            // 40: braid.connector.v1.Map.EntriesEntry
-	nil,                            // 41: braid.connector.v1.ValidateRequest.ConfigEntry
-	nil,                            // 42: braid.connector.v1.ConfigureRequest.ConfigEntry
+	(*Capabilities)(nil),           // 5: braid.connector.v1.Capabilities
+	(*Field)(nil),                  // 6: braid.connector.v1.Field
+	(*Value)(nil),                  // 7: braid.connector.v1.Value
+	(*List)(nil),                   // 8: braid.connector.v1.List
+	(*Map)(nil),                    // 9: braid.connector.v1.Map
+	(*FieldError)(nil),             // 10: braid.connector.v1.FieldError
+	(*Error)(nil),                  // 11: braid.connector.v1.Error
+	(*RecordError)(nil),            // 12: braid.connector.v1.RecordError
+	(*Header)(nil),                 // 13: braid.connector.v1.Header
+	(*Record)(nil),                 // 14: braid.connector.v1.Record
+	(*Batch)(nil),                  // 15: braid.connector.v1.Batch
+	(*HealthRequest)(nil),          // 16: braid.connector.v1.HealthRequest
+	(*HealthResponse)(nil),         // 17: braid.connector.v1.HealthResponse
+	(*ValidateRequest)(nil),        // 18: braid.connector.v1.ValidateRequest
+	(*ValidateResponse)(nil),       // 19: braid.connector.v1.ValidateResponse
+	(*Env)(nil),                    // 20: braid.connector.v1.Env
+	(*ConfigureRequest)(nil),       // 21: braid.connector.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),      // 22: braid.connector.v1.ConfigureResponse
+	(*OpenRequest)(nil),            // 23: braid.connector.v1.OpenRequest
+	(*OpenResponse)(nil),           // 24: braid.connector.v1.OpenResponse
+	(*ReadRequest)(nil),            // 25: braid.connector.v1.ReadRequest
+	(*ReadResponse)(nil),           // 26: braid.connector.v1.ReadResponse
+	(*AckRequest)(nil),             // 27: braid.connector.v1.AckRequest
+	(*AckResponse)(nil),            // 28: braid.connector.v1.AckResponse
+	(*WriteRequest)(nil),           // 29: braid.connector.v1.WriteRequest
+	(*WriteResponse)(nil),          // 30: braid.connector.v1.WriteResponse
+	(*FlushRequest)(nil),           // 31: braid.connector.v1.FlushRequest
+	(*FlushResponse)(nil),          // 32: braid.connector.v1.FlushResponse
+	(*TopicPartition)(nil),         // 33: braid.connector.v1.TopicPartition
+	(*WrittenOffsetsRequest)(nil),  // 34: braid.connector.v1.WrittenOffsetsRequest
+	(*WrittenOffset)(nil),          // 35: braid.connector.v1.WrittenOffset
+	(*WrittenOffsetsResponse)(nil), // 36: braid.connector.v1.WrittenOffsetsResponse
+	(*DeletedRequest)(nil),         // 37: braid.connector.v1.DeletedRequest
+	(*DeletedResponse)(nil),        // 38: braid.connector.v1.DeletedResponse
+	(*CloseRequest)(nil),           // 39: braid.connector.v1.CloseRequest
+	(*CloseResponse)(nil),          // 40: braid.connector.v1.CloseResponse
+	nil,                            // 41: braid.connector.v1.Map.EntriesEntry
+	nil,                            // 42: braid.connector.v1.ValidateRequest.ConfigEntry
+	nil,                            // 43: braid.connector.v1.ConfigureRequest.ConfigEntry
 }
 var file_braid_connector_v1_connector_proto_depIdxs = []int32{
 	1,  // 0: braid.connector.v1.HandshakeRequest.protocol:type_name -> braid.connector.v1.Version
 	1,  // 1: braid.connector.v1.HandshakeResponse.protocol:type_name -> braid.connector.v1.Version
 	4,  // 2: braid.connector.v1.HandshakeResponse.specs:type_name -> braid.connector.v1.Spec
-	5,  // 3: braid.connector.v1.Spec.fields:type_name -> braid.connector.v1.Field
-	6,  // 4: braid.connector.v1.Field.default:type_name -> braid.connector.v1.Value
-	6,  // 5: braid.connector.v1.Field.min:type_name -> braid.connector.v1.Value
-	6,  // 6: braid.connector.v1.Field.max:type_name -> braid.connector.v1.Value
-	7,  // 7: braid.connector.v1.Value.list:type_name -> braid.connector.v1.List
-	8,  // 8: braid.connector.v1.Value.map:type_name -> braid.connector.v1.Map
-	6,  // 9: braid.connector.v1.List.items:type_name -> braid.connector.v1.Value
-	40, // 10: braid.connector.v1.Map.entries:type_name -> braid.connector.v1.Map.EntriesEntry
-	0,  // 11: braid.connector.v1.Error.kind:type_name -> braid.connector.v1.Error.Kind
-	11, // 12: braid.connector.v1.Error.record_errors:type_name -> braid.connector.v1.RecordError
-	9,  // 13: braid.connector.v1.Error.field_errors:type_name -> braid.connector.v1.FieldError
-	12, // 14: braid.connector.v1.Record.headers:type_name -> braid.connector.v1.Header
-	8,  // 15: braid.connector.v1.Record.before:type_name -> braid.connector.v1.Map
-	8,  // 16: braid.connector.v1.Record.fields:type_name -> braid.connector.v1.Map
-	13, // 17: braid.connector.v1.Batch.records:type_name -> braid.connector.v1.Record
-	41, // 18: braid.connector.v1.ValidateRequest.config:type_name -> braid.connector.v1.ValidateRequest.ConfigEntry
-	9,  // 19: braid.connector.v1.ValidateResponse.errors:type_name -> braid.connector.v1.FieldError
-	42, // 20: braid.connector.v1.ConfigureRequest.config:type_name -> braid.connector.v1.ConfigureRequest.ConfigEntry
-	19, // 21: braid.connector.v1.ConfigureRequest.env:type_name -> braid.connector.v1.Env
-	10, // 22: braid.connector.v1.ConfigureResponse.error:type_name -> braid.connector.v1.Error
-	10, // 23: braid.connector.v1.OpenResponse.error:type_name -> braid.connector.v1.Error
-	14, // 24: braid.connector.v1.ReadResponse.batch:type_name -> braid.connector.v1.Batch
-	10, // 25: braid.connector.v1.ReadResponse.error:type_name -> braid.connector.v1.Error
-	10, // 26: braid.connector.v1.AckResponse.error:type_name -> braid.connector.v1.Error
-	14, // 27: braid.connector.v1.WriteRequest.batch:type_name -> braid.connector.v1.Batch
-	10, // 28: braid.connector.v1.WriteResponse.error:type_name -> braid.connector.v1.Error
-	10, // 29: braid.connector.v1.FlushResponse.error:type_name -> braid.connector.v1.Error
-	32, // 30: braid.connector.v1.WrittenOffsetsRequest.partitions:type_name -> braid.connector.v1.TopicPartition
-	32, // 31: braid.connector.v1.WrittenOffset.partition:type_name -> braid.connector.v1.TopicPartition
-	34, // 32: braid.connector.v1.WrittenOffsetsResponse.offsets:type_name -> braid.connector.v1.WrittenOffset
-	10, // 33: braid.connector.v1.WrittenOffsetsResponse.error:type_name -> braid.connector.v1.Error
-	10, // 34: braid.connector.v1.DeletedResponse.error:type_name -> braid.connector.v1.Error
-	10, // 35: braid.connector.v1.CloseResponse.error:type_name -> braid.connector.v1.Error
-	6,  // 36: braid.connector.v1.Map.EntriesEntry.value:type_name -> braid.connector.v1.Value
-	6,  // 37: braid.connector.v1.ValidateRequest.ConfigEntry.value:type_name -> braid.connector.v1.Value
-	6,  // 38: braid.connector.v1.ConfigureRequest.ConfigEntry.value:type_name -> braid.connector.v1.Value
-	2,  // 39: braid.connector.v1.Connector.Handshake:input_type -> braid.connector.v1.HandshakeRequest
-	17, // 40: braid.connector.v1.Connector.Validate:input_type -> braid.connector.v1.ValidateRequest
-	20, // 41: braid.connector.v1.Connector.Configure:input_type -> braid.connector.v1.ConfigureRequest
-	22, // 42: braid.connector.v1.Connector.Open:input_type -> braid.connector.v1.OpenRequest
-	24, // 43: braid.connector.v1.Connector.Read:input_type -> braid.connector.v1.ReadRequest
-	26, // 44: braid.connector.v1.Connector.Ack:input_type -> braid.connector.v1.AckRequest
-	28, // 45: braid.connector.v1.Connector.Write:input_type -> braid.connector.v1.WriteRequest
-	30, // 46: braid.connector.v1.Connector.Flush:input_type -> braid.connector.v1.FlushRequest
-	33, // 47: braid.connector.v1.Connector.WrittenOffsets:input_type -> braid.connector.v1.WrittenOffsetsRequest
-	36, // 48: braid.connector.v1.Connector.Deleted:input_type -> braid.connector.v1.DeletedRequest
-	38, // 49: braid.connector.v1.Connector.Close:input_type -> braid.connector.v1.CloseRequest
-	15, // 50: braid.connector.v1.Connector.Health:input_type -> braid.connector.v1.HealthRequest
-	3,  // 51: braid.connector.v1.Connector.Handshake:output_type -> braid.connector.v1.HandshakeResponse
-	18, // 52: braid.connector.v1.Connector.Validate:output_type -> braid.connector.v1.ValidateResponse
-	21, // 53: braid.connector.v1.Connector.Configure:output_type -> braid.connector.v1.ConfigureResponse
-	23, // 54: braid.connector.v1.Connector.Open:output_type -> braid.connector.v1.OpenResponse
-	25, // 55: braid.connector.v1.Connector.Read:output_type -> braid.connector.v1.ReadResponse
-	27, // 56: braid.connector.v1.Connector.Ack:output_type -> braid.connector.v1.AckResponse
-	29, // 57: braid.connector.v1.Connector.Write:output_type -> braid.connector.v1.WriteResponse
-	31, // 58: braid.connector.v1.Connector.Flush:output_type -> braid.connector.v1.FlushResponse
-	35, // 59: braid.connector.v1.Connector.WrittenOffsets:output_type -> braid.connector.v1.WrittenOffsetsResponse
-	37, // 60: braid.connector.v1.Connector.Deleted:output_type -> braid.connector.v1.DeletedResponse
-	39, // 61: braid.connector.v1.Connector.Close:output_type -> braid.connector.v1.CloseResponse
-	16, // 62: braid.connector.v1.Connector.Health:output_type -> braid.connector.v1.HealthResponse
-	51, // [51:63] is the sub-list for method output_type
-	39, // [39:51] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	6,  // 3: braid.connector.v1.Spec.fields:type_name -> braid.connector.v1.Field
+	5,  // 4: braid.connector.v1.Spec.capabilities:type_name -> braid.connector.v1.Capabilities
+	7,  // 5: braid.connector.v1.Field.default:type_name -> braid.connector.v1.Value
+	7,  // 6: braid.connector.v1.Field.min:type_name -> braid.connector.v1.Value
+	7,  // 7: braid.connector.v1.Field.max:type_name -> braid.connector.v1.Value
+	8,  // 8: braid.connector.v1.Value.list:type_name -> braid.connector.v1.List
+	9,  // 9: braid.connector.v1.Value.map:type_name -> braid.connector.v1.Map
+	7,  // 10: braid.connector.v1.List.items:type_name -> braid.connector.v1.Value
+	41, // 11: braid.connector.v1.Map.entries:type_name -> braid.connector.v1.Map.EntriesEntry
+	0,  // 12: braid.connector.v1.Error.kind:type_name -> braid.connector.v1.Error.Kind
+	12, // 13: braid.connector.v1.Error.record_errors:type_name -> braid.connector.v1.RecordError
+	10, // 14: braid.connector.v1.Error.field_errors:type_name -> braid.connector.v1.FieldError
+	13, // 15: braid.connector.v1.Record.headers:type_name -> braid.connector.v1.Header
+	9,  // 16: braid.connector.v1.Record.before:type_name -> braid.connector.v1.Map
+	9,  // 17: braid.connector.v1.Record.fields:type_name -> braid.connector.v1.Map
+	14, // 18: braid.connector.v1.Batch.records:type_name -> braid.connector.v1.Record
+	42, // 19: braid.connector.v1.ValidateRequest.config:type_name -> braid.connector.v1.ValidateRequest.ConfigEntry
+	10, // 20: braid.connector.v1.ValidateResponse.errors:type_name -> braid.connector.v1.FieldError
+	43, // 21: braid.connector.v1.ConfigureRequest.config:type_name -> braid.connector.v1.ConfigureRequest.ConfigEntry
+	20, // 22: braid.connector.v1.ConfigureRequest.env:type_name -> braid.connector.v1.Env
+	11, // 23: braid.connector.v1.ConfigureResponse.error:type_name -> braid.connector.v1.Error
+	11, // 24: braid.connector.v1.OpenResponse.error:type_name -> braid.connector.v1.Error
+	15, // 25: braid.connector.v1.ReadResponse.batch:type_name -> braid.connector.v1.Batch
+	11, // 26: braid.connector.v1.ReadResponse.error:type_name -> braid.connector.v1.Error
+	11, // 27: braid.connector.v1.AckResponse.error:type_name -> braid.connector.v1.Error
+	15, // 28: braid.connector.v1.WriteRequest.batch:type_name -> braid.connector.v1.Batch
+	11, // 29: braid.connector.v1.WriteResponse.error:type_name -> braid.connector.v1.Error
+	11, // 30: braid.connector.v1.FlushResponse.error:type_name -> braid.connector.v1.Error
+	33, // 31: braid.connector.v1.WrittenOffsetsRequest.partitions:type_name -> braid.connector.v1.TopicPartition
+	33, // 32: braid.connector.v1.WrittenOffset.partition:type_name -> braid.connector.v1.TopicPartition
+	35, // 33: braid.connector.v1.WrittenOffsetsResponse.offsets:type_name -> braid.connector.v1.WrittenOffset
+	11, // 34: braid.connector.v1.WrittenOffsetsResponse.error:type_name -> braid.connector.v1.Error
+	11, // 35: braid.connector.v1.DeletedResponse.error:type_name -> braid.connector.v1.Error
+	11, // 36: braid.connector.v1.CloseResponse.error:type_name -> braid.connector.v1.Error
+	7,  // 37: braid.connector.v1.Map.EntriesEntry.value:type_name -> braid.connector.v1.Value
+	7,  // 38: braid.connector.v1.ValidateRequest.ConfigEntry.value:type_name -> braid.connector.v1.Value
+	7,  // 39: braid.connector.v1.ConfigureRequest.ConfigEntry.value:type_name -> braid.connector.v1.Value
+	2,  // 40: braid.connector.v1.Connector.Handshake:input_type -> braid.connector.v1.HandshakeRequest
+	18, // 41: braid.connector.v1.Connector.Validate:input_type -> braid.connector.v1.ValidateRequest
+	21, // 42: braid.connector.v1.Connector.Configure:input_type -> braid.connector.v1.ConfigureRequest
+	23, // 43: braid.connector.v1.Connector.Open:input_type -> braid.connector.v1.OpenRequest
+	25, // 44: braid.connector.v1.Connector.Read:input_type -> braid.connector.v1.ReadRequest
+	27, // 45: braid.connector.v1.Connector.Ack:input_type -> braid.connector.v1.AckRequest
+	29, // 46: braid.connector.v1.Connector.Write:input_type -> braid.connector.v1.WriteRequest
+	31, // 47: braid.connector.v1.Connector.Flush:input_type -> braid.connector.v1.FlushRequest
+	34, // 48: braid.connector.v1.Connector.WrittenOffsets:input_type -> braid.connector.v1.WrittenOffsetsRequest
+	37, // 49: braid.connector.v1.Connector.Deleted:input_type -> braid.connector.v1.DeletedRequest
+	39, // 50: braid.connector.v1.Connector.Close:input_type -> braid.connector.v1.CloseRequest
+	16, // 51: braid.connector.v1.Connector.Health:input_type -> braid.connector.v1.HealthRequest
+	3,  // 52: braid.connector.v1.Connector.Handshake:output_type -> braid.connector.v1.HandshakeResponse
+	19, // 53: braid.connector.v1.Connector.Validate:output_type -> braid.connector.v1.ValidateResponse
+	22, // 54: braid.connector.v1.Connector.Configure:output_type -> braid.connector.v1.ConfigureResponse
+	24, // 55: braid.connector.v1.Connector.Open:output_type -> braid.connector.v1.OpenResponse
+	26, // 56: braid.connector.v1.Connector.Read:output_type -> braid.connector.v1.ReadResponse
+	28, // 57: braid.connector.v1.Connector.Ack:output_type -> braid.connector.v1.AckResponse
+	30, // 58: braid.connector.v1.Connector.Write:output_type -> braid.connector.v1.WriteResponse
+	32, // 59: braid.connector.v1.Connector.Flush:output_type -> braid.connector.v1.FlushResponse
+	36, // 60: braid.connector.v1.Connector.WrittenOffsets:output_type -> braid.connector.v1.WrittenOffsetsResponse
+	38, // 61: braid.connector.v1.Connector.Deleted:output_type -> braid.connector.v1.DeletedResponse
+	40, // 62: braid.connector.v1.Connector.Close:output_type -> braid.connector.v1.CloseResponse
+	17, // 63: braid.connector.v1.Connector.Health:output_type -> braid.connector.v1.HealthResponse
+	52, // [52:64] is the sub-list for method output_type
+	40, // [40:52] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_braid_connector_v1_connector_proto_init() }
@@ -2752,7 +2817,7 @@ func file_braid_connector_v1_connector_proto_init() {
 	if File_braid_connector_v1_connector_proto != nil {
 		return
 	}
-	file_braid_connector_v1_connector_proto_msgTypes[5].OneofWrappers = []any{
+	file_braid_connector_v1_connector_proto_msgTypes[6].OneofWrappers = []any{
 		(*Value_Null)(nil),
 		(*Value_Bool)(nil),
 		(*Value_Int)(nil),
@@ -2766,14 +2831,14 @@ func file_braid_connector_v1_connector_proto_init() {
 		(*Value_Map)(nil),
 		(*Value_DurationNanos)(nil),
 	}
-	file_braid_connector_v1_connector_proto_msgTypes[12].OneofWrappers = []any{}
+	file_braid_connector_v1_connector_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_braid_connector_v1_connector_proto_rawDesc), len(file_braid_connector_v1_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
