@@ -274,3 +274,19 @@ func (t *task) deleted(ctx context.Context) error {
 	}
 	return err
 }
+
+// Merge adds found plugins to the built-ins. A connector whose kind and
+// name a built-in or an earlier plugin already has is left out, and named
+// in the returned error: a plugin never replaces a connector silently.
+func Merge(builtins, found sdk.Plugins) (sdk.Plugins, error) {
+	out := append(sdk.Plugins{}, builtins...)
+	var errs []error
+	for _, p := range found {
+		if _, dup := out.Lookup(p.Spec.Kind, p.Spec.Name); dup {
+			errs = append(errs, fmt.Errorf("plugin %s %q is left out: a connector of that name already exists", p.Spec.Kind, p.Spec.Name))
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, errors.Join(errs...)
+}

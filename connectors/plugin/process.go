@@ -51,7 +51,6 @@ func start(ctx context.Context, path string, o Options, logger *slog.Logger) (*p
 	p := &process{path: path, logger: logger, dir: dir, exited: make(chan struct{}), ready: make(chan struct{}), stop: make(chan struct{})}
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), SocketEnv+"="+sock)
-	cmd.Dir = dir
 	cmd.Stdout = &lineLogger{logger: logger, stream: "stdout", ready: p.ready}
 	cmd.Stderr = &lineLogger{logger: logger, stream: "stderr"}
 	cmd.WaitDelay = time.Second
