@@ -81,7 +81,9 @@ func start(ctx context.Context, path string, o Options, logger *slog.Logger) (*p
 		return nil, nil, fmt.Errorf("plugin %s did not say it was ready within %s", filepath.Base(path), o.startTimeout())
 	}
 	p.conn, err = grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
+		grpc.WithWriteBufferSize(ioBuffer), grpc.WithReadBufferSize(ioBuffer),
+		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window))
 	if err != nil {
 		p.kill()
 		return nil, nil, err

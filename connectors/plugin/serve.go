@@ -26,6 +26,14 @@ const (
 // records is one message.
 const maxMessage = 256 << 20
 
+// A batch is hundreds of kilobytes: buffers and flow-control windows that
+// hold one whole cost a few syscalls per batch instead of dozens, and no
+// wait for a window update (measured with braid bench plugin).
+const (
+	ioBuffer = 1 << 20
+	window   = 16 << 20
+)
+
 // Serve runs the connectors as a plugin executable: it serves the protocol
 // on the socket the host named and returns when the host goes away (its
 // standard input closes). Call it from main; it exits the process with
@@ -52,7 +60,9 @@ func ServeContext(ctx context.Context, plugins ...sdk.Plugin) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage),
+		grpc.WriteBufferSize(ioBuffer), grpc.ReadBufferSize(ioBuffer),
+		grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window))
 	cs := &connectorServer{plugins: plugins, logger: logger}
 	pb.RegisterConnectorServer(srv, cs)
 	ctx, cancel := context.WithCancel(ctx)
