@@ -286,13 +286,13 @@ func toBatch(recs []sdk.Record) *pb.Batch {
 	b := &pb.Batch{Records: make([]*pb.Record, len(recs))}
 	var lastSchema *schema.Schema
 	var lastJSON []byte
+	// One allocation for the batch's messages instead of one per record.
+	msgs := make([]pb.Record, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		pr := &pb.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value,
-			Position: r.Position, Op: string(r.Op), Before: toMap(r.Before), Fields: toMap(r.Fields)}
-		if r.Key == nil {
-			pr.Key = nil
-		}
+		pr := &msgs[i]
+		pr.Topic, pr.Partition, pr.Offset, pr.Key, pr.Value = r.Topic, r.Partition, r.Offset, r.Key, r.Value
+		pr.Position, pr.Op, pr.Before, pr.Fields = r.Position, string(r.Op), toMap(r.Before), toMap(r.Fields)
 		if !r.Timestamp.IsZero() {
 			pr.TimestampNanos = r.Timestamp.UnixNano()
 		}
