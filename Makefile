@@ -41,6 +41,7 @@ bench: build services
 	./$(BIN) bench cdc --dialect mysql --ops 1000000 --rows 1000000 --json
 	./$(BIN) bench cdc --dialect postgres --ops 300000 --rows 1000000 --json
 	./$(BIN) bench jdbc-source --dialect postgres --rows 100000 --json
+	./$(BIN) bench plugin --records 500000 --size 256 --json
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
