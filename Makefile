@@ -64,6 +64,7 @@ proto:
 	GOFLAGS= $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC)
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I proto --go_out=. --go_opt=module=github.com/braidhq/braid \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/braidhq/braid proto/braid/connector/v1/connector.proto
+	protoc -I proto/braid/connector/v1 --python_out=sdk/python/braid_plugin proto/braid/connector/v1/connector.proto
 
 # The seed example: webhook, CSV, MariaDB and generator sources into PostgreSQL,
 # Parquet, email, audit and HTTP sinks (examples/seed/README.md).

@@ -2,7 +2,8 @@
 # Makes sure the services the tests need run on loopback: MariaDB on 3306 and
 # PostgreSQL on 5432 (with a database named test), installing them from Debian's
 # packages where they are missing, and that kcat (librdkafka's command-line
-# client, for runtime/kafka's tests) is installed. Idempotent; safe to run on
+# client, for runtime/kafka's tests), protoc and Python's gRPC (for the
+# connector plugins) are installed. Idempotent; safe to run on
 # every `make test`.
 set -euo pipefail
 
@@ -75,8 +76,17 @@ protoc_installed() {
 	command -v protoc >/dev/null
 }
 
+# The Python connector SDK (sdk/python) and its example plugin, which
+# connectors/plugin's tests run, use Debian's gRPC and protobuf for Python.
+python_grpc_installed() {
+	/usr/bin/python3 -c "import grpc, google.protobuf" 2>/dev/null && return 0
+	log "installing python3-grpcio"; apt_install python3-grpcio python3-protobuf
+	/usr/bin/python3 -c "import grpc, google.protobuf"
+}
+
 kcat_installed
 protoc_installed
+python_grpc_installed
 mariadb_up && mariadb_ready
 postgres_up && postgres_ready
 log "MariaDB 127.0.0.1:3306 and PostgreSQL 127.0.0.1:5432 are up"

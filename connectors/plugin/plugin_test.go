@@ -254,3 +254,33 @@ func TestExampleBuilds(t *testing.T) {
 	})
 	lookup(t, ps, sdk.KindSink, "go-file")
 }
+
+// The Python SDK's example plugin passes the conformance suite through the
+// host too (Debian's python3-grpcio; scripts/services.sh installs it).
+func TestPythonConformance(t *testing.T) {
+	t.Parallel()
+	ps, err := Load(context.Background(), "../../examples/plugins/python-counter/python-counter", Options{})
+	if err != nil {
+		t.Fatalf("load the Python plugin (is python3-grpcio installed?): %v", err)
+	}
+	src := lookup(t, ps, sdk.KindSource, "python-counter")
+	sdktest.RunSource(t, src, sdktest.SourceCase{Config: map[string]any{"batch.size": 7}, Want: 30})
+	sdktest.RunSource(t, src, sdktest.SourceCase{Config: map[string]any{"batch.size": 10, "count": 25}, Want: 25})
+	if _, err := src.Spec.Validate(map[string]any{"count": 5, "batch.size": 10}); err == nil || !strings.Contains(err.Error(), "batch.size: must not be larger than count") {
+		t.Fatalf("the Python check did not run: %v", err)
+	}
+	dir := t.TempDir()
+	var recs []sdk.Record
+	for i := int64(0); i < 5; i++ {
+		recs = append(recs, sdk.Record{Topic: "t", Offset: i, Value: []byte(`{"i":1}`)})
+	}
+	sdktest.RunSink(t, lookup(t, ps, sdk.KindSink, "python-jsonl"), sdktest.SinkCase{
+		Config: map[string]any{"path": dir}, Records: recs,
+		Check: func(t *testing.T, _ []sdk.Record) {
+			b, err := os.ReadFile(filepath.Join(dir, "t.jsonl"))
+			if err != nil || strings.Count(string(b), "\n") != 5 {
+				t.Fatalf("t.jsonl: %q %v", b, err)
+			}
+		},
+	})
+}
