@@ -183,12 +183,13 @@ type task struct {
 	closeErr  error
 }
 
+// logger is where the task's plugin logs: the worker's logger for the task,
+// which carries its keys already, or the host's with them.
 func (t *task) logger() *slog.Logger {
-	lg := t.env.Logger
-	if lg == nil {
-		lg = t.c.opts.logger()
+	if t.env.Logger != nil {
+		return t.env.Logger
 	}
-	return lg.With("pipeline", t.env.Pipeline, "connector", t.env.Connector, "task", t.env.Task)
+	return t.c.opts.logger().With("connector", t.env.Connector, "task", t.env.Task)
 }
 
 // launch starts the task's process and configures its connector.

@@ -149,7 +149,8 @@ func TestFailureFailsOnlyItsTask(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src, err := p.NewSource(cfg, sdk.Env{Connector: name, DataDir: dir, Logger: o.Logger})
+		// The worker's task logger, with the task's keys.
+		src, err := p.NewSource(cfg, sdk.Env{Connector: name, DataDir: dir, Logger: o.Logger.With("connector", name, "task", 0)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +193,7 @@ func TestFailureFailsOnlyItsTask(t *testing.T) {
 	// The plugin's own log line reaches the host's, with the task's keys.
 	found := false
 	for _, line := range strings.Split(logs.String(), "\n") {
-		found = found || strings.Contains(line, `"level":"INFO","msg":"flaky opened","pipeline":"","connector":"healthy","task":0,"plugin":"stderr","fail":""`)
+		found = found || strings.Contains(line, `"level":"INFO","msg":"flaky opened","connector":"healthy","task":0,"plugin":"stderr","fail":""`)
 	}
 	if !found {
 		t.Fatalf("the plugin's log did not reach the host's with the connector's keys:\n%s", logs)

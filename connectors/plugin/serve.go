@@ -93,6 +93,9 @@ type connectorServer struct {
 	plugins []sdk.Plugin
 	logger  *slog.Logger
 
+	specsOnce sync.Once
+	specs     []*pb.Spec
+
 	mu     sync.Mutex
 	source sdk.Source
 	sink   sdk.Sink
@@ -104,13 +107,14 @@ func (s *connectorServer) Handshake(_ context.Context, req *pb.HandshakeRequest)
 		return nil, fmt.Errorf("host speaks plugin protocol v%d, this plugin v%d: rebuild the plugin with an SDK of the host's major version",
 			req.GetProtocol().GetMajor(), Protocol.Major)
 	}
-	resp := &pb.HandshakeResponse{Protocol: Protocol, Sdk: "go"}
-	for _, p := range s.plugins {
-		spec := toSpec(p.Spec)
-		spec.Capabilities = probe(p)
-		resp.Specs = append(resp.Specs, spec)
-	}
-	return resp, nil
+	s.specsOnce.Do(func() {
+		for _, p := range s.plugins {
+			spec := toSpec(p.Spec)
+			spec.Capabilities = probe(p)
+			s.specs = append(s.specs, spec)
+		}
+	})
+	return &pb.HandshakeResponse{Protocol: Protocol, Sdk: "go", Specs: s.specs}, nil
 }
 
 // probe finds a connector's optional interfaces on an instance that is never
