@@ -1,0 +1,96 @@
+package plugin
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/schema"
+)
+
+func TestRecordsRoundTrip(t *testing.T) {
+	t.Parallel()
+	ts := time.Date(2026, 12, 3, 7, 0, 0, 123, time.UTC)
+	sch := &schema.Schema{Name: "orders", Fields: []schema.Field{{Name: "id", Type: schema.Int64}, {Name: "amount", Type: schema.DecimalT, Precision: 10, Scale: 2}}, Key: []string{"id"}}
+	in := []sdk.Record{
+		{Topic: "orders", Partition: 2, Offset: 41, Key: []byte("k"), Value: []byte(`{"id":1}`),
+			Headers: sdk.Headers{{Key: "a", Value: "1"}, {Key: "a", Value: "2"}}, Timestamp: ts, Position: sdk.Position("p1"),
+			Op: sdk.OpUpdate, Before: map[string]any{"id": int64(1), "amount": schema.Decimal("1.50")},
+			Fields: map[string]any{"id": int64(1), "amount": schema.Decimal("2.50"), "at": ts, "tags": []any{"x", int64(2)},
+				"nested": map[string]any{"b": true, "f": 1.5, "raw": []byte{0, 1}, "nil": nil}, "u": uint64(1 << 63)},
+			Schema: sch},
+		{Topic: "orders", Key: []byte("gone"), Op: sdk.OpDelete, Schema: sch}, // a tombstone: no value
+		{Value: []byte{}},                                                      // an empty value is not a missing one
+	}
+	out, err := fromBatch(toBatch(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip changed the records:\n in %#v\nout %#v", in, out)
+	}
+	if out[0].Schema != out[1].Schema {
+		t.Fatal("equal schemas in a row are not shared")
+	}
+	if out[1].Value != nil || out[2].Value == nil || out[2].Key != nil {
+		t.Fatal("nil and empty bytes are not kept apart")
+	}
+}
+
+func TestErrorsRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		is   func(error) bool
+	}{
+		{"end", sdk.ErrEndOfInput, func(e error) bool { return errors.Is(e, sdk.ErrEndOfInput) }},
+		{"backoff", sdk.ErrBackoff, func(e error) bool { return errors.Is(e, sdk.ErrBackoff) }},
+		{"backoff wait", &sdk.BackoffError{Wait: time.Second, Err: errors.New("busy")}, func(e error) bool {
+			var b *sdk.BackoffError
+			return errors.As(e, &b) && b.Wait == time.Second && b.Err.Error() == "busy"
+		}},
+		{"fatal", sdk.Fatal(errors.New("bad password")), sdk.IsFatal},
+		{"retryable", sdk.Retryable(errors.New("reset")), sdk.IsRetryable},
+		{"batch", &sdk.BatchError{Records: []sdk.RecordError{{Index: 3, Err: errors.New("not json")}}}, func(e error) bool {
+			var b *sdk.BatchError
+			return errors.As(e, &b) && len(b.Records) == 1 && b.Records[0].Index == 3 && b.Records[0].Err.Error() == "not json"
+		}},
+		{"config", &sdk.ConfigError{Connector: "x", Errors: []sdk.FieldError{{Field: "path", Message: "missing"}}}, func(e error) bool {
+			var c *sdk.ConfigError
+			return errors.As(e, &c) && errors.Is(e, sdk.ErrInvalidConfig) && c.Errors[0].Field == "path"
+		}},
+		{"plain", errors.New("boom"), func(e error) bool { return e.Error() == "boom" && !sdk.IsFatal(e) && !sdk.IsRetryable(e) }},
+	} {
+		if got := fromError(toError(tc.err), "x"); !tc.is(got) {
+			t.Errorf("%s: %v came back as %#v", tc.name, tc.err, got)
+		}
+	}
+	if fromError(toError(nil), "x") != nil {
+		t.Error("nil is not nil")
+	}
+}
+
+func TestSettingsRoundTrip(t *testing.T) {
+	t.Parallel()
+	spec := sdk.Spec{Name: "s", Kind: sdk.KindSource, Summary: "s", Fields: []sdk.Field{
+		{Name: "d", Type: sdk.TypeDuration, Default: "5s", Max: "1h", Doc: "d"},
+		{Name: "l", Type: sdk.TypeList, Doc: "l"},
+		{Name: "m", Type: sdk.TypeMap, Doc: "m"},
+		{Name: "f", Type: sdk.TypeFloat, Min: 0.5, Doc: "f"},
+	}}
+	cfg, err := spec.Validate(map[string]any{"l": []any{"a", "b"}, "m": map[string]any{"k": "v"}, "f": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := fromSpec(toSpec(spec)).Validate(rawConfig(configValues(spec, cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Duration("d") != 5*time.Second || !reflect.DeepEqual(back.Strings("l"), []string{"a", "b"}) ||
+		back.Map("m")["k"] != "v" || back.Float("f") != 2 {
+		t.Fatalf("settings changed on the way: %v %v %v %v", back.Duration("d"), back.Strings("l"), back.Map("m"), back.Float("f"))
+	}
+}
