@@ -29,6 +29,16 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "serve":
 		Serve(generator.Plugin(), file.SinkPlugin(), flakyPlugin())
+	case "deaf":
+		// Never sees its standard input close: only the parent-death
+		// signal (Linux) can end it when its host dies.
+		r, w, err := os.Pipe()
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Stdin = r
+		defer w.Close()
+		Serve(generator.Plugin())
 	case "v2":
 		Protocol = &pb.Version{Major: 2}
 		Serve(generator.Plugin())

@@ -200,13 +200,24 @@ func TestFailureFailsOnlyItsTask(t *testing.T) {
 	}
 }
 
-// TestHostKilled: SIGKILL of the worker leaves no plugin process behind.
+// TestHostKilled: SIGKILL of the worker leaves no plugin process behind,
+// through the closed standard input and, for a plugin that does not watch
+// it ("deaf"), through the parent-death signal alone.
 func TestHostKilled(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"serve", "deaf"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			hostKilled(t, mode)
+		})
+	}
+}
+
+func hostKilled(t *testing.T, mode string) {
 	exe, _ := os.Executable()
-	dir := pluginDir(t, "serve")
+	dir := pluginDir(t, mode)
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", testModeEnv+"=host", "BRAID_PLUGIN_TEST_PATH="+filepath.Join(dir, "serve"))
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", testModeEnv+"=host", "BRAID_PLUGIN_TEST_PATH="+filepath.Join(dir, mode))
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
