@@ -22,7 +22,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 				"nested": map[string]any{"b": true, "f": 1.5, "raw": []byte{0, 1}, "nil": nil}, "u": uint64(1 << 63)},
 			Schema: sch},
 		{Topic: "orders", Key: []byte("gone"), Op: sdk.OpDelete, Schema: sch}, // a tombstone: no value
-		{Value: []byte{}},                                                      // an empty value is not a missing one
+		{Value: []byte{}}, // an empty value is not a missing one
 	}
 	out, err := fromBatch(toBatch(in))
 	if err != nil {
