@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 	case "":
 		os.Exit(m.Run())
 	case "serve":
-		Serve(generator.Plugin(), file.SinkPlugin(), flakyPlugin())
+		Serve(generator.Plugin(), file.SourcePlugin(), file.SinkPlugin(), flakyPlugin())
 	case "deaf":
 		// Never sees its standard input close: only the parent-death
 		// signal (Linux) can end it when its host dies.

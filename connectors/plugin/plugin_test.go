@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -41,11 +42,22 @@ func lookup(t *testing.T, ps sdk.Plugins, kind sdk.Kind, name string) sdk.Plugin
 func TestSourceConformance(t *testing.T) {
 	t.Parallel()
 	ps := load(t, Options{}, "serve")
-	if len(ps) != 3 {
-		t.Fatalf("%d connectors, want generator, file and flaky", len(ps))
+	if len(ps) != 4 {
+		t.Fatalf("%d connectors, want generator, file (source and sink) and flaky", len(ps))
 	}
 	sdktest.RunSource(t, lookup(t, ps, sdk.KindSource, "generator"), sdktest.SourceCase{
 		Config: map[string]any{"batch.size": 7, "template": `{"n":{{.N}},"name":"{{name}}"}`}, Want: 30,
+	})
+	dir := t.TempDir()
+	var lines strings.Builder
+	for i := 0; i < 60; i++ {
+		fmt.Fprintf(&lines, "line %d\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.log"), []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sdktest.RunSource(t, lookup(t, ps, sdk.KindSource, "file"), sdktest.SourceCase{
+		Config: map[string]any{"path": filepath.Join(dir, "*.log"), "batch.size": 7}, Want: 50,
 	})
 }
 
