@@ -29,6 +29,7 @@ type process struct {
 	dir    string
 	conn   *grpc.ClientConn
 	client pb.ConnectorClient
+	packed bool // the plugin reads packed batches
 
 	exited chan struct{} // closed once the process is gone
 	ready  chan struct{} // closed when the ready line came
@@ -89,7 +90,7 @@ func start(ctx context.Context, path string, o Options, logger *slog.Logger) (*p
 		return nil, nil, err
 	}
 	p.client = pb.NewConnectorClient(p.conn)
-	hs, err := p.client.Handshake(sctx, &pb.HandshakeRequest{Protocol: Protocol, Host: "braid"})
+	hs, err := p.client.Handshake(sctx, &pb.HandshakeRequest{Protocol: Protocol, Host: "braid", Packed: true})
 	if err != nil {
 		p.kill()
 		return nil, nil, fmt.Errorf("plugin %s: handshake: %w", filepath.Base(path), p.cause(err))
@@ -99,6 +100,7 @@ func start(ctx context.Context, path string, o Options, logger *slog.Logger) (*p
 		return nil, nil, fmt.Errorf("plugin %s speaks protocol v%d, this worker v%d: use a plugin built for v%d",
 			filepath.Base(path), got, Protocol.Major, Protocol.Major)
 	}
+	p.packed = hs.GetPacked()
 	go p.supervise(o)
 	return p, hs, nil
 }

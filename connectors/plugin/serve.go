@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/braidhq/braid/connectors/sdk"
 	pb "github.com/braidhq/braid/proto/braid/connector/v1"
@@ -99,8 +100,9 @@ type connectorServer struct {
 	plugins []sdk.Plugin
 	logger  *slog.Logger
 
-	specsOnce sync.Once
-	specs     []*pb.Spec
+	specsOnce  sync.Once
+	specs      []*pb.Spec
+	hostPacked atomic.Bool // the host reads packed batches
 
 	mu     sync.Mutex
 	source sdk.Source
@@ -120,7 +122,8 @@ func (s *connectorServer) Handshake(_ context.Context, req *pb.HandshakeRequest)
 			s.specs = append(s.specs, spec)
 		}
 	})
-	return &pb.HandshakeResponse{Protocol: Protocol, Sdk: "go", Specs: s.specs}, nil
+	s.hostPacked.Store(req.GetPacked())
+	return &pb.HandshakeResponse{Protocol: Protocol, Sdk: "go", Specs: s.specs, Packed: true}, nil
 }
 
 // probe finds a connector's optional interfaces on an instance that is never
@@ -247,7 +250,7 @@ func (s *connectorServer) Read(stream pb.Connector_ReadServer) error {
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := stream.Send(&pb.ReadResponse{Batch: toBatch(recs), Error: toError(err)}); err != nil {
+		if err := stream.Send(&pb.ReadResponse{Batch: encode(recs, s.hostPacked.Load()), Error: toError(err)}); err != nil {
 			return err
 		}
 	}
@@ -266,7 +269,7 @@ func (s *connectorServer) Write(ctx context.Context, req *pb.WriteRequest) (*pb.
 	if sink == nil {
 		return nil, errNotConfigured
 	}
-	recs, err := fromBatch(req.Batch)
+	recs, err := decode(req.Batch)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func (s *sink) Write(ctx context.Context, records []sdk.Record) error {
 			_, _ = records[i].Structured()
 		}
 	}
-	resp, err := s.p.client.Write(ctx, &pb.WriteRequest{Batch: toBatch(records)})
+	resp, err := s.p.client.Write(ctx, &pb.WriteRequest{Batch: encode(records, s.p.packed)})
 	if err == nil {
 		err = fromError(resp.Error, s.c.spec.Name)
 	}

@@ -66,7 +66,7 @@ func (s *source) Read(ctx context.Context) ([]sdk.Record, error) {
 		if r.err != nil {
 			return nil, s.call(fmt.Errorf("read: %w", r.err))
 		}
-		recs, err := fromBatch(r.resp.Batch)
+		recs, err := decode(r.resp.Batch)
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s sent a bad batch: %w", s.c.spec.Name, err)
 		}

@@ -153,7 +153,8 @@ func (x *Version) GetMinor() uint32 {
 type HandshakeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Protocol      *Version               `protobuf:"bytes,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"` // "braid <version>", for the plugin's logs
+	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`      // "braid <version>", for the plugin's logs
+	Packed        bool                   `protobuf:"varint,3,opt,name=packed,proto3" json:"packed,omitempty"` // the host reads Batch.packed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,11 +203,19 @@ func (x *HandshakeRequest) GetHost() string {
 	return ""
 }
 
+func (x *HandshakeRequest) GetPacked() bool {
+	if x != nil {
+		return x.Packed
+	}
+	return false
+}
+
 type HandshakeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Protocol      *Version               `protobuf:"bytes,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	Specs         []*Spec                `protobuf:"bytes,2,rep,name=specs,proto3" json:"specs,omitempty"`
-	Sdk           string                 `protobuf:"bytes,3,opt,name=sdk,proto3" json:"sdk,omitempty"` // "go", "python", ...
+	Sdk           string                 `protobuf:"bytes,3,opt,name=sdk,proto3" json:"sdk,omitempty"`        // "go", "python", ...
+	Packed        bool                   `protobuf:"varint,4,opt,name=packed,proto3" json:"packed,omitempty"` // the plugin reads Batch.packed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -260,6 +269,13 @@ func (x *HandshakeResponse) GetSdk() string {
 		return x.Sdk
 	}
 	return ""
+}
+
+func (x *HandshakeResponse) GetPacked() bool {
+	if x != nil {
+		return x.Packed
+	}
+	return false
 }
 
 type Spec struct {
@@ -1271,9 +1287,15 @@ func (x *Record) GetSchemaJson() []byte {
 	return nil
 }
 
+// A batch carries its records either one message each (records) or, when
+// the receiver said it reads them (packed in the handshake) and every record
+// is plain (no headers, op, before, fields or schema), packed: the bytes of
+// all of them in one field, which costs the receiver one allocation per
+// batch instead of four per record.
 type Batch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Records       []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	Packed        *Packed                `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1315,6 +1337,121 @@ func (x *Batch) GetRecords() []*Record {
 	return nil
 }
 
+func (x *Batch) GetPacked() *Packed {
+	if x != nil {
+		return x.Packed
+	}
+	return nil
+}
+
+type Packed struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Data           []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`                                      // each record's key, value and position, back to back
+	KeyLens        []int32                `protobuf:"zigzag32,2,rep,packed,name=key_lens,json=keyLens,proto3" json:"key_lens,omitempty"`       // -1: no key
+	ValueLens      []int32                `protobuf:"zigzag32,3,rep,packed,name=value_lens,json=valueLens,proto3" json:"value_lens,omitempty"` // -1: no value
+	PositionLens   []uint32               `protobuf:"varint,4,rep,packed,name=position_lens,json=positionLens,proto3" json:"position_lens,omitempty"`
+	TimestampNanos []int64                `protobuf:"varint,5,rep,packed,name=timestamp_nanos,json=timestampNanos,proto3" json:"timestamp_nanos,omitempty"`
+	Offsets        []int64                `protobuf:"varint,6,rep,packed,name=offsets,proto3" json:"offsets,omitempty"`
+	Partitions     []int32                `protobuf:"varint,7,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	TopicIndex     []uint32               `protobuf:"varint,8,rep,packed,name=topic_index,json=topicIndex,proto3" json:"topic_index,omitempty"` // index into topics
+	Topics         []string               `protobuf:"bytes,9,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Packed) Reset() {
+	*x = Packed{}
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Packed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Packed) ProtoMessage() {}
+
+func (x *Packed) ProtoReflect() protoreflect.Message {
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Packed.ProtoReflect.Descriptor instead.
+func (*Packed) Descriptor() ([]byte, []int) {
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Packed) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Packed) GetKeyLens() []int32 {
+	if x != nil {
+		return x.KeyLens
+	}
+	return nil
+}
+
+func (x *Packed) GetValueLens() []int32 {
+	if x != nil {
+		return x.ValueLens
+	}
+	return nil
+}
+
+func (x *Packed) GetPositionLens() []uint32 {
+	if x != nil {
+		return x.PositionLens
+	}
+	return nil
+}
+
+func (x *Packed) GetTimestampNanos() []int64 {
+	if x != nil {
+		return x.TimestampNanos
+	}
+	return nil
+}
+
+func (x *Packed) GetOffsets() []int64 {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+func (x *Packed) GetPartitions() []int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *Packed) GetTopicIndex() []uint32 {
+	if x != nil {
+		return x.TopicIndex
+	}
+	return nil
+}
+
+func (x *Packed) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1323,7 +1460,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[15]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1472,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[15]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1485,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{15}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{16}
 }
 
 type HealthResponse struct {
@@ -1359,7 +1496,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[16]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1508,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[16]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1521,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{16}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{17}
 }
 
 type ValidateRequest struct {
@@ -1398,7 +1535,7 @@ type ValidateRequest struct {
 
 func (x *ValidateRequest) Reset() {
 	*x = ValidateRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[17]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1547,7 @@ func (x *ValidateRequest) String() string {
 func (*ValidateRequest) ProtoMessage() {}
 
 func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[17]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1560,7 @@ func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateRequest.ProtoReflect.Descriptor instead.
 func (*ValidateRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{17}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ValidateRequest) GetName() string {
@@ -1456,7 +1593,7 @@ type ValidateResponse struct {
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[18]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1605,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[18]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1618,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{18}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ValidateResponse) GetErrors() []*FieldError {
@@ -1505,7 +1642,7 @@ type Env struct {
 
 func (x *Env) Reset() {
 	*x = Env{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[19]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1654,7 @@ func (x *Env) String() string {
 func (*Env) ProtoMessage() {}
 
 func (x *Env) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[19]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1667,7 @@ func (x *Env) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Env.ProtoReflect.Descriptor instead.
 func (*Env) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{19}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Env) GetPipeline() string {
@@ -1587,7 +1724,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[20]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1736,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[20]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1749,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{20}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ConfigureRequest) GetName() string {
@@ -1652,7 +1789,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[21]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1801,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[21]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1814,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{21}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ConfigureResponse) GetError() *Error {
@@ -1697,7 +1834,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[22]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1846,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[22]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1859,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{22}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OpenRequest) GetPosition() []byte {
@@ -1748,7 +1885,7 @@ type OpenResponse struct {
 
 func (x *OpenResponse) Reset() {
 	*x = OpenResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[23]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1897,7 @@ func (x *OpenResponse) String() string {
 func (*OpenResponse) ProtoMessage() {}
 
 func (x *OpenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[23]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1910,7 @@ func (x *OpenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenResponse.ProtoReflect.Descriptor instead.
 func (*OpenResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{23}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OpenResponse) GetError() *Error {
@@ -1791,7 +1928,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[24]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +1940,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[24]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +1953,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{24}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{25}
 }
 
 type ReadResponse struct {
@@ -1829,7 +1966,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[25]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +1978,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[25]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +1991,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{25}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReadResponse) GetBatch() *Batch {
@@ -1880,7 +2017,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[26]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +2029,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[26]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +2042,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{26}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AckRequest) GetPosition() []byte {
@@ -1924,7 +2061,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[27]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2073,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[27]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2086,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{27}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AckResponse) GetError() *Error {
@@ -1968,7 +2105,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[28]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2117,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[28]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2130,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{28}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WriteRequest) GetBatch() *Batch {
@@ -2012,7 +2149,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[29]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2161,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[29]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2174,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{29}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WriteResponse) GetError() *Error {
@@ -2055,7 +2192,7 @@ type FlushRequest struct {
 
 func (x *FlushRequest) Reset() {
 	*x = FlushRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[30]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2204,7 @@ func (x *FlushRequest) String() string {
 func (*FlushRequest) ProtoMessage() {}
 
 func (x *FlushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[30]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2217,7 @@ func (x *FlushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushRequest.ProtoReflect.Descriptor instead.
 func (*FlushRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{30}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{31}
 }
 
 type FlushResponse struct {
@@ -2092,7 +2229,7 @@ type FlushResponse struct {
 
 func (x *FlushResponse) Reset() {
 	*x = FlushResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[31]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2241,7 @@ func (x *FlushResponse) String() string {
 func (*FlushResponse) ProtoMessage() {}
 
 func (x *FlushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[31]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2254,7 @@ func (x *FlushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushResponse.ProtoReflect.Descriptor instead.
 func (*FlushResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{31}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FlushResponse) GetError() *Error {
@@ -2137,7 +2274,7 @@ type TopicPartition struct {
 
 func (x *TopicPartition) Reset() {
 	*x = TopicPartition{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[32]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2286,7 @@ func (x *TopicPartition) String() string {
 func (*TopicPartition) ProtoMessage() {}
 
 func (x *TopicPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[32]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2299,7 @@ func (x *TopicPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicPartition.ProtoReflect.Descriptor instead.
 func (*TopicPartition) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{32}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TopicPartition) GetTopic() string {
@@ -2188,7 +2325,7 @@ type WrittenOffsetsRequest struct {
 
 func (x *WrittenOffsetsRequest) Reset() {
 	*x = WrittenOffsetsRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[33]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2337,7 @@ func (x *WrittenOffsetsRequest) String() string {
 func (*WrittenOffsetsRequest) ProtoMessage() {}
 
 func (x *WrittenOffsetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[33]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2350,7 @@ func (x *WrittenOffsetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrittenOffsetsRequest.ProtoReflect.Descriptor instead.
 func (*WrittenOffsetsRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{33}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WrittenOffsetsRequest) GetPartitions() []*TopicPartition {
@@ -2233,7 +2370,7 @@ type WrittenOffset struct {
 
 func (x *WrittenOffset) Reset() {
 	*x = WrittenOffset{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[34]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2382,7 @@ func (x *WrittenOffset) String() string {
 func (*WrittenOffset) ProtoMessage() {}
 
 func (x *WrittenOffset) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[34]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2395,7 @@ func (x *WrittenOffset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrittenOffset.ProtoReflect.Descriptor instead.
 func (*WrittenOffset) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{34}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WrittenOffset) GetPartition() *TopicPartition {
@@ -2285,7 +2422,7 @@ type WrittenOffsetsResponse struct {
 
 func (x *WrittenOffsetsResponse) Reset() {
 	*x = WrittenOffsetsResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[35]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2434,7 @@ func (x *WrittenOffsetsResponse) String() string {
 func (*WrittenOffsetsResponse) ProtoMessage() {}
 
 func (x *WrittenOffsetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[35]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2447,7 @@ func (x *WrittenOffsetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrittenOffsetsResponse.ProtoReflect.Descriptor instead.
 func (*WrittenOffsetsResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{35}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WrittenOffsetsResponse) GetOffsets() []*WrittenOffset {
@@ -2335,7 +2472,7 @@ type DeletedRequest struct {
 
 func (x *DeletedRequest) Reset() {
 	*x = DeletedRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[36]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2484,7 @@ func (x *DeletedRequest) String() string {
 func (*DeletedRequest) ProtoMessage() {}
 
 func (x *DeletedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[36]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2497,7 @@ func (x *DeletedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletedRequest.ProtoReflect.Descriptor instead.
 func (*DeletedRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{36}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{37}
 }
 
 type DeletedResponse struct {
@@ -2372,7 +2509,7 @@ type DeletedResponse struct {
 
 func (x *DeletedResponse) Reset() {
 	*x = DeletedResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[37]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2384,7 +2521,7 @@ func (x *DeletedResponse) String() string {
 func (*DeletedResponse) ProtoMessage() {}
 
 func (x *DeletedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[37]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2397,7 +2534,7 @@ func (x *DeletedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletedResponse.ProtoReflect.Descriptor instead.
 func (*DeletedResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{37}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeletedResponse) GetError() *Error {
@@ -2415,7 +2552,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[38]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2564,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[38]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2577,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{38}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{39}
 }
 
 type CloseResponse struct {
@@ -2452,7 +2589,7 @@ type CloseResponse struct {
 
 func (x *CloseResponse) Reset() {
 	*x = CloseResponse{}
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[39]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2464,7 +2601,7 @@ func (x *CloseResponse) String() string {
 func (*CloseResponse) ProtoMessage() {}
 
 func (x *CloseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_braid_connector_v1_connector_proto_msgTypes[39]
+	mi := &file_braid_connector_v1_connector_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2477,7 +2614,7 @@ func (x *CloseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseResponse.ProtoReflect.Descriptor instead.
 func (*CloseResponse) Descriptor() ([]byte, []int) {
-	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{39}
+	return file_braid_connector_v1_connector_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CloseResponse) GetError() *Error {
@@ -2494,14 +2631,16 @@ const file_braid_connector_v1_connector_proto_rawDesc = "" +
 	"\"braid/connector/v1/connector.proto\x12\x12braid.connector.v1\"5\n" +
 	"\aVersion\x12\x14\n" +
 	"\x05major\x18\x01 \x01(\rR\x05major\x12\x14\n" +
-	"\x05minor\x18\x02 \x01(\rR\x05minor\"_\n" +
+	"\x05minor\x18\x02 \x01(\rR\x05minor\"w\n" +
 	"\x10HandshakeRequest\x127\n" +
 	"\bprotocol\x18\x01 \x01(\v2\x1b.braid.connector.v1.VersionR\bprotocol\x12\x12\n" +
-	"\x04host\x18\x02 \x01(\tR\x04host\"\x8e\x01\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x16\n" +
+	"\x06packed\x18\x03 \x01(\bR\x06packed\"\xa6\x01\n" +
 	"\x11HandshakeResponse\x127\n" +
 	"\bprotocol\x18\x01 \x01(\v2\x1b.braid.connector.v1.VersionR\bprotocol\x12.\n" +
 	"\x05specs\x18\x02 \x03(\v2\x18.braid.connector.v1.SpecR\x05specs\x12\x10\n" +
-	"\x03sdk\x18\x03 \x01(\tR\x03sdk\"\xa7\x02\n" +
+	"\x03sdk\x18\x03 \x01(\tR\x03sdk\x12\x16\n" +
+	"\x06packed\x18\x04 \x01(\bR\x06packed\"\xa7\x02\n" +
 	"\x04Spec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
@@ -2595,9 +2734,24 @@ const file_braid_connector_v1_connector_proto_rawDesc = "" +
 	"\vschema_json\x18\f \x01(\fR\n" +
 	"schemaJsonB\x06\n" +
 	"\x04_keyB\b\n" +
-	"\x06_value\"=\n" +
+	"\x06_value\"q\n" +
 	"\x05Batch\x124\n" +
-	"\arecords\x18\x01 \x03(\v2\x1a.braid.connector.v1.RecordR\arecords\"\x0f\n" +
+	"\arecords\x18\x01 \x03(\v2\x1a.braid.connector.v1.RecordR\arecords\x122\n" +
+	"\x06packed\x18\x02 \x01(\v2\x1a.braid.connector.v1.PackedR\x06packed\"\x97\x02\n" +
+	"\x06Packed\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x19\n" +
+	"\bkey_lens\x18\x02 \x03(\x11R\akeyLens\x12\x1d\n" +
+	"\n" +
+	"value_lens\x18\x03 \x03(\x11R\tvalueLens\x12#\n" +
+	"\rposition_lens\x18\x04 \x03(\rR\fpositionLens\x12'\n" +
+	"\x0ftimestamp_nanos\x18\x05 \x03(\x03R\x0etimestampNanos\x12\x18\n" +
+	"\aoffsets\x18\x06 \x03(\x03R\aoffsets\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\a \x03(\x05R\n" +
+	"partitions\x12\x1f\n" +
+	"\vtopic_index\x18\b \x03(\rR\n" +
+	"topicIndex\x12\x16\n" +
+	"\x06topics\x18\t \x03(\tR\x06topics\"\x0f\n" +
 	"\rHealthRequest\"\x10\n" +
 	"\x0eHealthResponse\"\xd8\x01\n" +
 	"\x0fValidateRequest\x12\x12\n" +
@@ -2693,7 +2847,7 @@ func file_braid_connector_v1_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_braid_connector_v1_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_braid_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_braid_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_braid_connector_v1_connector_proto_goTypes = []any{
 	(Error_Kind)(0),                // 0: braid.connector.v1.Error.Kind
 	(*Version)(nil),                // 1: braid.connector.v1.Version
@@ -2711,34 +2865,35 @@ var file_braid_connector_v1_connector_proto_goTypes = []any{
 	(*Header)(nil),                 // 13: braid.connector.v1.Header
 	(*Record)(nil),                 // 14: braid.connector.v1.Record
 	(*Batch)(nil),                  // 15: braid.connector.v1.Batch
-	(*HealthRequest)(nil),          // 16: braid.connector.v1.HealthRequest
-	(*HealthResponse)(nil),         // 17: braid.connector.v1.HealthResponse
-	(*ValidateRequest)(nil),        // 18: braid.connector.v1.ValidateRequest
-	(*ValidateResponse)(nil),       // 19: braid.connector.v1.ValidateResponse
-	(*Env)(nil),                    // 20: braid.connector.v1.Env
-	(*ConfigureRequest)(nil),       // 21: braid.connector.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),      // 22: braid.connector.v1.ConfigureResponse
-	(*OpenRequest)(nil),            // 23: braid.connector.v1.OpenRequest
-	(*OpenResponse)(nil),           // 24: braid.connector.v1.OpenResponse
-	(*ReadRequest)(nil),            // 25: braid.connector.v1.ReadRequest
-	(*ReadResponse)(nil),           // 26: braid.connector.v1.ReadResponse
-	(*AckRequest)(nil),             // 27: braid.connector.v1.AckRequest
-	(*AckResponse)(nil),            // 28: braid.connector.v1.AckResponse
-	(*WriteRequest)(nil),           // 29: braid.connector.v1.WriteRequest
-	(*WriteResponse)(nil),          // 30: braid.connector.v1.WriteResponse
-	(*FlushRequest)(nil),           // 31: braid.connector.v1.FlushRequest
-	(*FlushResponse)(nil),          // 32: braid.connector.v1.FlushResponse
-	(*TopicPartition)(nil),         // 33: braid.connector.v1.TopicPartition
-	(*WrittenOffsetsRequest)(nil),  // 34: braid.connector.v1.WrittenOffsetsRequest
-	(*WrittenOffset)(nil),          // 35: braid.connector.v1.WrittenOffset
-	(*WrittenOffsetsResponse)(nil), // 36: braid.connector.v1.WrittenOffsetsResponse
-	(*DeletedRequest)(nil),         // 37: braid.connector.v1.DeletedRequest
-	(*DeletedResponse)(nil),        // 38: braid.connector.v1.DeletedResponse
-	(*CloseRequest)(nil),           // 39: braid.connector.v1.CloseRequest
-	(*CloseResponse)(nil),          // 40: braid.connector.v1.CloseResponse
-	nil,                            // 41: braid.connector.v1.Map.EntriesEntry
-	nil,                            // 42: braid.connector.v1.ValidateRequest.ConfigEntry
-	nil,                            // 43: braid.connector.v1.ConfigureRequest.ConfigEntry
+	(*Packed)(nil),                 // 16: braid.connector.v1.Packed
+	(*HealthRequest)(nil),          // 17: braid.connector.v1.HealthRequest
+	(*HealthResponse)(nil),         // 18: braid.connector.v1.HealthResponse
+	(*ValidateRequest)(nil),        // 19: braid.connector.v1.ValidateRequest
+	(*ValidateResponse)(nil),       // 20: braid.connector.v1.ValidateResponse
+	(*Env)(nil),                    // 21: braid.connector.v1.Env
+	(*ConfigureRequest)(nil),       // 22: braid.connector.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),      // 23: braid.connector.v1.ConfigureResponse
+	(*OpenRequest)(nil),            // 24: braid.connector.v1.OpenRequest
+	(*OpenResponse)(nil),           // 25: braid.connector.v1.OpenResponse
+	(*ReadRequest)(nil),            // 26: braid.connector.v1.ReadRequest
+	(*ReadResponse)(nil),           // 27: braid.connector.v1.ReadResponse
+	(*AckRequest)(nil),             // 28: braid.connector.v1.AckRequest
+	(*AckResponse)(nil),            // 29: braid.connector.v1.AckResponse
+	(*WriteRequest)(nil),           // 30: braid.connector.v1.WriteRequest
+	(*WriteResponse)(nil),          // 31: braid.connector.v1.WriteResponse
+	(*FlushRequest)(nil),           // 32: braid.connector.v1.FlushRequest
+	(*FlushResponse)(nil),          // 33: braid.connector.v1.FlushResponse
+	(*TopicPartition)(nil),         // 34: braid.connector.v1.TopicPartition
+	(*WrittenOffsetsRequest)(nil),  // 35: braid.connector.v1.WrittenOffsetsRequest
+	(*WrittenOffset)(nil),          // 36: braid.connector.v1.WrittenOffset
+	(*WrittenOffsetsResponse)(nil), // 37: braid.connector.v1.WrittenOffsetsResponse
+	(*DeletedRequest)(nil),         // 38: braid.connector.v1.DeletedRequest
+	(*DeletedResponse)(nil),        // 39: braid.connector.v1.DeletedResponse
+	(*CloseRequest)(nil),           // 40: braid.connector.v1.CloseRequest
+	(*CloseResponse)(nil),          // 41: braid.connector.v1.CloseResponse
+	nil,                            // 42: braid.connector.v1.Map.EntriesEntry
+	nil,                            // 43: braid.connector.v1.ValidateRequest.ConfigEntry
+	nil,                            // 44: braid.connector.v1.ConfigureRequest.ConfigEntry
 }
 var file_braid_connector_v1_connector_proto_depIdxs = []int32{
 	1,  // 0: braid.connector.v1.HandshakeRequest.protocol:type_name -> braid.connector.v1.Version
@@ -2752,7 +2907,7 @@ var file_braid_connector_v1_connector_proto_depIdxs = []int32{
 	8,  // 8: braid.connector.v1.Value.list:type_name -> braid.connector.v1.List
 	9,  // 9: braid.connector.v1.Value.map:type_name -> braid.connector.v1.Map
 	7,  // 10: braid.connector.v1.List.items:type_name -> braid.connector.v1.Value
-	41, // 11: braid.connector.v1.Map.entries:type_name -> braid.connector.v1.Map.EntriesEntry
+	42, // 11: braid.connector.v1.Map.entries:type_name -> braid.connector.v1.Map.EntriesEntry
 	0,  // 12: braid.connector.v1.Error.kind:type_name -> braid.connector.v1.Error.Kind
 	12, // 13: braid.connector.v1.Error.record_errors:type_name -> braid.connector.v1.RecordError
 	10, // 14: braid.connector.v1.Error.field_errors:type_name -> braid.connector.v1.FieldError
@@ -2760,56 +2915,57 @@ var file_braid_connector_v1_connector_proto_depIdxs = []int32{
 	9,  // 16: braid.connector.v1.Record.before:type_name -> braid.connector.v1.Map
 	9,  // 17: braid.connector.v1.Record.fields:type_name -> braid.connector.v1.Map
 	14, // 18: braid.connector.v1.Batch.records:type_name -> braid.connector.v1.Record
-	42, // 19: braid.connector.v1.ValidateRequest.config:type_name -> braid.connector.v1.ValidateRequest.ConfigEntry
-	10, // 20: braid.connector.v1.ValidateResponse.errors:type_name -> braid.connector.v1.FieldError
-	43, // 21: braid.connector.v1.ConfigureRequest.config:type_name -> braid.connector.v1.ConfigureRequest.ConfigEntry
-	20, // 22: braid.connector.v1.ConfigureRequest.env:type_name -> braid.connector.v1.Env
-	11, // 23: braid.connector.v1.ConfigureResponse.error:type_name -> braid.connector.v1.Error
-	11, // 24: braid.connector.v1.OpenResponse.error:type_name -> braid.connector.v1.Error
-	15, // 25: braid.connector.v1.ReadResponse.batch:type_name -> braid.connector.v1.Batch
-	11, // 26: braid.connector.v1.ReadResponse.error:type_name -> braid.connector.v1.Error
-	11, // 27: braid.connector.v1.AckResponse.error:type_name -> braid.connector.v1.Error
-	15, // 28: braid.connector.v1.WriteRequest.batch:type_name -> braid.connector.v1.Batch
-	11, // 29: braid.connector.v1.WriteResponse.error:type_name -> braid.connector.v1.Error
-	11, // 30: braid.connector.v1.FlushResponse.error:type_name -> braid.connector.v1.Error
-	33, // 31: braid.connector.v1.WrittenOffsetsRequest.partitions:type_name -> braid.connector.v1.TopicPartition
-	33, // 32: braid.connector.v1.WrittenOffset.partition:type_name -> braid.connector.v1.TopicPartition
-	35, // 33: braid.connector.v1.WrittenOffsetsResponse.offsets:type_name -> braid.connector.v1.WrittenOffset
-	11, // 34: braid.connector.v1.WrittenOffsetsResponse.error:type_name -> braid.connector.v1.Error
-	11, // 35: braid.connector.v1.DeletedResponse.error:type_name -> braid.connector.v1.Error
-	11, // 36: braid.connector.v1.CloseResponse.error:type_name -> braid.connector.v1.Error
-	7,  // 37: braid.connector.v1.Map.EntriesEntry.value:type_name -> braid.connector.v1.Value
-	7,  // 38: braid.connector.v1.ValidateRequest.ConfigEntry.value:type_name -> braid.connector.v1.Value
-	7,  // 39: braid.connector.v1.ConfigureRequest.ConfigEntry.value:type_name -> braid.connector.v1.Value
-	2,  // 40: braid.connector.v1.Connector.Handshake:input_type -> braid.connector.v1.HandshakeRequest
-	18, // 41: braid.connector.v1.Connector.Validate:input_type -> braid.connector.v1.ValidateRequest
-	21, // 42: braid.connector.v1.Connector.Configure:input_type -> braid.connector.v1.ConfigureRequest
-	23, // 43: braid.connector.v1.Connector.Open:input_type -> braid.connector.v1.OpenRequest
-	25, // 44: braid.connector.v1.Connector.Read:input_type -> braid.connector.v1.ReadRequest
-	27, // 45: braid.connector.v1.Connector.Ack:input_type -> braid.connector.v1.AckRequest
-	29, // 46: braid.connector.v1.Connector.Write:input_type -> braid.connector.v1.WriteRequest
-	31, // 47: braid.connector.v1.Connector.Flush:input_type -> braid.connector.v1.FlushRequest
-	34, // 48: braid.connector.v1.Connector.WrittenOffsets:input_type -> braid.connector.v1.WrittenOffsetsRequest
-	37, // 49: braid.connector.v1.Connector.Deleted:input_type -> braid.connector.v1.DeletedRequest
-	39, // 50: braid.connector.v1.Connector.Close:input_type -> braid.connector.v1.CloseRequest
-	16, // 51: braid.connector.v1.Connector.Health:input_type -> braid.connector.v1.HealthRequest
-	3,  // 52: braid.connector.v1.Connector.Handshake:output_type -> braid.connector.v1.HandshakeResponse
-	19, // 53: braid.connector.v1.Connector.Validate:output_type -> braid.connector.v1.ValidateResponse
-	22, // 54: braid.connector.v1.Connector.Configure:output_type -> braid.connector.v1.ConfigureResponse
-	24, // 55: braid.connector.v1.Connector.Open:output_type -> braid.connector.v1.OpenResponse
-	26, // 56: braid.connector.v1.Connector.Read:output_type -> braid.connector.v1.ReadResponse
-	28, // 57: braid.connector.v1.Connector.Ack:output_type -> braid.connector.v1.AckResponse
-	30, // 58: braid.connector.v1.Connector.Write:output_type -> braid.connector.v1.WriteResponse
-	32, // 59: braid.connector.v1.Connector.Flush:output_type -> braid.connector.v1.FlushResponse
-	36, // 60: braid.connector.v1.Connector.WrittenOffsets:output_type -> braid.connector.v1.WrittenOffsetsResponse
-	38, // 61: braid.connector.v1.Connector.Deleted:output_type -> braid.connector.v1.DeletedResponse
-	40, // 62: braid.connector.v1.Connector.Close:output_type -> braid.connector.v1.CloseResponse
-	17, // 63: braid.connector.v1.Connector.Health:output_type -> braid.connector.v1.HealthResponse
-	52, // [52:64] is the sub-list for method output_type
-	40, // [40:52] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	16, // 19: braid.connector.v1.Batch.packed:type_name -> braid.connector.v1.Packed
+	43, // 20: braid.connector.v1.ValidateRequest.config:type_name -> braid.connector.v1.ValidateRequest.ConfigEntry
+	10, // 21: braid.connector.v1.ValidateResponse.errors:type_name -> braid.connector.v1.FieldError
+	44, // 22: braid.connector.v1.ConfigureRequest.config:type_name -> braid.connector.v1.ConfigureRequest.ConfigEntry
+	21, // 23: braid.connector.v1.ConfigureRequest.env:type_name -> braid.connector.v1.Env
+	11, // 24: braid.connector.v1.ConfigureResponse.error:type_name -> braid.connector.v1.Error
+	11, // 25: braid.connector.v1.OpenResponse.error:type_name -> braid.connector.v1.Error
+	15, // 26: braid.connector.v1.ReadResponse.batch:type_name -> braid.connector.v1.Batch
+	11, // 27: braid.connector.v1.ReadResponse.error:type_name -> braid.connector.v1.Error
+	11, // 28: braid.connector.v1.AckResponse.error:type_name -> braid.connector.v1.Error
+	15, // 29: braid.connector.v1.WriteRequest.batch:type_name -> braid.connector.v1.Batch
+	11, // 30: braid.connector.v1.WriteResponse.error:type_name -> braid.connector.v1.Error
+	11, // 31: braid.connector.v1.FlushResponse.error:type_name -> braid.connector.v1.Error
+	34, // 32: braid.connector.v1.WrittenOffsetsRequest.partitions:type_name -> braid.connector.v1.TopicPartition
+	34, // 33: braid.connector.v1.WrittenOffset.partition:type_name -> braid.connector.v1.TopicPartition
+	36, // 34: braid.connector.v1.WrittenOffsetsResponse.offsets:type_name -> braid.connector.v1.WrittenOffset
+	11, // 35: braid.connector.v1.WrittenOffsetsResponse.error:type_name -> braid.connector.v1.Error
+	11, // 36: braid.connector.v1.DeletedResponse.error:type_name -> braid.connector.v1.Error
+	11, // 37: braid.connector.v1.CloseResponse.error:type_name -> braid.connector.v1.Error
+	7,  // 38: braid.connector.v1.Map.EntriesEntry.value:type_name -> braid.connector.v1.Value
+	7,  // 39: braid.connector.v1.ValidateRequest.ConfigEntry.value:type_name -> braid.connector.v1.Value
+	7,  // 40: braid.connector.v1.ConfigureRequest.ConfigEntry.value:type_name -> braid.connector.v1.Value
+	2,  // 41: braid.connector.v1.Connector.Handshake:input_type -> braid.connector.v1.HandshakeRequest
+	19, // 42: braid.connector.v1.Connector.Validate:input_type -> braid.connector.v1.ValidateRequest
+	22, // 43: braid.connector.v1.Connector.Configure:input_type -> braid.connector.v1.ConfigureRequest
+	24, // 44: braid.connector.v1.Connector.Open:input_type -> braid.connector.v1.OpenRequest
+	26, // 45: braid.connector.v1.Connector.Read:input_type -> braid.connector.v1.ReadRequest
+	28, // 46: braid.connector.v1.Connector.Ack:input_type -> braid.connector.v1.AckRequest
+	30, // 47: braid.connector.v1.Connector.Write:input_type -> braid.connector.v1.WriteRequest
+	32, // 48: braid.connector.v1.Connector.Flush:input_type -> braid.connector.v1.FlushRequest
+	35, // 49: braid.connector.v1.Connector.WrittenOffsets:input_type -> braid.connector.v1.WrittenOffsetsRequest
+	38, // 50: braid.connector.v1.Connector.Deleted:input_type -> braid.connector.v1.DeletedRequest
+	40, // 51: braid.connector.v1.Connector.Close:input_type -> braid.connector.v1.CloseRequest
+	17, // 52: braid.connector.v1.Connector.Health:input_type -> braid.connector.v1.HealthRequest
+	3,  // 53: braid.connector.v1.Connector.Handshake:output_type -> braid.connector.v1.HandshakeResponse
+	20, // 54: braid.connector.v1.Connector.Validate:output_type -> braid.connector.v1.ValidateResponse
+	23, // 55: braid.connector.v1.Connector.Configure:output_type -> braid.connector.v1.ConfigureResponse
+	25, // 56: braid.connector.v1.Connector.Open:output_type -> braid.connector.v1.OpenResponse
+	27, // 57: braid.connector.v1.Connector.Read:output_type -> braid.connector.v1.ReadResponse
+	29, // 58: braid.connector.v1.Connector.Ack:output_type -> braid.connector.v1.AckResponse
+	31, // 59: braid.connector.v1.Connector.Write:output_type -> braid.connector.v1.WriteResponse
+	33, // 60: braid.connector.v1.Connector.Flush:output_type -> braid.connector.v1.FlushResponse
+	37, // 61: braid.connector.v1.Connector.WrittenOffsets:output_type -> braid.connector.v1.WrittenOffsetsResponse
+	39, // 62: braid.connector.v1.Connector.Deleted:output_type -> braid.connector.v1.DeletedResponse
+	41, // 63: braid.connector.v1.Connector.Close:output_type -> braid.connector.v1.CloseResponse
+	18, // 64: braid.connector.v1.Connector.Health:output_type -> braid.connector.v1.HealthResponse
+	53, // [53:65] is the sub-list for method output_type
+	41, // [41:53] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_braid_connector_v1_connector_proto_init() }
@@ -2838,7 +2994,7 @@ func file_braid_connector_v1_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_braid_connector_v1_connector_proto_rawDesc), len(file_braid_connector_v1_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
