@@ -2,8 +2,9 @@
 # Makes sure the services the tests need run on loopback: MariaDB on 3306 and
 # PostgreSQL on 5432 (with a database named test), installing them from Debian's
 # packages where they are missing, and that kcat (librdkafka's command-line
-# client, for runtime/kafka's tests), protoc and Python's gRPC (for the
-# connector plugins) are installed. Idempotent; safe to run on
+# client, for runtime/kafka's tests), OpenSSH's sftp-server (the SFTP
+# subsystem connectors/sftp's tests also run against), protoc and Python's
+# gRPC (for the connector plugins) are installed. Idempotent; safe to run on
 # every `make test`.
 set -euo pipefail
 
@@ -68,6 +69,14 @@ kcat_installed() {
 	command -v kcat >/dev/null
 }
 
+# Only the subsystem binary: the sftp tests run it behind their own SSH
+# server on loopback, so no sshd is installed or started.
+sftp_server_installed() {
+	[ -x /usr/lib/openssh/sftp-server ] && return 0
+	log "installing OpenSSH's sftp-server"; apt_install --no-install-recommends openssh-sftp-server
+	[ -x /usr/lib/openssh/sftp-server ]
+}
+
 # protoc regenerates the plugin protocol's Go code (make proto); the build
 # itself never needs it, the generated files are committed.
 protoc_installed() {
@@ -85,6 +94,7 @@ python_grpc_installed() {
 }
 
 kcat_installed
+sftp_server_installed
 protoc_installed
 python_grpc_installed
 mariadb_up && mariadb_ready

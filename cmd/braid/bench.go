@@ -50,6 +50,7 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 	}
 	cmd.AddCommand(newBenchPipelineCmd(), newBenchWebhookCmd())
 	addBenchCommands(cmd)
+	addRemoteFSBench(cmd)
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/braidhq/braid/connectors/audit"
 	"github.com/braidhq/braid/connectors/email"
 	"github.com/braidhq/braid/connectors/file"
+	"github.com/braidhq/braid/connectors/ftp"
 	"github.com/braidhq/braid/connectors/generator"
 	braidhttp "github.com/braidhq/braid/connectors/http"
 	"github.com/braidhq/braid/connectors/jdbc"
@@ -13,6 +14,7 @@ import (
 	"github.com/braidhq/braid/connectors/parquet"
 	"github.com/braidhq/braid/connectors/pgcdc"
 	"github.com/braidhq/braid/connectors/sdk"
+	"github.com/braidhq/braid/connectors/sftp"
 	"github.com/braidhq/braid/connectors/socket"
 	"github.com/braidhq/braid/schema/convert"
 	"github.com/braidhq/braid/schema/serde"
@@ -23,6 +25,10 @@ func Plugins() sdk.Plugins {
 	return sdk.Plugins{
 		file.SourcePlugin(),
 		file.SinkPlugin(),
+		sftp.SourcePlugin(),
+		sftp.SinkPlugin(),
+		ftp.SourcePlugin(),
+		ftp.SinkPlugin(),
 		generator.Plugin(),
 		braidhttp.WebhookPlugin(),
 		braidhttp.PollPlugin(),

@@ -71,7 +71,7 @@ func newPosTemplate(files []*tracked, cur *tracked) posTemplate {
 			b = []byte{'}'}
 			continue
 		}
-		b = appendEntry(b, f.path, f.ino, f.off)
+		b = appendEntry(b, f.path, f.ino, f.sc.Off)
 	}
 	b = append(b, "]}"...)
 	if t.prefix == nil { // cur is not tracked (cannot happen); keep JSON valid

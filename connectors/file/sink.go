@@ -1,14 +1,9 @@
 package file
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,24 +11,23 @@ import (
 	"sort"
 	"time"
 
+	"github.com/braidhq/braid/connectors/internal/fileformat"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
 // Sink writes records into files; see the package documentation.
 type Sink struct {
-	dir          string
-	format       string
-	ext          string
-	rollSize     int64
-	rollInterval time.Duration
-	columns      []string
-	delim        rune
-	log          *slog.Logger
+	dir    string
+	format string
+	ext    string
+	roll   fileformat.Roll
+	enc    fileformat.Encoder
+	log    *slog.Logger
 
 	root   *os.Root
 	open   map[sdk.TopicPartition]*outFile
 	sealed []*outFile                      // rolled since the last Flush: synced, not yet named
-	spans  map[sdk.TopicPartition][]span   // finished files by partition
+	spans  fileformat.Spans                // finished files by partition
 	stale  map[sdk.TopicPartition][]string // unfinished files left by a crash
 	dirty  bool                            // a rename since the last directory fsync
 	broken error                           // records written since the last Flush were lost
@@ -41,27 +35,9 @@ type Sink struct {
 
 // outFile is the file being written for one topic partition.
 type outFile struct {
-	tp          sdk.TopicPartition
-	tmp         string
-	f           *os.File
-	cw          countWriter
-	w           *bufio.Writer
-	csv         *csv.Writer
-	columns     []string
-	n           int   // records encoded into the file
-	first, last int64 // their offsets; valid when n > 0
-	opened      time.Time
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	fileformat.Part
+	tmp string
+	f   *os.File
 }
 
 // NewSink builds a file sink from validated settings.
@@ -71,16 +47,14 @@ func NewSink(cfg sdk.Config, env sdk.Env) (sdk.Sink, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	format := cfg.String("format")
-	ext := map[string]string{formatJSONL: "jsonl", formatCSV: "csv", formatRaw: "txt"}[format]
+	ext := fileformat.Exts[format]
 	return &Sink{
-		dir:          filepath.Clean(cfg.String("path")),
-		format:       format,
-		ext:          ext,
-		rollSize:     cfg.Int("roll.size"),
-		rollInterval: cfg.Duration("roll.interval"),
-		columns:      cfg.Strings("csv.columns"),
-		delim:        rune(cfg.String("csv.delimiter")[0]),
-		log:          logger,
+		dir:    filepath.Clean(cfg.String("path")),
+		format: format,
+		ext:    ext,
+		roll:   fileformat.Roll{Size: cfg.Int("roll.size"), Interval: cfg.Duration("roll.interval")},
+		enc:    fileformat.Encoder{Format: format, Delim: rune(cfg.String("csv.delimiter")[0]), Columns: cfg.Strings("csv.columns")},
+		log:    logger,
 	}, nil
 }
 
@@ -97,7 +71,7 @@ func (s *Sink) Open(ctx context.Context) error {
 	}
 	s.root = root
 	s.open = map[sdk.TopicPartition]*outFile{}
-	s.spans = map[sdk.TopicPartition][]span{}
+	s.spans = fileformat.Spans{}
 	s.sealed, s.broken = nil, nil
 	names, err := s.list()
 	if err != nil {
@@ -108,13 +82,11 @@ func (s *Sink) Open(ctx context.Context) error {
 	// the same directory right now.
 	s.stale = map[sdk.TopicPartition][]string{}
 	for _, name := range names {
-		if tp, ok := parseTemp(name); ok {
+		if tp, ok := fileformat.ParseTemp(name); ok {
 			s.stale[tp] = append(s.stale[tp], name)
 			continue
 		}
-		if tp, sp, ok := parseName(name); ok {
-			s.spans[tp] = append(s.spans[tp], sp)
-		}
+		s.spans.Add(name)
 	}
 	return ctx.Err()
 }
@@ -145,51 +117,28 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 	if s.broken != nil {
 		return s.broken
 	}
-	var bad []sdk.RecordError
-	now := time.Now()
-	for i := range records {
-		r := &records[i]
-		tp := sdk.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-		of := s.open[tp]
-		if of != nil && s.rollInterval > 0 && now.Sub(of.opened) >= s.rollInterval {
-			if err := s.seal(of); err != nil {
-				return err
-			}
-			of = nil
-		}
-		if of == nil {
-			if err := checkTopic(r.Topic); err != nil {
-				bad = append(bad, sdk.RecordError{Index: i, Err: err})
-				continue
-			}
-			var err error
-			if of, err = s.create(tp, r, now); err != nil {
-				return err
-			}
-		}
-		if err := s.encode(of, r); err != nil {
-			bad = append(bad, sdk.RecordError{Index: i, Err: fmt.Errorf("%s: %w", r.Where(), err)})
-			continue
-		}
-		if of.n == 0 {
-			of.first = r.Offset
-		}
-		of.last = r.Offset
-		of.n++
-		if of.cw.n+int64(of.w.Buffered()) >= s.rollSize {
-			if err := s.seal(of); err != nil {
-				return err
-			}
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if len(bad) > 0 {
-		return &sdk.BatchError{Records: bad}
+	return s.roll.Write(ctx, records, roller{s})
+}
+
+// roller gives fileformat.Roll the sink's files.
+type roller struct{ s *Sink }
+
+func (r roller) Part(tp sdk.TopicPartition) *fileformat.Part {
+	if of := r.s.open[tp]; of != nil {
+		return &of.Part
 	}
 	return nil
 }
+
+func (r roller) Create(tp sdk.TopicPartition, rec *sdk.Record, now time.Time) (*fileformat.Part, error) {
+	of, err := r.s.create(tp, rec, now)
+	if err != nil {
+		return nil, err
+	}
+	return &of.Part, nil
+}
+
+func (r roller) Seal(p *fileformat.Part) error { return r.s.seal(r.s.open[p.TP]) }
 
 func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*outFile, error) {
 	for _, name := range s.stale[tp] {
@@ -199,7 +148,7 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*out
 		s.log.Info("removed unfinished file", "file", name)
 	}
 	delete(s.stale, tp)
-	of := &outFile{tp: tp, tmp: tempName(tp, r.Offset, s.ext), opened: now}
+	of := &outFile{Part: fileformat.Part{TP: tp, Opened: now}, tmp: fileformat.TempName(tp, r.Offset, s.ext)}
 	// Only a replay of the same batch (a retried Write) creates a file at an
 	// offset again; its records replace the sealed file's.
 	s.sealed = slices.DeleteFunc(s.sealed, func(o *outFile) bool { return o.tmp == of.tmp })
@@ -208,140 +157,26 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*out
 		return nil, sdk.Retryable(fmt.Errorf("file sink: create %s in %s: %w", of.tmp, s.dir, err))
 	}
 	of.f = f
-	of.cw.w = f
-	of.w = bufio.NewWriterSize(&of.cw, 1<<20)
-	if s.format == formatCSV {
-		of.csv = csv.NewWriter(of.w)
-		of.csv.Comma = s.delim
-		of.columns = s.csvColumns(r)
-		if err := of.csv.Write(of.columns); err != nil {
-			return nil, err
-		}
-		of.csv.Flush()
+	if err := of.Start(f, 1<<20, s.enc, r); err != nil {
+		f.Close()
+		return nil, err
 	}
 	s.open[tp] = of
 	return of, nil
 }
 
-func (s *Sink) csvColumns(r *sdk.Record) []string {
-	if len(s.columns) > 0 {
-		return s.columns
-	}
-	if r.Schema != nil && len(r.Schema.Fields) > 0 {
-		cols := make([]string, len(r.Schema.Fields))
-		for i, f := range r.Schema.Fields {
-			cols[i] = f.Name
-		}
-		return cols
-	}
-	m, _ := r.Structured()
-	cols := make([]string, 0, len(m))
-	for k := range m {
-		cols = append(cols, k)
-	}
-	sort.Strings(cols)
-	return cols
-}
-
-var errNoValue = errors.New("record has neither a value nor fields")
-
-func (s *Sink) encode(of *outFile, r *sdk.Record) error {
-	switch s.format {
-	case formatRaw:
-		v := r.Value
-		if v == nil && r.Fields != nil {
-			var err error
-			if v, err = json.Marshal(r.Fields); err != nil {
-				return err
-			}
-		}
-		of.w.Write(v)
-		return of.w.WriteByte('\n')
-	case formatJSONL:
-		return s.encodeJSON(of, r)
-	default:
-		return s.encodeCSV(of, r)
-	}
-}
-
-func (s *Sink) encodeJSON(of *outFile, r *sdk.Record) error {
-	v := bytes.TrimSpace(r.Value)
-	switch {
-	case len(v) > 0 && v[0] == '{' && bytes.IndexByte(v, '\n') < 0:
-		of.w.Write(v) // already one line of JSON
-	case len(v) > 0 && v[0] == '{':
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, v); err != nil {
-			return fmt.Errorf("value is not valid JSON: %w", err)
-		}
-		of.w.Write(buf.Bytes())
-	default:
-		m, err := r.Structured()
-		if err != nil {
-			return err
-		}
-		if m == nil {
-			return errNoValue
-		}
-		b, err := json.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("encode fields as JSON: %w", err)
-		}
-		of.w.Write(b)
-	}
-	return of.w.WriteByte('\n')
-}
-
-func (s *Sink) encodeCSV(of *outFile, r *sdk.Record) error {
-	m, err := r.Structured()
-	if err != nil {
-		return err
-	}
-	if m == nil {
-		return errNoValue
-	}
-	row := make([]string, len(of.columns))
-	for i, c := range of.columns {
-		row[i] = csvValue(m[c])
-	}
-	if err := of.csv.Write(row); err != nil {
-		return err
-	}
-	of.csv.Flush() // into of.w: a copy, not a syscall
-	return of.csv.Error()
-}
-
-func csvValue(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	case time.Time:
-		return x.Format(time.RFC3339Nano)
-	case fmt.Stringer:
-		return x.String()
-	case map[string]any, []any:
-		b, _ := json.Marshal(x)
-		return string(b)
-	}
-	return fmt.Sprint(v)
-}
-
 // seal makes one file durable under its temporary name; Flush names it. A
 // file without records is removed instead: it claims nothing.
 func (s *Sink) seal(of *outFile) error {
-	delete(s.open, of.tp)
-	err := of.w.Flush()
+	delete(s.open, of.TP)
+	err := of.W.Flush()
 	if err == nil {
 		err = of.f.Sync()
 	}
 	if cerr := of.f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil || of.n == 0 {
+	if err != nil || of.N == 0 {
 		s.root.Remove(of.tmp)
 	}
 	if err != nil {
@@ -352,7 +187,7 @@ func (s *Sink) seal(of *outFile) error {
 			of.tmp, s.dir, err)
 		return s.broken
 	}
-	if of.n > 0 {
+	if of.N > 0 {
 		s.sealed = append(s.sealed, of)
 	}
 	return nil
@@ -363,34 +198,23 @@ func (s *Sink) seal(of *outFile) error {
 func (s *Sink) publish() error {
 	for len(s.sealed) > 0 {
 		of := s.sealed[0]
-		name := fileName(of.tp, of.first, of.last, s.ext)
+		name := fileformat.FileName(of.TP, of.First, of.Last, s.ext)
 		if err := s.root.Rename(of.tmp, name); err != nil {
 			return sdk.Retryable(fmt.Errorf("file sink: write %s in %s: %w", name, s.dir, err))
 		}
 		s.sealed = s.sealed[1:]
 		s.dirty = true
-		s.replaced(of.tp, span{name: name, first: of.first, last: of.last})
+		s.spans.Replace(of.TP, fileformat.Span{Name: name, First: of.First, Last: of.Last}, s.remove, s.log)
 	}
 	return nil
 }
 
-// replaced removes older files whose offsets the new file covers: a replay
-// rewrites them instead of leaving duplicates.
-func (s *Sink) replaced(tp sdk.TopicPartition, sp span) {
-	kept := s.spans[tp][:0]
-	for _, old := range s.spans[tp] {
-		if old.name != sp.name && old.first >= sp.first && old.last <= sp.last {
-			if err := s.root.Remove(old.name); err != nil && !errors.Is(err, os.ErrNotExist) {
-				s.log.Warn("cannot remove replaced file", "file", old.name, "error", err)
-				kept = append(kept, old)
-			}
-			continue
-		}
-		if old.name != sp.name {
-			kept = append(kept, old)
-		}
+// remove deletes a finished file a replay replaced.
+func (s *Sink) remove(name string) error {
+	if err := s.root.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-	s.spans[tp] = append(kept, sp)
+	return nil
 }
 
 // Flush syncs every open file, names the files written since the last
@@ -455,27 +279,17 @@ func (s *Sink) Close(context.Context) error {
 // WrittenOffsets reports, from the finished files' names, the last offset
 // durably written for each asked partition.
 func (s *Sink) WrittenOffsets(ctx context.Context, parts []sdk.TopicPartition) (map[sdk.TopicPartition]int64, error) {
-	out := map[sdk.TopicPartition]int64{}
 	if s.spans == nil { // not opened: read the names directly
 		entries, err := os.ReadDir(s.dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("file sink: list %s: %w", s.dir, err)
 		}
-		s.spans = map[sdk.TopicPartition][]span{}
+		s.spans = fileformat.Spans{}
 		for _, e := range entries {
-			if tp, sp, ok := parseName(e.Name()); ok {
-				s.spans[tp] = append(s.spans[tp], sp)
-			}
+			s.spans.Add(e.Name())
 		}
 	}
-	for _, tp := range parts {
-		for _, sp := range s.spans[tp] {
-			if cur, ok := out[tp]; !ok || sp.last > cur {
-				out[tp] = sp.last
-			}
-		}
-	}
-	return out, ctx.Err()
+	return s.spans.Last(parts), ctx.Err()
 }
 
 var _ sdk.OffsetTracker = (*Sink)(nil)

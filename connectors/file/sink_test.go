@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/braidhq/braid/connectors/internal/fileformat"
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/connectors/sdk/sdktest"
 )
@@ -201,7 +202,7 @@ func TestSinkTasksShareDirectory(t *testing.T) {
 	if err := a.Write(ctx, recs("t", 0, 0, 9)); err != nil {
 		t.Fatal(err)
 	}
-	stale := filepath.Join(dir, tempName(sdk.TopicPartition{Topic: "t", Partition: 1}, 0, "jsonl"))
+	stale := filepath.Join(dir, fileformat.TempName(sdk.TopicPartition{Topic: "t", Partition: 1}, 0, "jsonl"))
 	if err := os.WriteFile(stale, []byte("half a line"), 0o644); err != nil {
 		t.Fatal(err)
 	}

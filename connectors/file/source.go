@@ -1,9 +1,7 @@
 package file
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/braidhq/braid/connectors/internal/fileformat"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
@@ -25,14 +24,13 @@ type Source struct {
 	fromEnd   bool
 	poll      time.Duration
 	batchSize int
-	delim     byte
 	skipBad   bool
 	log       *slog.Logger
 
 	files    []*tracked // in discovery order
 	cur      int        // round-robin start among files
 	lastScan time.Time
-	fields   []string // scratch for CSV parsing
+	dec      fileformat.Decoder
 
 	mu    sync.Mutex
 	acked sdk.Position
@@ -52,7 +50,7 @@ func NewSource(cfg sdk.Config, env sdk.Env) (sdk.Source, error) {
 		fromEnd:   cfg.String("start") == "end",
 		poll:      max(cfg.Duration("poll.interval"), time.Millisecond),
 		batchSize: int(cfg.Int("batch.size")),
-		delim:     cfg.String("csv.delimiter")[0],
+		dec:       fileformat.Decoder{Format: cfg.String("format"), Delim: cfg.String("csv.delimiter")[0]},
 		skipBad:   cfg.String("on.invalid") == "skip",
 		log:       logger,
 	}, nil
@@ -114,7 +112,7 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 		} else if pos == nil && s.fromEnd {
 			off = m.size
 		}
-		t, err := openTracked(m.path, off)
+		t, err := openTracked(m.path, off, s.format == formatCSV)
 		if err != nil {
 			s.closeFiles()
 			return fmt.Errorf("file source: open %s: %w", m.path, err)
@@ -194,7 +192,7 @@ func (s *Source) dropFinished() {
 	kept := s.files[:0]
 	for _, t := range s.files {
 		if t.gone && t.done {
-			s.log.Info("finished rotated file", "path", t.path, "inode", t.ino, "offset", t.off)
+			s.log.Info("finished rotated file", "path", t.path, "inode", t.ino, "offset", t.sc.Off)
 			t.close()
 			continue
 		}
@@ -225,7 +223,7 @@ func (s *Source) rescan() error {
 			}
 			continue
 		}
-		t, err := openTracked(m.path, 0)
+		t, err := openTracked(m.path, 0, s.format == formatCSV)
 		if err != nil {
 			s.log.Warn("cannot open new file", "path", m.path, "error", err)
 			continue
@@ -244,15 +242,14 @@ func (s *Source) rescan() error {
 
 // readFile reads up to batch.size records from t.
 func (s *Source) readFile(t *tracked) ([]sdk.Record, error) {
-	csvMode := s.format == formatCSV
-	if csvMode && t.header == nil && t.off > 0 {
+	if s.format == formatCSV && t.header == nil && t.sc.Off > 0 {
 		if err := s.loadHeader(t); err != nil {
 			return nil, err
 		}
 	}
 	b := batch{tpl: newPosTemplate(s.files, t), now: time.Now(), recs: make([]sdk.Record, 0, s.batchSize)}
 	for len(b.recs) < s.batchSize {
-		rec, end, err := t.next(csvMode)
+		rec, end, err := t.sc.Next()
 		if errors.Is(err, io.EOF) {
 			if s.follow && !t.gone {
 				trunc, err := t.truncated()
@@ -262,14 +259,14 @@ func (s *Source) readFile(t *tracked) ([]sdk.Record, error) {
 				if !trunc {
 					break
 				}
-				s.log.Warn("file truncated, reading it again from the start", "path", t.path, "offset", t.off)
+				s.log.Warn("file truncated, reading it again from the start", "path", t.path, "offset", t.sc.Off)
 				if err := t.seek(0); err != nil {
 					return nil, err
 				}
 				continue
 			}
 			var ok bool
-			rec, end, ok = t.takePartial()
+			rec, end, ok = t.sc.TakePartial()
 			t.done = true
 			if !ok {
 				break
@@ -320,44 +317,16 @@ func (b *batch) position(off int64) sdk.Position {
 
 // emit turns one raw record into an sdk.Record.
 func (s *Source) emit(b *batch, t *tracked, rec []byte, end int64) error {
-	r := sdk.Record{Timestamp: b.now}
-	switch s.format {
-	case formatLines:
-		r.Value = b.copyBytes(rec)
-	case formatJSONL:
-		if len(rec) == 0 {
-			return nil // blank line
-		}
-		var m map[string]any
-		if err := json.Unmarshal(rec, &m); err != nil || m == nil {
-			if err == nil {
-				err = errors.New("not a JSON object")
-			}
-			return s.invalid(t, end, err)
-		}
-		r.Value = b.copyBytes(rec)
-		r.Fields = m
-	case formatCSV:
-		if len(rec) == 0 {
-			return nil
-		}
-		fields, err := splitCSV(rec, s.delim, s.fields[:0])
-		s.fields = fields
-		if err != nil {
-			return s.invalid(t, end, err)
-		}
-		if t.header == nil {
-			t.header = append([]string(nil), fields...)
-			return nil
-		}
-		if len(fields) != len(t.header) {
-			return s.invalid(t, end, fmt.Errorf("%d columns, the header has %d", len(fields), len(t.header)))
-		}
-		m := make(map[string]any, len(fields))
-		for i, v := range fields {
-			m[t.header[i]] = v
-		}
-		r.Fields = m
+	d, err := s.dec.Decode(rec, &t.header)
+	if err != nil {
+		return s.invalid(t, end, err)
+	}
+	if d.Skip {
+		return nil
+	}
+	r := sdk.Record{Timestamp: b.now, Fields: d.Fields}
+	if d.Value != nil {
+		r.Value = b.copyBytes(d.Value)
 	}
 	r.Position = b.position(end)
 	b.recs = append(b.recs, r)
@@ -374,14 +343,15 @@ func (s *Source) invalid(t *tracked, end int64, err error) error {
 
 // loadHeader reads the CSV header of a file resumed past its first line.
 func (s *Source) loadHeader(t *tracked) error {
-	h := &tracked{path: t.path, br: bufio.NewReaderSize(io.NewSectionReader(t.f, 0, t.off), 64<<10)}
-	rec, _, err := h.next(true)
+	h := fileformat.Scanner{CSV: true, Name: t.path}
+	h.Reset(io.NewSectionReader(t.f, 0, t.sc.Off), 0, 64<<10)
+	rec, _, err := h.Next()
 	if errors.Is(err, io.EOF) {
-		rec, _, _ = h.takePartial()
+		rec, _, _ = h.TakePartial()
 	} else if err != nil {
 		return err
 	}
-	fields, err := splitCSV(rec, s.delim, nil)
+	fields, err := fileformat.SplitCSV(rec, s.dec.Delim, nil)
 	if err != nil {
 		return sdk.Fatal(fmt.Errorf("file source: %s: csv header: %w", t.path, err))
 	}

@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/braidhq/braid/connectors/internal/fileformat"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
 // Formats of the source and the sink.
 const (
-	formatLines = "lines"
-	formatCSV   = "csv"
-	formatJSONL = "jsonl"
-	formatRaw   = "raw"
+	formatLines = fileformat.Lines
+	formatCSV   = fileformat.CSV
+	formatJSONL = fileformat.JSONL
+	formatRaw   = fileformat.Raw
 )
 
 // checkGlob refuses a path that is not a valid glob before a task starts.

@@ -3,6 +3,7 @@ package jdbc
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/braidhq/braid/connectors/sdk"
@@ -72,6 +73,38 @@ func TestSinkTombstoneDeletesByKey(t *testing.T) {
 			}
 			if n := countRows(t, db, tc.d, name); n != 2 {
 				t.Fatalf("%d rows, want 2", n)
+			}
+		})
+	}
+}
+
+// TestSinkDeleteBeforeTableExists: a delete that comes before the table's
+// first row (a CDC source that never snapshotted) has nothing to delete and
+// is done; the insert after it creates the table. Without auto.create the
+// missing table is still an error.
+func TestSinkDeleteBeforeTableExists(t *testing.T) {
+	for _, tc := range dialects {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openDB(t, tc.d)
+			name := tableName(t, db, tc.d, "early_delete")
+			snk := newTestSink(t, map[string]any{"dsn": tc.dsn, "auto.create": true, "table.name.format": name, "delete.enabled": true})
+			recs := []sdk.Record{{Topic: "t", Key: []byte(`{"id":9}`)}, keyed(1, map[string]any{"v": "a"})}
+			if err := snk.Write(ctxT(t), recs); err != nil {
+				t.Fatal(err)
+			}
+			if err := snk.Flush(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+			if n := countRows(t, db, tc.d, name); n != 1 {
+				t.Fatalf("%d rows, want 1", n)
+			}
+			off := newTestSink(t, map[string]any{"dsn": tc.dsn, "table.name.format": name + "_none", "delete.enabled": true})
+			err := off.Write(ctxT(t), recs[:1])
+			if err == nil {
+				err = off.Flush(ctxT(t))
+			}
+			if err == nil || !strings.Contains(err.Error(), "auto.create is off") {
+				t.Fatalf("without auto.create: %v", err)
 			}
 		})
 	}

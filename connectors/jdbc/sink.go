@@ -118,6 +118,9 @@ func (s *sink) prepareRows(ctx context.Context, rows []row, fail func(int, strin
 		if err != nil {
 			return nil, err
 		}
+		if errors.Is(recErr, errNoRowToDelete) {
+			continue // done: nothing to delete
+		}
 		if recErr != nil {
 			fail(r.idx, r.where(), recErr)
 			continue

@@ -3,6 +3,7 @@ package jdbc
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -58,6 +59,9 @@ WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`
 	return m, nil
 }
 
+// errNoRowToDelete marks a delete for a table auto.create has not made yet.
+var errNoRowToDelete = errors.New("no table yet, so no row to delete")
+
 // ensureTable makes sure r's table exists with every column r writes,
 // creating or evolving it when allowed. A record-level problem comes back as
 // recErr, a table-level one as err.
@@ -68,8 +72,13 @@ func (s *sink) ensureTable(ctx context.Context, r *row) (m *tableMeta, recErr, e
 			return nil, nil, err
 		}
 		if m == nil {
-			if !s.cfg.autoCreate || r.del {
+			if !s.cfg.autoCreate {
 				return nil, nil, sdk.Fatal(fmt.Errorf("table %q does not exist and auto.create is off", r.table))
+			}
+			if r.del {
+				// A delete before the table's first row (a CDC source
+				// that never snapshotted): the row is not there to delete.
+				return nil, errNoRowToDelete, nil
 			}
 			if err := s.createTable(ctx, r); err != nil {
 				return nil, nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/braidhq/braid/connectors/sdk"
 )
@@ -46,9 +47,14 @@ func (p position) encode() sdk.Position {
 	p.V = positionVersion
 	sch := p.Sch
 	p.Sch = nil
-	b, err := json.Marshal(p)
-	if err != nil {
-		panic(err) // only strings, numbers and byte slices
+	var b []byte
+	if p.Snap == nil && p.Inc == nil && plainJSON(p.File) && plainJSON(p.GTID) {
+		b = p.appendStream(make([]byte, 0, 48+len(p.File)+len(p.GTID)))
+	} else {
+		var err error
+		if b, err = json.Marshal(p); err != nil {
+			panic(err) // only strings, numbers and byte slices
+		}
 	}
 	if sch != nil {
 		// Spliced in as encoded once per change: every record has it.
@@ -59,6 +65,36 @@ func (p position) encode() sdk.Position {
 		b = append(append(append(b[:len(b)-1], `,"sch":`...), enc...), '}')
 	}
 	return b
+}
+
+// appendStream writes a streaming position (no Snap, Inc or Sch) exactly as
+// json.Marshal does, without its reflection: every record has one.
+func (p position) appendStream(b []byte) []byte {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(p.V), 10)
+	if p.File != "" {
+		b = append(append(append(b, `,"file":"`...), p.File...), '"')
+	}
+	if p.Pos != 0 {
+		b = strconv.AppendUint(append(b, `,"pos":`...), uint64(p.Pos), 10)
+	}
+	if p.GTID != "" {
+		b = append(append(append(b, `,"gtid":"`...), p.GTID...), '"')
+	}
+	if p.Skip != 0 {
+		b = strconv.AppendInt(append(b, `,"skip":`...), int64(p.Skip), 10)
+	}
+	return append(b, '}')
+}
+
+// plainJSON reports whether json.Marshal writes s between quotes as is.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // snapEncoder encodes the positions of one chunk's snapshot rows, which

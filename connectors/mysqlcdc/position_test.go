@@ -2,6 +2,7 @@ package mysqlcdc
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 )
 
@@ -20,6 +21,21 @@ func TestSnapEncoderMatchesEncode(t *testing.T) {
 			if want, got := p.encode(), enc.encode(k); !bytes.Equal(want, got) {
 				t.Fatalf("key %q:\n got %s\nwant %s", k, got, want)
 			}
+		}
+	}
+}
+
+// The streaming fast path writes what json.Marshal writes.
+func TestStreamPositionMatchesMarshal(t *testing.T) {
+	for _, p := range []position{{}, {File: "mysql-bin.000001", Pos: 4}, {File: "f.000002", Pos: 99, GTID: "0-1-7,1-2-3", Skip: 12},
+		{File: "we<ird>&\"", Pos: 1}, {GTID: "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5"}} {
+		p.V = positionVersion
+		want, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.encode(); !bytes.Equal(got, want) {
+			t.Fatalf("got %s want %s", got, want)
 		}
 	}
 }

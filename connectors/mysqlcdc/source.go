@@ -370,6 +370,9 @@ type table struct {
 	keyIdx   []int
 	schema   *schema.Schema
 	hdr      string
+
+	lastTS  time.Time // the last record's time and its header text: a
+	lastTSs string    // transaction's or chunk's rows share one
 }
 
 func newTable(db, name string, cols []column, key []string) (*table, error) {
@@ -424,6 +427,14 @@ func (t *table) recordKey(fields map[string]any) ([]byte, error) {
 	return json.Marshal(k)
 }
 
+// tsHeader is ts as the braid.source.ts header writes it.
+func (t *table) tsHeader(ts time.Time) string {
+	if t.lastTSs == "" || !ts.Equal(t.lastTS) {
+		t.lastTS, t.lastTSs = ts, ts.UTC().Format(time.RFC3339Nano)
+	}
+	return t.lastTSs
+}
+
 func (t *table) record(op sdk.Operation, before, after map[string]any, pos sdk.Position, ts time.Time, at, txid string) (sdk.Record, error) {
 	keyFrom := after
 	if keyFrom == nil {
@@ -434,7 +445,7 @@ func (t *table) record(op sdk.Operation, before, after map[string]any, pos sdk.P
 		return sdk.Record{}, err
 	}
 	h := sdk.Headers{{Key: HeaderSchema, Value: t.hdr}, {Key: HeaderDB, Value: t.db}, {Key: HeaderTable, Value: t.name},
-		{Key: HeaderPos, Value: at}, {Key: HeaderTS, Value: ts.UTC().Format(time.RFC3339Nano)}}
+		{Key: HeaderPos, Value: at}, {Key: HeaderTS, Value: t.tsHeader(ts)}}
 	if txid != "" {
 		h = append(h, sdk.Header{Key: HeaderTxID, Value: txid})
 	}

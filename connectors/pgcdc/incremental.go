@@ -143,11 +143,12 @@ func (st *streamer) message(ctx context.Context, m *pglogrepl.LogicalDecodingMes
 	}
 	inc.chunk = nil
 	at := time.Now().UTC()
+	atText := tsText(at)
 	for _, r := range ch.Kept() {
 		inc.pos.Key = r.key
 		st.batch = append(st.batch, sdk.Record{
 			Topic: ch.t.topic, Key: keyJSON(ch.t, r.fields), Fields: r.fields, Schema: ch.t.sch, Op: sdk.OpSnapshot,
-			Timestamp: at, Position: st.between(), Headers: st.s.baseHeaders(ch.t, m.LSN.String(), at),
+			Timestamp: at, Position: st.between(), Headers: st.s.baseHeaders(ch.t, m.LSN.String(), atText),
 		})
 	}
 	inc.pos.Key = ch.last

@@ -110,12 +110,13 @@ func (sn *snapshot) chunk(ctx context.Context, s *source, t *table) ([]sdk.Recor
 		return nil, err
 	}
 	recs := make([]sdk.Record, 0, len(rows))
+	at := tsText(sn.at)
 	for _, r := range rows {
 		sn.pos.Key = r.key
 		p := position{Snap: &snapPos{Start: sn.pos.Start, Done: sn.pos.Done, Table: t.full, Key: sn.pos.Key}, Inc: s.inc.position()}
 		recs = append(recs, sdk.Record{
 			Topic: t.topic, Key: keyJSON(t, r.fields), Fields: r.fields, Schema: t.sch, Op: sdk.OpSnapshot,
-			Timestamp: sn.at, Position: p.bytes(), Headers: s.baseHeaders(t, sn.pos.Start, sn.at),
+			Timestamp: sn.at, Position: p.bytes(), Headers: s.baseHeaders(t, sn.pos.Start, at),
 		})
 	}
 	return recs, nil

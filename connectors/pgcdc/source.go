@@ -453,12 +453,15 @@ func keyJSON(t *table, row map[string]any) []byte {
 	return b
 }
 
-func (s *source) baseHeaders(t *table, pos string, ts time.Time) sdk.Headers {
+// tsText is a time as the braid.source.ts header writes it.
+func tsText(ts time.Time) string { return ts.UTC().Format(time.RFC3339Nano) }
+
+func (s *source) baseHeaders(t *table, pos string, ts string) sdk.Headers {
 	return sdk.Headers{
 		{Key: HeaderDB, Value: s.dbName},
 		{Key: HeaderTable, Value: t.full},
 		{Key: HeaderPos, Value: pos},
-		{Key: HeaderTS, Value: ts.UTC().Format(time.RFC3339Nano)},
+		{Key: HeaderTS, Value: ts},
 		{Key: HeaderSchema, Value: t.hdr},
 	}
 }

@@ -45,8 +45,10 @@ type streamer struct {
 	cur   *txState // the open transaction
 	xid   uint32
 	ctime time.Time
-	n     int // records of cur so far
-	batch []sdk.Record
+	// ctimeText is ctime as the header writes it, once per transaction.
+	ctimeText string
+	n         int // records of cur so far
+	batch     []sdk.Record
 
 	mu      sync.Mutex
 	pending []*txState
@@ -244,7 +246,7 @@ func (st *streamer) handle(ctx context.Context, x pglogrepl.XLogData) error {
 		st.cur = tx
 		st.pending = append(st.pending, tx)
 		st.mu.Unlock()
-		st.xid, st.ctime, st.n = m.Xid, m.CommitTime, 0
+		st.xid, st.ctime, st.ctimeText, st.n = m.Xid, m.CommitTime, tsText(m.CommitTime), 0
 	case *pglogrepl.CommitMessage:
 		st.mu.Lock()
 		if st.cur != nil {
@@ -413,7 +415,7 @@ func (st *streamer) emit(ctx context.Context, t *table, at pglogrepl.LSN, op sdk
 	rec := sdk.Record{
 		Topic: t.topic, Key: keyJSON(t, keyRow), Fields: after, Before: before, Schema: t.sch, Op: op,
 		Timestamp: st.ctime, Position: position{LSN: final.String(), N: st.n, Inc: st.s.inc.position()}.bytes(),
-		Headers: st.s.baseHeaders(t, at.String(), st.ctime),
+		Headers: st.s.baseHeaders(t, at.String(), st.ctimeText),
 	}
 	rec.Headers = append(rec.Headers, sdk.Header{Key: HeaderTxID, Value: strconv.FormatUint(uint64(st.xid), 10)})
 	st.batch = append(st.batch, rec)

@@ -75,6 +75,11 @@ func (f *frameReader) complete() bool {
 // next returns the next frame, an *invalidFrame, or the reader's error
 // (io.EOF at a clean end).
 func (f *frameReader) next() ([]byte, error) {
+	if cap(f.scratch) > readBufferSize {
+		// A long frame's room is not kept: an idle connection holds
+		// its read buffer only, whatever max.length allows.
+		f.scratch = nil
+	}
 	switch f.framing {
 	case FramingLength:
 		return f.lengthPrefixed()

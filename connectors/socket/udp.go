@@ -15,6 +15,9 @@ import (
 // maxDatagram is the largest UDP payload there is.
 const maxDatagram = 65535
 
+// socketReadBuffer is the receive buffer the UDP source asks the kernel for.
+const socketReadBuffer = 4 << 20
+
 // UDP is the udp source.
 type UDP struct {
 	base
@@ -42,6 +45,9 @@ func (u *UDP) Open(ctx context.Context, _ sdk.Position) error {
 		return sdk.Retryable(fmt.Errorf("udp: listen on %s: %w", u.s.listen, err))
 	}
 	u.pc = pc.(*net.UDPConn)
+	// Room for bursts while the reader is descheduled; the kernel caps it
+	// at net.core.rmem_max.
+	_ = u.pc.SetReadBuffer(socketReadBuffer)
 	u.ctx, u.cancel = context.WithCancel(context.Background())
 	u.wg.Add(2)
 	go func() {

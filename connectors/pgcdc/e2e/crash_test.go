@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -25,12 +24,7 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 		t.Skip("crash test runs the binary for 10-30 s; skipped with -short")
 	}
 	origin, mirror := pool(t, server.DSN("postgres")), pool(t, mirrorDSN)
-	table := unique("cdc_crash_")
-	exec(t, origin, fmt.Sprintf(ddl, table))
-	exec(t, origin, `INSERT INTO `+table+` SELECT i, 'row' || i, i * 1.25, '2024-01-01 00:00:00+00'::timestamptz + i * interval '1 second',
-		jsonb_build_object('i', i), decode(lpad(to_hex(i % 256), 2, '0'), 'hex'), i % 3 = 0, 9223372036854775000 + i % 700
-		FROM generate_series(1, 3000) i`)
-	t.Cleanup(func() { _, _ = mirror.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) })
+	table := originTable(t, origin, mirror, "cdc_crash_", 3000)
 	slot := unique("crash_")
 	t.Cleanup(func() {
 		// The killed runs' walsenders may hold the slot for a moment.
@@ -49,23 +43,8 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 	if out, err := osexec.Command("go", "build", "-o", bin, "github.com/braidhq/braid/cmd/braid").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	topic := strings.ReplaceAll(table, "_", "-")
 	pipeline := filepath.Join(dir, "pipeline.yaml")
-	yaml := fmt.Sprintf(`version: 1
-name: %s
-topics:
-  %s: { partitions: 2 }
-sources:
-  src:
-    connector: postgres-cdc
-    topic: %s
-    config: { dsn: %q, tables: [public.%s], slot: %s, snapshot.chunk.size: 200, heartbeat.interval: 1s }
-sinks:
-  dst:
-    connector: jdbc-sink
-    topics: [%s]
-    config: { dsn: %q, insert.mode: upsert, delete.enabled: true, auto.create: true, table.name.format: %s }
-`, topic, topic, topic, server.DSN("postgres"), table, slot, topic, mirrorDSN, table)
+	yaml := mirrorPipeline(table, slot, "snapshot.chunk.size: 200")
 	if err := os.WriteFile(pipeline, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -146,6 +146,54 @@ func waitSame(t *testing.T, eng *engine.Engine, origin, mirror *pgxpool.Pool, ta
 const ddl = `CREATE TABLE %s (id int8 PRIMARY KEY, name text, amount numeric(14,2), at timestamptz,
 	doc jsonb, data bytea, flag bool, big int8)`
 
+// mirrorPipeline is the pipeline origin table → topic → jdbc-sink mirror,
+// with more source settings (extra: "k: v, k2: v2").
+func mirrorPipeline(table, slot, extra string) string {
+	topic := strings.ReplaceAll(table, "_", "-")
+	if extra != "" {
+		extra += ", "
+	}
+	return fmt.Sprintf(`version: 1
+name: %s
+topics:
+  %s: { partitions: 2 }
+sources:
+  src:
+    connector: postgres-cdc
+    topic: %s
+    config: { dsn: %q, tables: [public.%s], slot: %s, %sheartbeat.interval: 1s }
+sinks:
+  dst:
+    connector: jdbc-sink
+    topics: [%s]
+    config: { dsn: %q, insert.mode: upsert, delete.enabled: true, auto.create: true, table.name.format: %s }
+`, topic, topic, topic, server.DSN("postgres"), table, slot, extra, topic, mirrorDSN, table)
+}
+
+// originTable creates a table of the ddl shape with n rows on the origin,
+// and drops its mirror at the end.
+func originTable(t *testing.T, origin, mirror *pgxpool.Pool, prefix string, n int) string {
+	t.Helper()
+	table := unique(prefix)
+	exec(t, origin, fmt.Sprintf(ddl, table))
+	exec(t, origin, `INSERT INTO `+table+` SELECT i, 'row' || i, i * 1.25, '2024-01-01 00:00:00+00'::timestamptz + i * interval '1 second',
+		jsonb_build_object('i', i), decode(lpad(to_hex(i % 256), 2, '0'), 'hex'), i % 3 = 0, 9223372036854775000 + i % 700
+		FROM generate_series(1, $1) i`, n)
+	t.Cleanup(func() { _, _ = mirror.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) })
+	return table
+}
+
+// slotName names a slot that is dropped at the end.
+func slotName(t *testing.T, origin *pgxpool.Pool, prefix string) string {
+	slot := unique(prefix)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = origin.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot)
+	})
+	return slot
+}
+
 // workload runs random inserts, updates and deletes of ids in [1, n].
 func workload(t *testing.T, db *pgxpool.Pool, table string, n, ops int) {
 	t.Helper()
@@ -181,34 +229,9 @@ func randomChange(table string, n, i int) string {
 // more and starts it again: each time the mirror must equal the origin.
 func TestMirrorSnapshotStreamRestart(t *testing.T) {
 	origin, mirror := pool(t, server.DSN("postgres")), pool(t, mirrorDSN)
-	table := unique("cdc_mirror_")
-	exec(t, origin, fmt.Sprintf(ddl, table))
-	exec(t, origin, `INSERT INTO `+table+` SELECT i, 'row' || i, i * 1.25, '2024-01-01 00:00:00+00'::timestamptz + i * interval '1 second',
-		jsonb_build_object('i', i), decode(lpad(to_hex(i % 256), 2, '0'), 'hex'), i % 3 = 0, 9223372036854775000 + i % 700
-		FROM generate_series(1, 3000) i`)
-	t.Cleanup(func() { _, _ = mirror.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) })
-	slot := unique("e2e_")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = origin.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot)
-	})
-	topic := strings.ReplaceAll(table, "_", "-")
-	yaml := fmt.Sprintf(`version: 1
-name: %s
-topics:
-  %s: { partitions: 2 }
-sources:
-  src:
-    connector: postgres-cdc
-    topic: %s
-    config: { dsn: %q, tables: [public.%s], slot: %s, snapshot.chunk.size: 250, heartbeat.interval: 1s }
-sinks:
-  dst:
-    connector: jdbc-sink
-    topics: [%s]
-    config: { dsn: %q, insert.mode: upsert, delete.enabled: true, auto.create: true, table.name.format: %s }
-`, topic, topic, topic, server.DSN("postgres"), table, slot, topic, mirrorDSN, table)
+	table := originTable(t, origin, mirror, "cdc_mirror_", 3000)
+	slot := slotName(t, origin, "e2e_")
+	yaml := mirrorPipeline(table, slot, "snapshot.chunk.size: 250")
 	dataDir := t.TempDir()
 	eng := startEngine(t, dataDir, yaml)
 	workload(t, origin, table, 3500, 300) // during the snapshot
@@ -319,5 +342,43 @@ sinks:
 	}
 	for _, table := range tables {
 		waitSame(t, eng, origin, mirror, table)
+	}
+}
+
+// TestIncrementalSnapshotMirror: a source that never snapshotted
+// (snapshot.mode never) is asked through the worker for an incremental
+// snapshot, as POST /connectors/src/snapshot does, while writes go on: the
+// mirror ends equal to the origin, rows that existed before the source
+// started included, and the status reports the table done.
+func TestIncrementalSnapshotMirror(t *testing.T) {
+	origin, mirror := pool(t, server.DSN("postgres")), pool(t, mirrorDSN)
+	table := originTable(t, origin, mirror, "cdc_inc_", 2000)
+	slot := slotName(t, origin, "inc_")
+	eng := startEngine(t, t.TempDir(), mirrorPipeline(table, slot, "snapshot.mode: never, snapshot.chunk.size: 300"))
+	defer closeEngine(t, eng)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var n int
+		_ = origin.QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&n)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s not created in 30 s; engine status %+v", slot, eng.Status())
+		}
+	}
+	workload(t, origin, table, 2500, 50) // streamed: the mirror has only these
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if id, err := eng.Worker.Snapshot(ctx, "src", []string{"public." + table}); err != nil || id != 1 {
+		t.Fatalf("snapshot request: %d %v", id, err)
+	}
+	workload(t, origin, table, 2500, 300)
+	waitSame(t, eng, origin, mirror, table)
+	st, err := eng.Worker.StatusContext(ctx, "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := st.Progress; p == nil || len(p.Tables) != 1 || p.Tables[0].State != "done" || p.Tables[0].Done < 1500 {
+		t.Fatalf("progress %+v", p)
 	}
 }

@@ -431,3 +431,11 @@ func (s *MemStore) Delete(_ context.Context, key string) error {
 	delete(s.m, key)
 	return nil
 }
+
+// Len is how many keys the store holds (a connector's Deleted should leave
+// none).
+func (s *MemStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}

@@ -1,4 +1,4 @@
-package file
+package fileformat
 
 import (
 	"bytes"
@@ -7,9 +7,9 @@ import (
 
 var errBareQuote = errors.New(`bare " in an unquoted field`)
 
-// splitCSV splits one CSV record (RFC 4180: quoted fields may hold the
+// SplitCSV splits one CSV record (RFC 4180: quoted fields may hold the
 // delimiter, newlines and doubled quotes) into its fields, appending to out.
-func splitCSV(rec []byte, delim byte, out []string) ([]string, error) {
+func SplitCSV(rec []byte, delim byte, out []string) ([]string, error) {
 	for {
 		if len(rec) > 0 && rec[0] == '"' {
 			val, rest, err := quotedField(rec[1:], delim)

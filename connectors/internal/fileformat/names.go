@@ -1,4 +1,4 @@
-package file
+package fileformat
 
 import (
 	"errors"
@@ -10,10 +10,10 @@ import (
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
-// span is one finished file: a topic partition and the offsets it holds.
-type span struct {
-	name        string
-	first, last int64
+// Span is one finished file: a topic partition and the offsets it holds.
+type Span struct {
+	Name        string
+	First, Last int64
 }
 
 var (
@@ -21,16 +21,18 @@ var (
 	tempNameRE = regexp.MustCompile(`^\.(.+)-p(\d+)-(\d+)\.(jsonl|csv|txt)\.tmp$`)
 )
 
-func fileName(tp sdk.TopicPartition, first, last int64, ext string) string {
+// FileName is the name of a finished file holding offsets first to last.
+func FileName(tp sdk.TopicPartition, first, last int64, ext string) string {
 	return fmt.Sprintf("%s-p%d-%015d-%015d.%s", tp.Topic, tp.Partition, first, last, ext)
 }
 
-func tempName(tp sdk.TopicPartition, first int64, ext string) string {
+// TempName is the hidden name a file has while it is written.
+func TempName(tp sdk.TopicPartition, first int64, ext string) string {
 	return fmt.Sprintf(".%s-p%d-%015d.%s.tmp", tp.Topic, tp.Partition, first, ext)
 }
 
-// parseTemp reads the topic partition an unfinished file belongs to.
-func parseTemp(name string) (sdk.TopicPartition, bool) {
+// ParseTemp reads the topic partition an unfinished file belongs to.
+func ParseTemp(name string) (sdk.TopicPartition, bool) {
 	m := tempNameRE.FindStringSubmatch(name)
 	if m == nil {
 		return sdk.TopicPartition{}, false
@@ -42,23 +44,23 @@ func parseTemp(name string) (sdk.TopicPartition, bool) {
 	return sdk.TopicPartition{Topic: m[1], Partition: int32(p)}, true
 }
 
-// parseName reads topic, partition and offset range from a finished file's name.
-func parseName(name string) (sdk.TopicPartition, span, bool) {
+// ParseName reads topic, partition and offset range from a finished file's name.
+func ParseName(name string) (sdk.TopicPartition, Span, bool) {
 	m := finalName.FindStringSubmatch(name)
 	if m == nil {
-		return sdk.TopicPartition{}, span{}, false
+		return sdk.TopicPartition{}, Span{}, false
 	}
 	p, err1 := strconv.ParseInt(m[2], 10, 32)
 	first, err2 := strconv.ParseInt(m[3], 10, 64)
 	last, err3 := strconv.ParseInt(m[4], 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
-		return sdk.TopicPartition{}, span{}, false
+		return sdk.TopicPartition{}, Span{}, false
 	}
-	return sdk.TopicPartition{Topic: m[1], Partition: int32(p)}, span{name: name, first: first, last: last}, true
+	return sdk.TopicPartition{Topic: m[1], Partition: int32(p)}, Span{Name: name, First: first, Last: last}, true
 }
 
-// checkTopic refuses topic names that would not stay one plain file name.
-func checkTopic(topic string) error {
+// CheckTopic refuses topic names that would not stay one plain file name.
+func CheckTopic(topic string) error {
 	switch {
 	case topic == "":
 		return errors.New("record has no topic")
