@@ -1,7 +1,7 @@
 // Package plugin runs connectors out of process: an executable that speaks
 // the protocol in proto/braid/connector/v1 over gRPC on a Unix socket.
 //
-// The host side (Discover, Host) finds plugin executables in the plugin
+// The host side (Discover, Load, Merge) finds plugin executables in the plugin
 // directories, asks each for its specs, and returns them as sdk.Plugin
 // values beside the built-ins; every task then runs in a process of its own,
 // started on Open, health-checked while it runs and killed on Close, so a
