@@ -4,7 +4,7 @@ BIN       := bin/braid
 PKGS      := ./...
 TESTFLAGS ?= -race -timeout 20m
 
-.PHONY: all build run test test-short bench lint services fmt docs clean
+.PHONY: all build run test test-short bench lint services fmt docs clean proto
 
 all: build
 
@@ -42,6 +42,7 @@ bench: build services
 	./$(BIN) bench cdc --dialect mysql --ops 1000000 --rows 1000000 --json
 	./$(BIN) bench cdc --dialect postgres --ops 300000 --rows 1000000 --json
 	./$(BIN) bench jdbc-source --dialect postgres --rows 100000 --json
+	./$(BIN) bench plugin --records 500000 --size 256 --json
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
@@ -52,6 +53,19 @@ fmt:
 
 clean:
 	rm -rf bin data
+
+# Regenerates the plugin protocol's Go code (committed, so a build never needs
+# protoc): protoc from Debian's protobuf-compiler, the Go plugins at the
+# versions below (protoc-gen-go matches go.mod's google.golang.org/protobuf).
+PROTOC_GEN_GO      := v1.36.12
+PROTOC_GEN_GO_GRPC := v1.6.0
+proto:
+	command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
+	GOFLAGS= $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO)
+	GOFLAGS= $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC)
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I proto --go_out=. --go_opt=module=github.com/braidhq/braid \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/braidhq/braid proto/braid/connector/v1/connector.proto
+	protoc -I proto/braid/connector/v1 --python_out=sdk/python/braid_plugin proto/braid/connector/v1/connector.proto
 
 # The seed example: webhook, CSV, MariaDB and generator sources into PostgreSQL,
 # Parquet, email, audit and HTTP sinks (examples/seed/README.md).

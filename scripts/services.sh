@@ -3,9 +3,10 @@
 # PostgreSQL on 5432 (with a database named test), installing them from Debian's
 # packages where they are missing, and that kcat (librdkafka's command-line
 # client, for runtime/kafka's tests), OpenSSH's sftp-server (the SFTP
-# subsystem connectors/sftp's tests also run against) and Chromium (driven
-# headless by the web console's browser tests in runtime/api/ui) are
-# installed. Idempotent; safe to run on every `make test`.
+# subsystem connectors/sftp's tests also run against), Chromium (driven
+# headless by the web console's browser tests in runtime/api/ui), protoc and
+# Python's gRPC (for the connector plugins) are installed. Idempotent; safe
+# to run on every `make test`.
 set -euo pipefail
 
 log() { echo "services: $*" >&2; }
@@ -83,9 +84,27 @@ chromium_installed() {
 	command -v chromium >/dev/null
 }
 
+# protoc regenerates the plugin protocol's Go code (make proto); the build
+# itself never needs it, the generated files are committed.
+protoc_installed() {
+	command -v protoc >/dev/null && return 0
+	log "installing protoc"; apt_install protobuf-compiler
+	command -v protoc >/dev/null
+}
+
+# The Python connector SDK (sdk/python) and its example plugin, which
+# connectors/plugin's tests run, use Debian's gRPC and protobuf for Python.
+python_grpc_installed() {
+	/usr/bin/python3 -c "import grpc, google.protobuf" 2>/dev/null && return 0
+	log "installing python3-grpcio"; apt_install python3-grpcio python3-protobuf
+	/usr/bin/python3 -c "import grpc, google.protobuf"
+}
+
 kcat_installed
 sftp_server_installed
 chromium_installed
+protoc_installed
+python_grpc_installed
 mariadb_up && mariadb_ready
 postgres_up && postgres_ready
 log "MariaDB 127.0.0.1:3306 and PostgreSQL 127.0.0.1:5432 are up"

@@ -20,7 +20,7 @@ import (
 
 // addBenchCommands adds the benchmarks of the log, Kafka, CDC, JDBC, Parquet and the tcp source.
 func addBenchCommands(cmd *cobra.Command) {
-	cmd.AddCommand(newBenchLogCmd(), newBenchKafkaCmd(), newBenchCDCCmd(), newBenchParquetCmd(), newBenchJDBCSinkCmd(), newBenchJDBCSourceCmd(), newBenchTCPCmd())
+	cmd.AddCommand(newBenchLogCmd(), newBenchKafkaCmd(), newBenchCDCCmd(), newBenchParquetCmd(), newBenchJDBCSinkCmd(), newBenchJDBCSourceCmd(), newBenchTCPCmd(), newBenchPluginCmd())
 }
 
 func newBenchLogCmd() *cobra.Command {

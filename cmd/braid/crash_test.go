@@ -32,8 +32,17 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs the binary for about a minute; skipped with -short")
 	}
-	const lines = 200_000
-	bin := buildBraid(t)
+	crashSafety(t, buildBraid(t), "file", "file", nil, nil)
+}
+
+const crashLines = 200_000
+
+// crashSafety runs the crash test with the given source and sink
+// connectors; extra are more flags of braid run; beforeFinal, when set,
+// runs before the final uninterrupted run, given the run's flags and the
+// sink's directory.
+func crashSafety(t *testing.T, bin, source, sink string, extra []string, beforeFinal func(args []string, out string)) {
+	t.Helper()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "input.txt")
 	f, err := os.Create(in)
@@ -41,7 +50,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := bufio.NewWriter(f)
-	for i := 0; i < lines; i++ {
+	for i := 0; i < crashLines; i++ {
 		fmt.Fprintf(w, "line-%07d %s\n", i, strings.Repeat("x", 40))
 	}
 	if err := w.Flush(); err != nil {
@@ -55,14 +64,14 @@ name: crash
 topics:
   lines: { partitions: 3 }
 sources:
-  in: { connector: file, topic: lines, converter: { type: bytes }, config: { path: %q, format: lines, batch.size: 500 } }
+  in: { connector: %s, topic: lines, converter: { type: bytes }, config: { path: %q, format: lines, batch.size: 500 } }
 sinks:
-  out: { connector: file, topics: [lines], converter: { type: bytes }, config: { path: %q, format: raw } }
-`, in, out)
+  out: { connector: %s, topics: [lines], converter: { type: bytes }, config: { path: %q, format: raw } }
+`, source, in, sink, out)
 	if err := os.WriteFile(pipeline, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--watch=false", "--log-level", "warn"}
+	args := append([]string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--watch=false", "--log-level", "warn"}, extra...)
 	killRepeatedly(t, bin, args, 5, 150*time.Millisecond, 450*time.Millisecond, func() string {
 		return fmt.Sprintf("%d lines in the sink", len(readSinkLines(t, out)))
 	})
@@ -70,6 +79,9 @@ sinks:
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append(args, "--once")...)
 	cmd.Stderr = os.Stderr
+	if beforeFinal != nil {
+		beforeFinal(args, out)
+	}
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("final run: %v", err)
 	}
@@ -79,7 +91,7 @@ sinks:
 		seen[l]++
 	}
 	var missing, dup int
-	for i := 0; i < lines; i++ {
+	for i := 0; i < crashLines; i++ {
 		n := seen[fmt.Sprintf("line-%07d %s", i, strings.Repeat("x", 40))]
 		if n == 0 {
 			missing++
@@ -88,8 +100,8 @@ sinks:
 			dup++
 		}
 	}
-	if missing > 0 || dup > 0 || len(got) != lines {
-		t.Fatalf("sink has %d lines for %d input lines: %d missing, %d duplicated", len(got), lines, missing, dup)
+	if missing > 0 || dup > 0 || len(got) != crashLines {
+		t.Fatalf("sink has %d lines for %d input lines: %d missing, %d duplicated", len(got), crashLines, missing, dup)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/braidhq/braid/connectors/builtin"
 	"github.com/braidhq/braid/pipelines"
@@ -10,13 +11,15 @@ import (
 )
 
 func newLintCmd() *cobra.Command {
-	return &cobra.Command{
+	var pf pluginFlags
+	var dataDir string
+	cmd := &cobra.Command{
 		Use:   "lint FILE...",
 		Short: "Check pipeline files and print every mistake with file:line:col",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			builtin.RegisterConverters()
-			cat := engine.Catalog(builtin.Plugins())
+			cat := engine.Catalog(pf.connectors(cmd.Context(), dataDir, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))))
 			bad := 0
 			for _, path := range args {
 				_, lints := pipelines.Load(path, cat)
@@ -32,4 +35,7 @@ func newLintCmd() *cobra.Command {
 			return nil
 		},
 	}
+	pf.register(cmd.Flags())
+	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory whose plugins directory holds connector plugins")
+	return cmd
 }

@@ -66,6 +66,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(g),
 		newVersionCmd(),
 		newKafkaCmd(),
+		newServePluginCmd(),
 	)
 	addExtraCommands(root)
 	return root

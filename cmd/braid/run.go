@@ -38,6 +38,7 @@ type runFlags struct {
 	kafkaUsers, kafkaTLSCert, kafkaTLSKey string
 	// allowPaths confine the files of connectors created over the API.
 	allowPaths []string
+	plugins    pluginFlags
 }
 
 func newRunCmd(g *globalFlags) *cobra.Command {
@@ -75,13 +76,14 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.kafkaTLSCert, "kafka-tls-cert", "", "Kafka listener TLS certificate file (PEM; overrides kafka.tls.cert; --tls-cert is not reused)")
 	fl.StringVar(&f.kafkaTLSKey, "kafka-tls-key", "", "Kafka listener TLS key file (PEM; overrides kafka.tls.key)")
 	fl.StringArrayVar(&f.allowPaths, "allow-path", nil, "directory the file settings of connectors created over the REST API may name; repeatable (default: --data-dir and the working directory)")
+	f.plugins.register(fl)
 	return cmd
 }
 
 func run(ctx context.Context, f *runFlags, logger *slog.Logger) error {
 	logger, f.levels = api.Leveled(logger) // levels /admin/loggers can change
 	builtin.RegisterConverters()
-	plugins := builtin.Plugins()
+	plugins := f.plugins.connectors(ctx, f.dataDir, logger)
 	var p *pipelines.Pipeline
 	if f.file != "" {
 		var lints []pipelines.Lint

@@ -26,6 +26,9 @@ var rules = []rule{
 	{"runtime/worker", []string{"connectors/sdk", "runtime/log", "runtime/natsd", "runtime/transform", "schema", "schema/"}},
 	{"connectors/sdk", []string{"schema"}},
 	{"connectors/sdk/", []string{"connectors/sdk", "schema"}},
+	// The plugin host and serve side: the SDK, and the generated protocol.
+	{"connectors/plugin", []string{"connectors/sdk", "schema", "proto/"}},
+	{"proto/", nil},
 	{"pipelines", []string{"connectors/sdk"}},
 	{"schema", nil},
 	// The web console is built only on the REST API's handler.
