@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -42,8 +43,12 @@ type prodKey struct {
 }
 
 type prodState struct {
-	epoch  int16
-	next   int32
+	epoch int16
+	next  int32
+	// floor is the first sequence this server saw from the producer; what
+	// came before is history it does not know (another server's, before a
+	// restart): stored, or never stored.
+	floor  int32
 	recent []*sent // the last accepted batches, oldest first
 }
 
@@ -79,7 +84,7 @@ func (ps *producers) check(topic string, part int32, b batch) (s *sent, prev *se
 	case st == nil || b.producerEpoch > st.epoch:
 		// A producer this server has not seen (or restarted with a new
 		// epoch): its first batch sets the sequence.
-		st = &prodState{epoch: b.producerEpoch}
+		st = &prodState{epoch: b.producerEpoch, floor: b.baseSequence}
 		ps.m[k] = st
 	case b.producerEpoch < st.epoch:
 		return nil, nil, false, kerr.InvalidProducerEpoch.Code
@@ -88,6 +93,21 @@ func (ps *producers) check(topic string, part int32, b batch) (s *sent, prev *se
 			if r.first == b.baseSequence && r.last == last {
 				return r, nil, true, 0
 			}
+		}
+		if b.baseSequence < st.floor && last < st.floor {
+			// A batch from before anything this server saw: the client
+			// retries it after sending newer ones (a listener restart cut
+			// both off). Answering DUPLICATE_SEQUENCE would tell it the
+			// batch is stored, which nobody knows; it is stored under its
+			// message id instead, which JetStream's duplicate window drops
+			// if the server before stored it. Exactly once, but after the
+			// newer batches (docs/kafka.md).
+			s = &sent{first: b.baseSequence, last: last, done: make(chan struct{})}
+			st.recent = append(st.recent, s)
+			if len(st.recent) > recentBatches {
+				st.recent = st.recent[1:]
+			}
+			return s, nil, false, 0
 		}
 		if b.baseSequence != st.next {
 			if b.baseSequence < st.next {
@@ -115,6 +135,11 @@ func (ps *producers) failed(topic string, part int32, pid int64, s *sent) {
 	defer ps.mu.Unlock()
 	st := ps.m[prodKey{pid, topic, part}]
 	if st == nil {
+		return
+	}
+	if s.last < st.floor {
+		// From before the floor (see check): its failure moves nothing.
+		st.recent = slices.DeleteFunc(st.recent, func(r *sent) bool { return r == s })
 		return
 	}
 	if st.next > s.first {
