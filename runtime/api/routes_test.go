@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -129,6 +130,12 @@ func TestConnectorLifecycle(t *testing.T) {
 	// KIP-875: offsets change only while STOPPED.
 	f.must(http.StatusNoContent, "PUT", "/connectors/life/stop", nil, nil)
 	eventually(t, "STOPPED", func() bool { return state("life") == worker.StateStopped })
+	// The task's lease goes a moment after its state: only then may offsets
+	// change (the API says so, and to wait).
+	eventually(t, "the task's lease released", func() bool {
+		ok, _, err := f.eng.Worker.Stopped(context.Background(), "life")
+		return err == nil && ok
+	})
 	patch := Offsets{Offsets: []Offset{{Partition: map[string]any{"kafka_topic": "life", "kafka_partition": 0},
 		Offset: map[string]any{"kafka_offset": 65537}}}}
 	f.get("offsets_patch", http.StatusOK, "PATCH", "/connectors/life/offsets", patch)
