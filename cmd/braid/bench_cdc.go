@@ -139,10 +139,7 @@ func runCDCBench(ctx context.Context, o cdcOrigin, dialect string, ops, rows, pa
 		_, err := eng.Apply(ctx, p, false)
 		return err
 	}
-	batch := ", batch.max.rows: 10000"
-	if connector == "postgres-cdc" {
-		batch = "" // it hands out each transaction's records as they come
-	}
+	batch := "" // each source's default batch
 	source := func(name, topic, table, extra string) string {
 		return fmt.Sprintf("  %s: { connector: %s, topic: %s, config: { dsn: %q, tables: [%s], snapshot.chunk.size: 10000%s%s } }\n",
 			name, connector, topic, o.DSN(), o.Table(table), batch, extra)

@@ -58,6 +58,10 @@ func (s *source) startStream(p position) error {
 		// may be inside a transaction whose rows were counted already; the
 		// worker reopens the source at the stored position instead.
 		DisableRetrySync: true,
+		// go-mysql parses ahead into a channel of this many events (10240
+		// by default): with events of thousands of rows that held hundreds
+		// of MiB while the log caught up. A few events keep the parser busy.
+		EventCacheCount: 32,
 	}
 	st := &stream{src: s, commit: position{File: p.File, Pos: p.Pos, GTID: p.GTID}, file: p.File, skip: p.Skip,
 		tables: map[uint64]*streamTable{}, seenFile: p.File, seenPos: p.Pos}

@@ -20,10 +20,17 @@ type readResult struct {
 	err  error // a final error: the end of input, a failure, or ctx's
 }
 
+// fieldBytes is what a structured field is counted as before conversion
+// (a map entry, its name and a value): records of a CDC source carry
+// Fields and no Value, and must not coalesce without bound.
+const fieldBytes = 64
+
+// recordBytes estimates the memory of recs for the coalescing bound.
 func recordBytes(recs []sdk.Record) int {
 	n := 0
 	for i := range recs {
-		n += len(recs[i].Value) + len(recs[i].Key)
+		r := &recs[i]
+		n += len(r.Value) + len(r.Key) + fieldBytes*(len(r.Fields)+len(r.Before))
 	}
 	return n
 }
