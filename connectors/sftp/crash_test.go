@@ -115,8 +115,17 @@ sinks:
 		}
 		time.Sleep(200 * time.Millisecond) // polling interval, with the deadline
 	}
-	time.Sleep(500 * time.Millisecond) // let a duplicate, if any, reach the sink too
+	// A duplicate, if any, may still be on its way: poll until the sink's
+	// line count holds for three polls in a row (with a deadline).
 	got := sinkLines(t, out)
+	for same, limit := 0, time.Now().Add(30*time.Second); same < 3 && time.Now().Before(limit); {
+		time.Sleep(200 * time.Millisecond) // polling interval
+		if now := sinkLines(t, out); len(now) == len(got) {
+			same++
+		} else {
+			same, got = 0, now
+		}
+	}
 	seen := make(map[string]int, len(got))
 	for _, l := range got {
 		seen[l]++

@@ -146,8 +146,17 @@ func TestTCPClientReconnectsAfterWorkerRestart(t *testing.T) {
 	waitUntil(t, "lines after the client reconnected", func() bool { return last(e.log) >= before+1000 })
 	stopSending()
 	n := <-sent
-	time.Sleep(200 * time.Millisecond) // let the last lines the source read reach the log
+	// The last lines the source read may still be on their way to the log:
+	// poll until its end holds for three polls in a row (with a deadline).
 	end := last(e.log)
+	for same, limit := 0, time.Now().Add(30*time.Second); same < 3 && time.Now().Before(limit); {
+		time.Sleep(100 * time.Millisecond) // polling interval
+		if now := last(e.log); now == end {
+			same++
+		} else {
+			same, end = 0, now
+		}
+	}
 	seen := readNumbered(ctx, t, e.log, end, n)
 	lost := 0
 	for _, ok := range seen {
