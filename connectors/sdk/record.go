@@ -97,6 +97,11 @@ func (r *Record) SetDecoder(decode func([]byte) (map[string]any, *schema.Schema,
 	r.decode = decode
 }
 
+// Decodable reports whether Value is a structured value a decoder was set
+// for: a source may hand its fields already encoded (JSON) with the decoder
+// that gives them back, so nobody builds them unless asked.
+func (r *Record) Decodable() bool { return r.decode != nil }
+
 // Structured returns the structured value, decoding Value on first use with
 // the decoder the worker set (the topic's converter), or as JSON. A tombstone
 // (nil Value) returns nil, nil.

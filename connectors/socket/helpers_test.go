@@ -206,3 +206,14 @@ func conformance(t *testing.T, network string, p sdk.Plugin, send func(c net.Con
 	}()
 	sdktest.RunSource(t, p, sdktest.SourceCase{Config: map[string]any{"listen": addr}, Want: 2, NoResume: true})
 }
+
+// structured returns a record's fields as a transform or converter sees
+// them: decoded from its value.
+func structured(t *testing.T, r sdk.Record) map[string]any {
+	t.Helper()
+	f, err := r.Structured()
+	if err != nil {
+		t.Fatalf("record %s: %v", r.Value, err)
+	}
+	return f
+}

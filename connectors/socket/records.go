@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/leodido/go-syslog/v4/rfc5424"
 
 	"github.com/braidhq/braid/connectors/sdk"
-	"github.com/braidhq/braid/schema/convert"
 )
 
 // settings are what both sources read from their config.
@@ -109,6 +107,10 @@ func (b *batcher) start(p peer, size, n int) {
 	b.recs = make([]sdk.Record, 0, n)
 	if b.parser == nil {
 		b.arena = make([]byte, 0, size)
+	} else {
+		// The JSON of a syslog message is its text plus about 150 bytes
+		// of keys and quotes.
+		b.arena = make([]byte, 0, size+160*n)
 	}
 	b.hdrs = make([]sdk.Header, 0, n*4)
 }
@@ -117,6 +119,7 @@ func (b *batcher) start(p peer, size, n int) {
 // A syslog message that does not parse is an error for the caller to count.
 func (b *batcher) add(frame []byte) error {
 	rec := sdk.Record{Timestamp: b.at}
+	var key []byte
 	if b.parser != nil {
 		m, err := b.parser.Parse(frame)
 		if err != nil || m == nil {
@@ -125,20 +128,21 @@ func (b *batcher) add(frame []byte) error {
 			}
 			return err
 		}
-		rec.Fields = fieldsOf(m)
-		// Encoded here, on the connection's goroutine, as the json
-		// converter would: with a json topic the worker keeps the bytes
-		// instead of encoding every record on its one goroutine; other
-		// converters encode Fields again.
-		v, err := appendJSON(make([]byte, 0, len(frame)+160), rec.Fields)
-		if err != nil {
-			return err
-		}
-		rec.Value = v
+		// The value is the fields encoded here, on the connection's
+		// goroutine, as the json converter would, straight from the parsed
+		// message: no map per record. Fields stay nil until someone asks
+		// (a transform, a schema-aware converter): Structured decodes the
+		// value back into exactly the fields fieldsOf gives.
+		start := len(b.arena)
+		b.arena = appendSyslogJSON(b.arena, m)
+		rec.Value = b.arena[start:len(b.arena):len(b.arena)]
+		rec.SetDecoder(decodeSyslogJSON)
+		key = b.syslogKey(m)
 	} else {
 		start := len(b.arena)
 		b.arena = append(b.arena, frame...)
 		rec.Value = b.arena[start:len(b.arena):len(b.arena)]
+		key = b.key(nil)
 	}
 	start := len(b.hdrs)
 	b.hdrs = append(b.hdrs,
@@ -149,7 +153,7 @@ func (b *batcher) add(frame []byte) error {
 		b.hdrs = append(b.hdrs, sdk.Header{Key: HeaderPeerName, Value: b.peer.cn})
 	}
 	rec.Headers = b.hdrs[start:len(b.hdrs):len(b.hdrs)]
-	rec.Key = b.key(rec.Fields)
+	rec.Key = key
 	b.recs = append(b.recs, rec)
 	b.cost += int64(len(frame)) + recordOverhead
 	return nil
@@ -233,32 +237,6 @@ func fieldsOf(m syslog.Message) map[string]any {
 	f["msgid"] = stringField(base.MsgID)
 	f["message"] = stringField(base.Message)
 	return f
-}
-
-// jsonKeys are the fields of a syslog record in the json converter's
-// (sorted) order, each with its JSON key written out.
-var jsonKeys = func() []struct{ name, prefix string } {
-	names := slices.Sorted(slices.Values(syslogFieldNames))
-	out := make([]struct{ name, prefix string }, len(names))
-	for i, n := range names {
-		out[i].name, out[i].prefix = n, `,"`+n+`":`
-	}
-	out[0].prefix = "{" + out[0].prefix[1:]
-	return out
-}()
-
-// appendJSON writes a syslog record's fields as the json converter does
-// (the test compares the two), without collecting and sorting the keys of
-// every record.
-func appendJSON(b []byte, f map[string]any) ([]byte, error) {
-	for _, k := range jsonKeys {
-		b = append(b, k.prefix...)
-		var err error
-		if b, err = convert.AppendJSON(b, f[k.name]); err != nil {
-			return nil, fmt.Errorf("field %q: %w", k.name, err)
-		}
-	}
-	return append(b, '}'), nil
 }
 
 func stringField(p *string) any {

@@ -68,15 +68,15 @@ func TestSyslogTCP(t *testing.T) {
 	write(t, c, fmt.Sprintf("%d %s", len(msg5424), msg5424)+msg3164+"\n"+msgPID+"\r\n"+
 		fmt.Sprintf("%d %s", len(multi), multi)+"<34>Oct 11 22:14:15 host3 tag: nul trailer\x00\n")
 	recs := readN(t, src, 5)
-	checkFields(t, recs[0].Fields, want5424)
-	checkFields(t, recs[1].Fields, want3164())
-	if f := recs[2].Fields; f["procid"] != "1234" || f["app"] != "myapp" || f["host"] != "10.0.0.99" || f["message"] != "hello world" {
+	checkFields(t, structured(t, recs[0]), want5424)
+	checkFields(t, structured(t, recs[1]), want3164())
+	if f := structured(t, recs[2]); f["procid"] != "1234" || f["app"] != "myapp" || f["host"] != "10.0.0.99" || f["message"] != "hello world" {
 		t.Errorf("fields %v", f)
 	}
-	if m := recs[3].Fields["message"]; m != "first line\nsecond line" {
+	if m := structured(t, recs[3])["message"]; m != "first line\nsecond line" {
 		t.Errorf("octet-counted message %q", m)
 	}
-	if m := recs[4].Fields["message"]; m != "nul trailer" {
+	if m := structured(t, recs[4])["message"]; m != "nul trailer" {
 		t.Errorf("message with a NUL trailer %q", m)
 	}
 	if string(recs[0].Key) != "mymachine.example.com" || string(recs[1].Key) != "mymachine" {
@@ -84,7 +84,7 @@ func TestSyslogTCP(t *testing.T) {
 	}
 	// The value is the fields as the json converter encodes them.
 	for _, r := range recs {
-		want, err := convert.NewJSON(false).Encode(t.Context(), "", r.Fields, nil)
+		want, err := convert.NewJSON(false).Encode(t.Context(), "", structured(t, r), nil)
 		if err != nil || string(r.Value) != string(want) {
 			t.Errorf("value %s, want the json converter's %s (%v)", r.Value, want, err)
 		}
@@ -98,7 +98,7 @@ func TestSyslogFormatOnly5424(t *testing.T) {
 	c := dial(t, src.Addr())
 	write(t, c, msg3164+"\n"+msg5424+"\n")
 	recs := readN(t, src, 1)
-	checkFields(t, recs[0].Fields, want5424)
+	checkFields(t, structured(t, recs[0]), want5424)
 	g.waitGauge(t, "invalid_frames", 1)
 }
 
@@ -147,7 +147,7 @@ func TestManyClientsSlowConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range recs {
-			msg, _ := r.Fields["message"].(string)
+			msg, _ := structured(t, r)["message"].(string)
 			var c, i int
 			if _, err := fmt.Sscanf(msg, "c=%d n=%d", &c, &i); err != nil {
 				t.Fatalf("message %q: %v", msg, err)

@@ -53,8 +53,8 @@ func TestUDPLinesAndSyslog(t *testing.T) {
 		write(t, c, msg5424+"\n")
 		write(t, c, msg3164)
 		recs := readN(t, src, 2)
-		checkFields(t, recs[0].Fields, want5424)
-		checkFields(t, recs[1].Fields, want3164())
+		checkFields(t, structured(t, recs[0]), want5424)
+		checkFields(t, structured(t, recs[1]), want3164())
 	})
 }
 

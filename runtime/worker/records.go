@@ -43,6 +43,7 @@ const (
 type processor struct {
 	conv   convert.Converter
 	lazy   bool // json: decode only when a transform or sink asks
+	opaque bool // bytes, string: a structured value is written as JSON
 	chain  transform.Chain
 	c      *connector
 	taskID int
@@ -53,7 +54,8 @@ func (c *connector) newProcessor(taskID int) (*processor, error) {
 	if err != nil {
 		return nil, sdk.Fatal(fmt.Errorf("connector %s: converter: %w", c.cfg.Name, err))
 	}
-	p := &processor{conv: conv, lazy: c.cfg.Converter.Type == "json", c: c, taskID: taskID}
+	p := &processor{conv: conv, lazy: c.cfg.Converter.Type == "json", c: c, taskID: taskID,
+		opaque: c.cfg.Converter.Type == "bytes" || c.cfg.Converter.Type == "string"}
 	specs := transform.Specs()
 	for i, tc := range c.cfg.Transforms {
 		spec, ok := specs[tc.Type]
@@ -109,7 +111,17 @@ func (p *processor) decode(ctx context.Context, rec *sdk.Record) error {
 // schema-aware converter encodes Fields even when the source kept its raw
 // bytes too (a JSON line): the topic's format is the converter's.
 func (p *processor) encode(ctx context.Context, topic string, rec *sdk.Record) error {
-	if rec.Fields == nil || (rec.Value != nil && p.lazy) {
+	if rec.Fields == nil {
+		// A source that handed its fields encoded as JSON (and a decoder)
+		// has nothing to encode for a json or opaque topic; a
+		// schema-aware converter needs them.
+		if rec.Value == nil || p.lazy || p.opaque || !rec.Decodable() {
+			return nil
+		}
+		if _, err := rec.Structured(); err != nil {
+			return &stageError{StageConvert, err}
+		}
+	} else if rec.Value != nil && p.lazy {
 		return nil
 	}
 	b, err := p.conv.Encode(ctx, topic, rec.Fields, rec.Schema)

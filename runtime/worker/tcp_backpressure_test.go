@@ -194,3 +194,49 @@ func readNumbered(ctx context.Context, t *testing.T, lg *log.Log, end int64, n i
 	}
 	return seen
 }
+
+// Syslog records reach a schema-aware converter as fields: the tcp source
+// hands them encoded as JSON with their decoder, and a csv topic gets its
+// columns, not the JSON.
+func TestTCPSyslogIntoCSVTopic(t *testing.T) {
+	e := start(t, t.TempDir(), socket.TCPPlugin())
+	lg, w := e.log, e.w
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addr := freeAddr(t)
+	if err := w.Put(ctx, worker.ConnectorConfig{Name: "syslog", Kind: sdk.KindSource, Plugin: "tcp", Topic: "lines",
+		Converter: worker.ConverterConfig{Type: "csv", Options: map[string]any{"columns": []any{"host", "app", "severity", "message",
+			"facility", "format", "msgid", "procid", "structured_data", "timestamp", "version"}}},
+		Config:    map[string]any{"listen": addr, "framing": "syslog"}}); err != nil {
+		t.Fatal(err)
+	}
+	var c net.Conn
+	waitUntil(t, "the tcp source to listen", func() bool {
+		var err error
+		c, err = net.Dial("tcp", addr)
+		return err == nil
+	})
+	defer c.Close()
+	if _, err := c.Write([]byte("<165>1 2003-10-11T22:14:15.003Z h1 app1 - ID47 - first, quoted\n<34>Oct 11 22:14:15 h2 su: second\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "both records in the topic", func() bool {
+		info, err := lg.Topic(ctx, "lines")
+		return err == nil && info.Partitions[0].LastOffset >= 1
+	})
+	r, err := lg.NewReader(ctx, "lines", 0, log.Earliest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	recs, err := r.Fetch(ctx, 10, 1<<20, time.Second)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for i, want := range []string{"h1,app1,5,\"first, quoted\",20,rfc5424,ID47,,,2003-10-11T22:14:15.003Z,1", "h2,su,2,second,4,rfc3164,,,,"} {
+		// (An RFC 3164 timestamp takes the current year.)
+		if got := strings.TrimRight(string(recs[i].Value), "\r\n"); !strings.HasPrefix(got, want) {
+			t.Errorf("record %d = %q, want %q", i, got, want)
+		}
+	}
+}

@@ -220,3 +220,7 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendJSONString appends s as a JSON string, as AppendJSON does, without
+// boxing it in an interface.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
