@@ -207,7 +207,7 @@ func TestTCPSyslogIntoCSVTopic(t *testing.T) {
 	if err := w.Put(ctx, worker.ConnectorConfig{Name: "syslog", Kind: sdk.KindSource, Plugin: "tcp", Topic: "lines",
 		Converter: worker.ConverterConfig{Type: "csv", Options: map[string]any{"columns": []any{"host", "app", "severity", "message",
 			"facility", "format", "msgid", "procid", "structured_data", "timestamp", "version"}}},
-		Config:    map[string]any{"listen": addr, "framing": "syslog"}}); err != nil {
+		Config: map[string]any{"listen": addr, "framing": "syslog"}}); err != nil {
 		t.Fatal(err)
 	}
 	var c net.Conn
