@@ -26,7 +26,7 @@ const testModeEnv = "BRAID_PLUGIN_TEST_MODE"
 func TestMain(m *testing.M) {
 	switch mode := os.Getenv(testModeEnv); mode {
 	case "":
-		os.Exit(m.Run())
+		os.Exit(runTests(m))
 	case "serve":
 		Serve(generator.Plugin(), file.SourcePlugin(), file.SinkPlugin(), flakyPlugin())
 	case "deaf":
@@ -56,19 +56,44 @@ func TestMain(m *testing.M) {
 	os.Exit(0)
 }
 
-// pluginDir returns a directory holding one plugin executable per mode: a
-// script that runs this test binary in that mode.
-func pluginDir(t *testing.T, modes ...string) string {
-	t.Helper()
+// scripts holds one plugin script per mode, written by runTests before any
+// test starts a process: a file open for writing while another goroutine
+// forks is inherited by the child until it execs, and exec of that file
+// then fails with ETXTBSY ("text file busy").
+var scripts string
+
+var modes = []string{"serve", "deaf", "v2", "garbage", "silent"}
+
+func runTests(m *testing.M) int {
 	exe, err := os.Executable()
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	dir := t.TempDir()
+	scripts, err = os.MkdirTemp("", "braid-plugin-scripts-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(scripts)
 	for _, m := range modes {
 		// A race-enabled binary sleeps a second at exit unless told not to.
 		script := fmt.Sprintf("#!/bin/sh\nGORACE=atexit_sleep_ms=0 %s=%s exec %q \"$@\"\n", testModeEnv, m, exe)
-		if err := os.WriteFile(filepath.Join(dir, m), []byte(script), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(scripts, m), []byte(script), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// pluginDir returns a directory holding one plugin executable per mode: a
+// link to the script that runs this test binary in that mode.
+func pluginDir(t *testing.T, modes ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, m := range modes {
+		if err := os.Symlink(filepath.Join(scripts, m), filepath.Join(dir, m)); err != nil {
 			t.Fatal(err)
 		}
 	}
