@@ -84,6 +84,13 @@ chromium_installed() {
 	command -v chromium >/dev/null
 }
 
+# The console's tests drive Firefox too (over WebDriver BiDi).
+firefox_installed() {
+	command -v firefox-esr >/dev/null && return 0
+	log "installing firefox-esr"; apt_install firefox-esr
+	command -v firefox-esr >/dev/null
+}
+
 # protoc regenerates the plugin protocol's Go code (make proto); the build
 # itself never needs it, the generated files are committed.
 protoc_installed() {
@@ -103,6 +110,7 @@ python_grpc_installed() {
 kcat_installed
 sftp_server_installed
 chromium_installed
+firefox_installed
 protoc_installed
 python_grpc_installed
 mariadb_up && mariadb_ready

@@ -26,17 +26,7 @@ import (
 // to data/ui-screenshots/.
 func TestConsoleInBrowser(t *testing.T) {
 	chromiumPath(t) // fail (or skip under -short) before starting anything
-	// With a token, as beyond loopback: the browser logs in first.
-	f := newFixtureWith(t, Options{Token: "console-test-token", SchemaRegistry: engineRegistry{}, HistoryEvery: 250 * time.Millisecond}, generator.Plugin())
-	putAvro(t, f, "avro-events")
-	out := filepath.Join(f.dir, "out")
-	pipeline := fmt.Sprintf(consolePipeline, out, out)
-	f.must(http.StatusOK, "PUT", "/pipelines", pipeline, nil)
-	eventually(t, "dead letters in picky-dlq", func() bool {
-		var td TopicDetail
-		code, data := f.do("GET", "/topics/picky-dlq", nil)
-		return code == http.StatusOK && json.Unmarshal(data, &td) == nil && len(td.Partitions) > 0 && td.Partitions[0].LastOffset >= 1
-	})
+	f, out, pipeline := consoleFixture(t, "console-test-token")
 	b := newBrowser(t, f)
 	b.login("console-test-token")
 	b.overview()
@@ -48,6 +38,37 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.dryRun(pipeline, out)
 	b.schemas()
 	b.do("log out", chromedp.Click(chromedp.CSS("header button")), chromedp.WaitVisible(chromedp.CSS("#token")))
+}
+
+// consoleFixture starts a worker and API with a token, as beyond loopback
+// (the browser logs in first), a registered Avro topic and consolePipeline
+// writing below out, and waits for its first dead letters.
+func consoleFixture(t *testing.T, token string) (f *fixture, out, pipeline string) {
+	f = newFixtureWith(t, Options{Token: token, SchemaRegistry: engineRegistry{}, HistoryEvery: 250 * time.Millisecond}, generator.Plugin())
+	putAvro(t, f, "avro-events")
+	out = filepath.Join(f.dir, "out")
+	pipeline = fmt.Sprintf(consolePipeline, out, out)
+	f.must(http.StatusOK, "PUT", "/pipelines", pipeline, nil)
+	eventually(t, "dead letters in picky-dlq", func() bool {
+		var td TopicDetail
+		code, data := f.do("GET", "/topics/picky-dlq", nil)
+		return code == http.StatusOK && json.Unmarshal(data, &td) == nil && len(td.Partitions) > 0 && td.Partitions[0].LastOffset >= 1
+	})
+	return f, out, pipeline
+}
+
+// caughtUp waits until the all sink has read every record of events.
+func caughtUp(t *testing.T, f *fixture) {
+	eventually(t, "the all sink to catch up", func() bool {
+		var td TopicDetail
+		f.must(http.StatusOK, "GET", "/topics/events", nil, &td)
+		for _, g := range td.Groups {
+			if g.Group == "braid-demo-all" {
+				return g.TotalLag == 0
+			}
+		}
+		return false
+	})
 }
 
 // consolePipeline is the browser test's pipeline; %s is the output folder.
@@ -161,16 +182,7 @@ func (b *browser) pauseReplayResume(allDir string) {
 		t.Fatalf("after Pause the API says %s", st.Connector.State)
 	}
 	b.shot("connector-paused")
-	eventually(t, "the all sink to catch up", func() bool {
-		var td TopicDetail
-		f.must(http.StatusOK, "GET", "/topics/events", nil, &td)
-		for _, g := range td.Groups {
-			if g.Group == "braid-demo-all" {
-				return g.TotalLag == 0
-			}
-		}
-		return false
-	})
+	caughtUp(t, f)
 	before := linesIn(t, allDir)
 	b.open("/ui/dlq", "table tbody tr")
 	b.open("/ui/dlq/picky-dlq", "#replay-form")
