@@ -39,6 +39,7 @@ func newBenchRemoteFSCmd(proto string, run func(context.Context, sftpbench.Optio
 	fl.IntVar(&o.LineSize, "line-size", 100, "bytes per line")
 	fl.IntVar(&o.Downloads, "downloads", 4, "concurrent downloads (max.downloads), both sides")
 	fl.IntVar(&o.Rounds, "rounds", 2, "runs of each side; the best is reported")
+	fl.StringVar(&o.Format, "format", "lines", "the source's format: lines (a record per line) or binary (a record per file: the download without the per-line record path)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON line")
 	return cmd
 }

@@ -2,6 +2,7 @@ package remotefs
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -336,6 +337,19 @@ func (d *download) run(ctx context.Context, conn FS) error {
 	return d.send(ctx, true)
 }
 
+// readAllSized reads r to its end, at most limit bytes. When the listed
+// size is the number of bytes to come (exact: no decompression), the buffer
+// is that size from the start (plus room to see the end), so a file is
+// read in place instead of through io.ReadAll's doublings and copies.
+func readAllSized(r io.Reader, size, limit int64, exact bool) ([]byte, error) {
+	var buf bytes.Buffer
+	if exact && size > 0 && size < limit {
+		buf.Grow(int(size) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r, limit))
+	return buf.Bytes(), err
+}
+
 func (d *download) runBinary(ctx context.Context, conn FS) error {
 	e := d.task.entry
 	if e.Size > d.s.set.binaryMax {
@@ -361,7 +375,7 @@ func (d *download) runBinary(ctx context.Context, conn FS) error {
 		}
 		r = zr
 	}
-	b, err := io.ReadAll(io.LimitReader(r, d.s.set.binaryMax+1))
+	b, err := readAllSized(r, e.Size, d.s.set.binaryMax+1, !d.gzipped())
 	rc.Close()
 	if err != nil {
 		return err

@@ -27,6 +27,10 @@ type BenchOptions struct {
 	LineSize  int
 	Downloads int // concurrent downloads, both sides
 	Rounds    int // runs of each side; the best is reported
+	// Format is the source's format: lines (one record per line, the
+	// default) or binary (one record per file), which measures the
+	// download itself rather than the per-line record path.
+	Format string
 }
 
 // BenchTarget is the connector and the server it reads from.
@@ -43,6 +47,7 @@ type BenchTarget struct {
 // BenchResult is one benchmark's figures.
 type BenchResult struct {
 	Connector       string  `json:"connector"`
+	Format          string  `json:"format"`
 	Files           int     `json:"files"`
 	Lines           int     `json:"lines"`
 	Bytes           int64   `json:"bytes"`
@@ -59,7 +64,13 @@ type BenchResult struct {
 // Bench writes the files, then times both sides.
 func Bench(ctx context.Context, tg BenchTarget, o BenchOptions) (BenchResult, error) {
 	o.Rounds = max(o.Rounds, 1)
-	res := BenchResult{Connector: tg.Plugin.Spec.Name, Files: o.Files, Lines: o.Files * o.Lines, Downloads: o.Downloads}
+	if o.Format == "" {
+		o.Format = "lines"
+	}
+	if o.Format != "lines" && o.Format != "binary" {
+		return BenchResult{}, fmt.Errorf("format %q: want lines or binary", o.Format)
+	}
+	res := BenchResult{Connector: tg.Plugin.Spec.Name, Format: o.Format, Files: o.Files, Lines: o.Files * o.Lines, Downloads: o.Downloads}
 	dir := filepath.Join(tg.Local, "bench")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
@@ -110,7 +121,7 @@ func Bench(ctx context.Context, tg BenchTarget, o BenchOptions) (BenchResult, er
 // throughSource reads every line as records, acknowledging each batch as
 // the worker would, and returns how long it took from Open.
 func throughSource(ctx context.Context, tg BenchTarget, o BenchOptions, remote string) (time.Duration, error) {
-	raw := map[string]any{"path": remote, "stable.for": "0s", "poll.interval": "10ms", "max.downloads": o.Downloads, "batch.size": 1000}
+	raw := map[string]any{"path": remote, "stable.for": "0s", "poll.interval": "10ms", "max.downloads": o.Downloads, "batch.size": 1000, "format": o.Format}
 	for k, v := range tg.Config {
 		raw[k] = v
 	}
@@ -130,6 +141,9 @@ func throughSource(ctx context.Context, tg BenchTarget, o BenchOptions, remote s
 	}
 	defer src.Close(context.Background())
 	want := o.Files * o.Lines
+	if o.Format == "binary" {
+		want = o.Files
+	}
 	for n := 0; n < want; {
 		recs, err := src.Read(ctx)
 		if err != nil && !errors.Is(err, sdk.ErrBackoff) {

@@ -450,7 +450,15 @@ func (h Harness) binaryRecursive(t *testing.T) {
 		os.WriteFile(filepath.Join(local, p), b, 0o644)
 	}
 	delete(want, "sub/deeper/skip.json")
-	src := h.open(t, context.Background(), with(fast, "path", remote, "format", "binary", "recursive", true, "glob", "*.pdf"), env(), nil)
+	// A gzipped one: its listed size is not the record's.
+	gz := bytes.Repeat([]byte("%PDF-1.4 compressed "), 4000)
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write(gz)
+	zw.Close()
+	os.WriteFile(filepath.Join(local, "sub", "zipped.pdf.gz"), zb.Bytes(), 0o644)
+	want["sub/zipped.pdf.gz"] = gz
+	src := h.open(t, context.Background(), with(fast, "path", remote, "format", "binary", "recursive", true, "glob", "*.pdf*"), env(), nil)
 	defer src.Close(context.Background())
 	got := map[string][]byte{}
 	for len(got) < len(want) {
