@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -21,8 +20,8 @@ import (
 	"github.com/parquet-go/parquet-go/compress/uncompressed"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
+	"github.com/braidhq/braid/connectors/internal/parquetenc"
 	"github.com/braidhq/braid/connectors/sdk"
-	"github.com/braidhq/braid/schema"
 )
 
 // Sink writes Parquet files; see the package documentation.
@@ -56,7 +55,7 @@ type outFile struct {
 	dir, tmp    string
 	f           *os.File
 	w           *pq.Writer
-	lay         *layout
+	lay         *parquetenc.Layout
 	rows        []pq.Row // rows of the current Write, written at its end
 	first, last int64    // offsets of the rows; valid when n > 0
 	n, size     int64
@@ -176,7 +175,7 @@ func (s *Sink) partitionTime(r *sdk.Record, m map[string]any, now time.Time) (ti
 		v := m[s.timeField]
 		if v == nil {
 			fallback = fmt.Errorf("time field %q is missing", s.timeField)
-		} else if t, err := toTime(v); err != nil {
+		} else if t, err := parquetenc.ToTime(v); err != nil {
 			fallback = fmt.Errorf("time field %q: %w", s.timeField, err)
 		} else {
 			return t, nil
@@ -281,10 +280,12 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 		}
 		of = nil
 	}
-	var lay *layout
-	if of != nil && r.Schema != nil && of.lay.source == r.Schema {
-		lay = of.lay // the common case, without a call
-	} else if lay, err = s.layoutFor(of, r, m); err != nil {
+	var prev *parquetenc.Layout
+	if of != nil {
+		prev = of.lay
+	}
+	lay, err := parquetenc.For(prev, r.Schema, m)
+	if err != nil {
 		return err
 	}
 	if of != nil && lay != of.lay { // the columns changed: start new files
@@ -300,7 +301,7 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 	}
 	start := len(s.vals)
 	var size int64
-	s.vals, size, err = lay.appendRow(s.vals, m)
+	s.vals, size, err = lay.AppendRow(s.vals, m)
 	if err != nil {
 		s.vals = s.vals[:start]
 		return err
@@ -323,42 +324,7 @@ func (s *Sink) add(r *sdk.Record, now time.Time) error {
 	return nil
 }
 
-// layoutFor returns the layout a record needs: the open file's when it fits,
-// else a new one (from the record's schema, or inferred and widened).
-func (s *Sink) layoutFor(of *outFile, r *sdk.Record, m map[string]any) (*layout, error) {
-	if r.Schema != nil {
-		if of != nil && (of.lay.source == r.Schema || sameFields(of.lay.source, r.Schema.Fields)) {
-			return of.lay, nil
-		}
-		return newLayout(r.Schema.Fields, r.Schema)
-	}
-	if of != nil && of.lay.source == nil {
-		fits := true
-		for k := range m {
-			if _, ok := of.lay.index[k]; !ok {
-				fits = false
-				break
-			}
-		}
-		if fits {
-			return of.lay, nil
-		}
-		fields := infer(m)
-		for _, c := range of.lay.cols {
-			if _, ok := m[c.field.Name]; !ok {
-				fields = append(fields, c.field)
-			}
-		}
-		return newLayout(fields, nil)
-	}
-	return newLayout(infer(m), nil)
-}
-
-func sameFields(src *schema.Schema, fields []schema.Field) bool {
-	return src != nil && reflect.DeepEqual(src.Fields, fields)
-}
-
-func (s *Sink) create(tp sdk.TopicPartition, dir string, lay *layout, first int64, now time.Time) (*outFile, error) {
+func (s *Sink) create(tp sdk.TopicPartition, dir string, lay *parquetenc.Layout, first int64, now time.Time) (*outFile, error) {
 	if err := s.root.MkdirAll(dir, 0o755); err != nil {
 		return nil, sdk.Retryable(fmt.Errorf("parquet sink: create %s in %s: %w", dir, s.dir, err))
 	}
@@ -378,7 +344,7 @@ func (s *Sink) create(tp sdk.TopicPartition, dir string, lay *layout, first int6
 		return nil, sdk.Retryable(fmt.Errorf("parquet sink: create %s in %s: %w", of.tmp, s.dir, err))
 	}
 	of.f = f
-	of.w = pq.NewWriter(f, lay.schema, pq.Compression(s.codec), pq.MaxRowsPerRowGroup(s.rowGroup),
+	of.w = pq.NewWriter(f, lay.Schema(), pq.Compression(s.codec), pq.MaxRowsPerRowGroup(s.rowGroup),
 		pq.CreatedBy("braid", "", ""))
 	if s.open[tp] == nil {
 		s.open[tp] = map[string]*outFile{}

@@ -1,9 +1,10 @@
-package parquet
+package parquetenc
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"time"
@@ -56,18 +57,20 @@ func fastFor(t schema.Type) fastKind {
 	return fastNone
 }
 
-// layout is the shape of one file: its columns and the Parquet schema.
-type layout struct {
+// Layout is the shape of one file: its columns and the Parquet schema.
+type Layout struct {
 	cols   []column
 	index  map[string]int
 	schema *pq.Schema
 	source *schema.Schema // the record schema it came from; nil when inferred
 }
 
-func newLayout(fields []schema.Field, src *schema.Schema) (*layout, error) {
+// NewLayout builds the layout of fields; src is the record schema they come
+// from (nil when inferred).
+func NewLayout(fields []schema.Field, src *schema.Schema) (*Layout, error) {
 	sorted := append([]schema.Field(nil), fields...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	l := &layout{index: make(map[string]int, len(sorted)), source: src}
+	l := &Layout{index: make(map[string]int, len(sorted)), source: src}
 	group := pq.Group{}
 	for i, f := range sorted {
 		node, err := nodeFor(f)
@@ -90,6 +93,43 @@ func newLayout(fields []schema.Field, src *schema.Schema) (*layout, error) {
 	}
 	l.schema = pq.NewSchema("record", group)
 	return l, nil
+}
+
+// Schema is the layout's Parquet schema.
+func (l *Layout) Schema() *pq.Schema { return l.schema }
+
+// For returns the layout a record (its schema, nil when it has none, and
+// its fields m) needs: prev when it fits, else a new one — from the
+// record's schema, or inferred from m and widened by prev's columns, so a
+// schemaless stream whose records gain a field starts a file with every
+// column seen so far.
+func For(prev *Layout, rs *schema.Schema, m map[string]any) (*Layout, error) {
+	if rs != nil {
+		if prev != nil && (prev.source == rs || (prev.source != nil && reflect.DeepEqual(prev.source.Fields, rs.Fields))) {
+			return prev, nil
+		}
+		return NewLayout(rs.Fields, rs)
+	}
+	if prev != nil && prev.source == nil {
+		fits := true
+		for k := range m {
+			if _, ok := prev.index[k]; !ok {
+				fits = false
+				break
+			}
+		}
+		if fits {
+			return prev, nil
+		}
+		fields := Infer(m)
+		for _, c := range prev.cols {
+			if _, ok := m[c.field.Name]; !ok {
+				fields = append(fields, c.field)
+			}
+		}
+		return NewLayout(fields, nil)
+	}
+	return NewLayout(Infer(m), nil)
 }
 
 // nodeFor maps a logical type to its Parquet type.
@@ -143,9 +183,9 @@ func decimalPrecision(f schema.Field) int {
 	return f.Precision
 }
 
-// infer derives columns from structured fields: every column is optional,
+// Infer derives columns from structured fields: every column is optional,
 // JSON numbers become DOUBLE, nested values JSON.
-func infer(m map[string]any) []schema.Field {
+func Infer(m map[string]any) []schema.Field {
 	out := make([]schema.Field, 0, len(m))
 	for k, v := range m {
 		t := schema.String
@@ -175,12 +215,12 @@ func infer(m map[string]any) []schema.Field {
 	return out
 }
 
-// appendRow appends the record's values, one per column in column order,
+// AppendRow appends the record's values, one per column in column order,
 // and says about how many bytes they hold. The Go type a decoder normally
 // produces for a column is converted inline; anything else goes through the
 // converter chosen when the layout was built. Levels are set in place
 // because Value.Level does not inline.
-func (l *layout) appendRow(row pq.Row, m map[string]any) (pq.Row, int64, error) {
+func (l *Layout) AppendRow(row pq.Row, m map[string]any) (pq.Row, int64, error) {
 	size := int64(8 * len(l.cols))
 	row = slices.Grow(row, len(l.cols))
 	for i := range l.cols {

@@ -1,4 +1,4 @@
-package parquet
+package parquetenc
 
 import (
 	"encoding/json"
@@ -27,21 +27,21 @@ func TestAppendRowConversions(t *testing.T) {
 		{Name: "s", Type: schema.String},
 		{Name: "t", Type: schema.Timestamp},
 	}
-	l, err := newLayout(fields, nil)
+	l, err := NewLayout(fields, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	typed := map[string]any{"b": true, "d": at, "f": 2.5, "i": int64(7), "n": int32(3), "s": "héllo", "t": at}
 	lenient := map[string]any{"b": true, "d": "2026-11-27", "f": json.Number("2.5"), "i": "7", "n": 3.0,
 		"s": []byte("héllo"), "t": at.Format(time.RFC3339Nano)}
-	want, size, err := l.appendRow(nil, typed)
+	want, size, err := l.AppendRow(nil, typed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if size != 7*8+int64(len("héllo")) {
 		t.Errorf("size %d", size)
 	}
-	got, _, err := l.appendRow(nil, lenient)
+	got, _, err := l.AppendRow(nil, lenient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestAppendRowConversions(t *testing.T) {
 		t.Errorf("timestamp %d", v)
 	}
 
-	nulls, _, err := l.appendRow(nil, map[string]any{"b": false, "f": 1.0, "i": int64(1), "s": "", "t": at})
+	nulls, _, err := l.AppendRow(nil, map[string]any{"b": false, "f": 1.0, "i": int64(1), "s": "", "t": at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestAppendRowConversions(t *testing.T) {
 		{map[string]any{"b": true, "f": 1.0, "i": 1.5, "s": "x", "t": at}, `field "i": float64 1.5 is not a whole number`},
 		{map[string]any{"b": true, "f": 1.0, "i": int64(1), "n": int64(1 << 40), "s": "x", "t": at}, `field "n": 1099511627776 does not fit int32`},
 	} {
-		if _, _, err := l.appendRow(nil, bad.m); err == nil || err.Error() != bad.want {
+		if _, _, err := l.AppendRow(nil, bad.m); err == nil || err.Error() != bad.want {
 			t.Errorf("got %v, want %s", err, bad.want)
 		}
 	}
@@ -94,7 +94,7 @@ func benchMaps(n int) []map[string]any {
 // rows written by hand for this one schema, is
 // parquetbench.BenchmarkBaselineRows.
 func BenchmarkAppendRow(b *testing.B) {
-	l, err := newLayout([]schema.Field{
+	l, err := NewLayout([]schema.Field{
 		{Name: "id", Type: schema.Int64}, {Name: "user", Type: schema.String}, {Name: "amount", Type: schema.Float64},
 		{Name: "at", Type: schema.Timestamp}, {Name: "note", Type: schema.String, Optional: true},
 	}, nil)
@@ -107,7 +107,7 @@ func BenchmarkAppendRow(b *testing.B) {
 	for b.Loop() {
 		vals = vals[:0]
 		for _, m := range ms {
-			if vals, _, err = l.appendRow(vals, m); err != nil {
+			if vals, _, err = l.AppendRow(vals, m); err != nil {
 				b.Fatal(err)
 			}
 		}

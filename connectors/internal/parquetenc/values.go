@@ -1,4 +1,4 @@
-package parquet
+package parquetenc
 
 import (
 	"encoding/json"
@@ -79,7 +79,7 @@ func converterFor(f schema.Field) convert {
 		return func(v any) (pq.Value, error) { return decimalValue(f, v) }
 	case schema.Date:
 		return func(v any) (pq.Value, error) {
-			t, err := toTime(v)
+			t, err := ToTime(v)
 			return pq.Int32Value(int32(t.Unix() / 86400)), err
 		}
 	case schema.Time:
@@ -89,7 +89,7 @@ func converterFor(f schema.Field) convert {
 			if t, ok := v.(time.Time); ok {
 				return pq.Int64Value(t.UnixMicro()), nil
 			}
-			t, err := toTime(v)
+			t, err := ToTime(v)
 			return pq.Int64Value(t.UnixMicro()), err
 		}
 	}
@@ -162,9 +162,9 @@ func toBytes(v any) []byte {
 	return []byte(fmt.Sprint(v))
 }
 
-// toTime accepts time.Time, RFC 3339 (or date-only) strings and epoch
+// ToTime accepts time.Time, RFC 3339 (or date-only) strings and epoch
 // milliseconds.
-func toTime(v any) (time.Time, error) {
+func ToTime(v any) (time.Time, error) {
 	switch x := v.(type) {
 	case time.Time:
 		return x.UTC(), nil
