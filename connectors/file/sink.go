@@ -169,7 +169,7 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*out
 // file without records is removed instead: it claims nothing.
 func (s *Sink) seal(of *outFile) error {
 	delete(s.open, of.TP)
-	err := of.W.Flush()
+	err := of.Finish()
 	if err == nil {
 		err = of.f.Sync()
 	}

@@ -16,9 +16,6 @@ import (
 
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
-	"github.com/parquet-go/parquet-go/compress/snappy"
-	"github.com/parquet-go/parquet-go/compress/uncompressed"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/braidhq/braid/connectors/internal/parquetenc"
 	"github.com/braidhq/braid/connectors/sdk"
@@ -68,18 +65,11 @@ func NewSink(cfg sdk.Config, env sdk.Env) (sdk.Sink, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var codec compress.Codec = &snappy.Codec{}
-	switch cfg.String("compression") {
-	case "zstd":
-		codec = &zstd.Codec{Level: zstd.SpeedDefault}
-	case "none":
-		codec = &uncompressed.Codec{}
-	}
 	return &Sink{
 		dir:          filepath.Clean(cfg.String("path")),
 		timeField:    cfg.String("time.field"),
 		by:           cfg.String("partition.by"),
-		codec:        codec,
+		codec:        parquetenc.Codec(cfg.String("compression")),
 		rollSize:     cfg.Int("roll.size"),
 		rollRecords:  cfg.Int("roll.records"),
 		rollInterval: cfg.Duration("roll.interval"),

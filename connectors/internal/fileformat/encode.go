@@ -10,17 +10,23 @@ import (
 	"sort"
 	"time"
 
+	"github.com/parquet-go/parquet-go/compress"
+
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
 // Exts maps a sink format to its file extension.
-var Exts = map[string]string{JSONL: "jsonl", CSV: "csv", Raw: "txt"}
+var Exts = map[string]string{JSONL: "jsonl", CSV: "csv", Raw: "txt", Parquet: "parquet"}
 
 // Encoder is a sink's format settings.
 type Encoder struct {
 	Format  string
 	Delim   rune
 	Columns []string // csv: configured columns, else from the first record
+	// Parquet: the column chunk compression (nil: snappy) and the rows
+	// per row group (0: 131072).
+	ParquetCodec compress.Codec
+	RowGroup     int64
 }
 
 // FileEncoder writes the records of one file.
@@ -29,12 +35,16 @@ type FileEncoder struct {
 	w       *bufio.Writer
 	csv     *csv.Writer
 	columns []string
+	pq      *parquetFile
 }
 
 // Start begins a file on w; first is its first record (the CSV columns
 // come from it when none are configured), which Start does not write.
 func (e Encoder) Start(w *bufio.Writer, first *sdk.Record) (*FileEncoder, error) {
 	fe := &FileEncoder{format: e.Format, w: w}
+	if e.Format == Parquet {
+		fe.pq = e.parquet()
+	}
 	if e.Format == CSV {
 		fe.csv = csv.NewWriter(w)
 		fe.csv.Comma = e.Delim
@@ -84,9 +94,29 @@ func (fe *FileEncoder) Encode(r *sdk.Record) error {
 		return fe.w.WriteByte('\n')
 	case JSONL:
 		return fe.encodeJSON(r)
+	case Parquet:
+		return fe.encodeParquet(r)
 	default:
 		return fe.encodeCSV(r)
 	}
+}
+
+// Pending is the bytes of values encoded but not yet written to the
+// file's writer (a Parquet row group in memory).
+func (fe *FileEncoder) Pending() int64 {
+	if fe.pq != nil {
+		return fe.pq.pending
+	}
+	return 0
+}
+
+// Finish writes what the format keeps until the end (Parquet's last rows
+// and footer); the file's writer still needs a Flush.
+func (fe *FileEncoder) Finish() error {
+	if fe.pq != nil {
+		return fe.pq.finish()
+	}
+	return nil
 }
 
 func (fe *FileEncoder) encodeJSON(r *sdk.Record) error {

@@ -3,6 +3,7 @@ package fileformat
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,8 +46,17 @@ func (p *Part) Start(w io.Writer, bufSize int, enc Encoder, first *sdk.Record) e
 	return err
 }
 
-// Size is the part's bytes, buffered ones included.
-func (p *Part) Size() int64 { return p.Count.N + int64(p.W.Buffered()) }
+// Size is the part's bytes, buffered ones (and a Parquet row group's
+// values in memory) included.
+func (p *Part) Size() int64 { return p.Count.N + int64(p.W.Buffered()) + p.Enc.Pending() }
+
+// Finish writes the format's end and flushes the buffer into the file.
+func (p *Part) Finish() error {
+	if err := p.Enc.Finish(); err != nil {
+		return err
+	}
+	return p.W.Flush()
+}
 
 // Roller is what a rolling sink does with its parts.
 type Roller interface {
@@ -90,7 +100,18 @@ func (rl Roll) Write(ctx context.Context, records []sdk.Record, r Roller) error 
 				return err
 			}
 		}
-		if err := p.Enc.Encode(rec); err != nil {
+		err := p.Enc.Encode(rec)
+		if errors.Is(err, ErrRoll) && p.N > 0 {
+			// The file's columns do not fit the record: it starts the next.
+			if err := r.Seal(p); err != nil {
+				return err
+			}
+			if p, err = r.Create(tp, rec, now); err != nil {
+				return err
+			}
+			err = p.Enc.Encode(rec)
+		}
+		if err != nil {
 			bad = append(bad, sdk.RecordError{Index: i, Err: fmt.Errorf("%s: %w", rec.Where(), err)})
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/braidhq/braid/connectors/internal/fileformat"
+	"github.com/braidhq/braid/connectors/internal/parquetenc"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
@@ -64,10 +65,11 @@ func NewSink(cfg sdk.Config, env sdk.Env, proto string, dial Dialer) *Sink {
 	}
 	format := cfg.String("format")
 	return &Sink{
-		dir:     cleanDir(cfg.String("path")),
-		ext:     fileformat.Exts[format],
-		roll:    fileformat.Roll{Size: cfg.Int("roll.size"), Interval: cfg.Duration("roll.interval")},
-		enc:     fileformat.Encoder{Format: format, Delim: rune(cfg.String("csv.delimiter")[0]), Columns: cfg.Strings("csv.columns")},
+		dir:  cleanDir(cfg.String("path")),
+		ext:  fileformat.Exts[format],
+		roll: fileformat.Roll{Size: cfg.Int("roll.size"), Interval: cfg.Duration("roll.interval")},
+		enc: fileformat.Encoder{Format: format, Delim: rune(cfg.String("csv.delimiter")[0]), Columns: cfg.Strings("csv.columns"),
+			ParquetCodec: parquetenc.Codec(cfg.String("parquet.compression"))},
 		dial:    dial,
 		log:     logger,
 		proto:   proto,
@@ -194,7 +196,7 @@ func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*spo
 // seal finishes a spool file; Flush uploads it.
 func (s *Sink) seal(sf *spoolFile) error {
 	delete(s.open, sf.TP)
-	err := sf.W.Flush()
+	err := sf.Finish()
 	if cerr := sf.f.Close(); err == nil {
 		err = cerr
 	}

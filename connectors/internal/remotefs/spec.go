@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/braidhq/braid/connectors/internal/fileformat"
+	"github.com/braidhq/braid/connectors/internal/parquetenc"
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
@@ -115,10 +116,14 @@ func SinkFields() []sdk.Field {
 	return []sdk.Field{
 		{Name: "path", Type: sdk.TypeString, Required: true, Example: "/incoming",
 			Doc: "Remote directory the files are written to (created when missing)."},
-		{Name: "format", Type: sdk.TypeString, Default: fileformat.JSONL, Enum: []string{fileformat.JSONL, fileformat.CSV, fileformat.Raw},
-			Doc: "`jsonl`: one JSON object per line. `csv`: a header line, then one line per record. `raw`: the value's bytes and a newline."},
+		{Name: "format", Type: sdk.TypeString, Default: fileformat.JSONL, Enum: []string{fileformat.JSONL, fileformat.CSV, fileformat.Raw, fileformat.Parquet},
+			Doc: "`jsonl`: one JSON object per line. `csv`: a header line, then one line per record. `raw`: the value's bytes and a newline. " +
+				"`parquet`: columns as the `parquet` sink writes them, from the record's schema or inferred from the first record's fields " +
+				"(all nullable); a record whose columns differ (another schema, or a new field) starts a new file. A record without fields is rejected."},
+		{Name: "parquet.compression", Type: sdk.TypeString, Default: "snappy", Enum: parquetenc.Codecs,
+			Doc: "Column chunk compression of the parquet format."},
 		{Name: "roll.size", Type: sdk.TypeInt, Default: 128 << 20, Min: 1,
-			Doc: "Roll to a new file once the current one holds this many bytes."},
+			Doc: "Roll to a new file once the current one holds this many bytes (parquet: written bytes and the values of the row group in memory)."},
 		{Name: "roll.interval", Type: sdk.TypeDuration, Default: "10m",
 			Doc: "Roll to a new file once the current one is this old (0: never by age)."},
 		{Name: "csv.columns", Type: sdk.TypeList,

@@ -9,14 +9,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/connectors/sdk/sdktest"
@@ -553,22 +557,13 @@ func RunSink(t *testing.T, h Harness) {
 			},
 		})
 	})
+	t.Run("parquet files roll when the columns change", func(t *testing.T) { h.parquetSink(t) })
 	t.Run("replay overwrites and no temporary file stays", func(t *testing.T) {
 		local, remote := h.dir(t)
-		c, err := h.Sink.Spec.Validate(h.Config(map[string]any{"path": remote}))
-		if err != nil {
-			t.Fatal(err)
-		}
 		ctx := context.Background()
 		write := func(batch []sdk.Record) {
 			t.Helper()
-			s, err := h.Sink.NewSink(c, sdk.Env{DataDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Open(ctx); err != nil {
-				t.Fatal(err)
-			}
+			s := h.openSink(t, map[string]any{"path": remote})
 			defer s.Close(ctx)
 			if err := s.Write(ctx, batch); err != nil {
 				t.Fatal(err)
@@ -626,4 +621,89 @@ func countLines(t *testing.T, dir string) int {
 		n += bytes.Count(b, []byte{'\n'})
 	}
 	return n
+}
+
+// openSink builds and opens the sink with settings (and the harness's
+// connection settings).
+func (h Harness) openSink(t *testing.T, settings map[string]any) sdk.Sink {
+	t.Helper()
+	c, err := h.Sink.Spec.Validate(h.Config(settings))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.Sink.NewSink(c, sdk.Env{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// parquetSink writes Parquet: a record with a new field starts a new file
+// with the widened columns, a record without fields is rejected, and the
+// files read back (parquet-go's reader) hold every row once.
+func (h Harness) parquetSink(t *testing.T) {
+	local, remote := h.dir(t)
+	ctx := context.Background()
+	s := h.openSink(t, map[string]any{"path": remote, "format": "parquet", "parquet.compression": "zstd"})
+	defer s.Close(ctx)
+	var batch []sdk.Record
+	for i := range 3000 {
+		v := fmt.Sprintf(`{"n":%d,"name":"item %d"}`, i, i)
+		if i >= 2000 {
+			v = fmt.Sprintf(`{"n":%d,"name":"item %d","extra":true}`, i, i)
+		}
+		batch = append(batch, sdk.Record{Topic: "orders", Partition: 0, Offset: int64(i), Value: []byte(v)})
+	}
+	batch = append(batch, sdk.Record{Topic: "orders", Partition: 0, Offset: 3000, Value: []byte("not json")})
+	err := s.Write(ctx, batch)
+	var be *sdk.BatchError
+	if !errors.As(err, &be) || len(be.Records) != 1 || be.Records[0].Index != 3000 {
+		t.Fatalf("write: %v, want the one record that is not JSON rejected", err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	names := list(t, local)
+	want := []string{"orders-p0-000000000000000-000000000001999.parquet", "orders-p0-000000000002000-000000000002999.parquet"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("files %v, want %v", names, want)
+	}
+	for i, name := range names {
+		f, err := os.Open(filepath.Join(local, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		pf, err := pq.OpenFile(f, st.Size())
+		if err != nil {
+			f.Close()
+			t.Fatalf("%s is not a Parquet file: %v", name, err)
+		}
+		var cols []string
+		for _, fl := range pf.Schema().Fields() {
+			cols = append(cols, fl.Name())
+		}
+		wantCols, wantRows := []string{"n", "name"}, int64(2000)
+		if i == 1 {
+			wantCols, wantRows = []string{"extra", "n", "name"}, 1000
+		}
+		if strings.Join(cols, ",") != strings.Join(wantCols, ",") || pf.NumRows() != wantRows {
+			t.Errorf("%s: columns %v and %d rows", name, cols, pf.NumRows())
+		}
+		rows := make([]pq.Row, 1)
+		r := pq.NewReader(pf)
+		if n, err := r.ReadRows(rows); n != 1 || (err != nil && !errors.Is(err, io.EOF)) {
+			t.Fatalf("%s: read a row: %d, %v", name, n, err)
+		}
+		ni := slices.Index(cols, "n")
+		// Schemaless JSON numbers are DOUBLE columns.
+		if v := rows[0][ni]; v.Kind() != pq.Double || v.Double() != float64(2000*i) {
+			t.Errorf("%s: first n = %v (%v), want %d", name, v, v.Kind(), 2000*i)
+		}
+		r.Close()
+		f.Close()
+	}
 }
