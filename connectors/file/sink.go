@@ -117,28 +117,8 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 	if s.broken != nil {
 		return s.broken
 	}
-	return s.roll.Write(ctx, records, roller{s})
+	return s.roll.Write(ctx, records, fileformat.Files[*outFile]{Open: s.open, New: s.create, Finish: s.seal})
 }
-
-// roller gives fileformat.Roll the sink's files.
-type roller struct{ s *Sink }
-
-func (r roller) Part(tp sdk.TopicPartition) *fileformat.Part {
-	if of := r.s.open[tp]; of != nil {
-		return &of.Part
-	}
-	return nil
-}
-
-func (r roller) Create(tp sdk.TopicPartition, rec *sdk.Record, now time.Time) (*fileformat.Part, error) {
-	of, err := r.s.create(tp, rec, now)
-	if err != nil {
-		return nil, err
-	}
-	return &of.Part, nil
-}
-
-func (r roller) Seal(p *fileformat.Part) error { return r.s.seal(r.s.open[p.TP]) }
 
 func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*outFile, error) {
 	for _, name := range s.stale[tp] {

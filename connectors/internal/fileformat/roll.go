@@ -68,6 +68,35 @@ type Roller interface {
 	Seal(p *Part) error
 }
 
+// Self returns the part; a sink's file type that embeds Part has it too,
+// which is what Files needs.
+func (p *Part) Self() *Part { return p }
+
+// Files is the Roller of a sink whose open files (each embedding a Part)
+// are kept by partition: New creates one, Finish seals one.
+type Files[F interface{ Self() *Part }] struct {
+	Open   map[sdk.TopicPartition]F
+	New    func(tp sdk.TopicPartition, first *sdk.Record, now time.Time) (F, error)
+	Finish func(F) error
+}
+
+func (fs Files[F]) Part(tp sdk.TopicPartition) *Part {
+	if f, ok := fs.Open[tp]; ok {
+		return f.Self()
+	}
+	return nil
+}
+
+func (fs Files[F]) Create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*Part, error) {
+	f, err := fs.New(tp, r, now)
+	if err != nil {
+		return nil, err
+	}
+	return f.Self(), nil
+}
+
+func (fs Files[F]) Seal(p *Part) error { return fs.Finish(fs.Open[p.TP]) }
+
 // Roll is when a rolling sink starts a new part.
 type Roll struct {
 	Size     int64

@@ -151,28 +151,8 @@ func (s *Sink) Write(ctx context.Context, records []sdk.Record) error {
 	if s.broken != nil {
 		return s.broken
 	}
-	return s.roll.Write(ctx, records, roller{s})
+	return s.roll.Write(ctx, records, fileformat.Files[*spoolFile]{Open: s.open, New: s.create, Finish: s.seal})
 }
-
-// roller gives fileformat.Roll the sink's spool files.
-type roller struct{ s *Sink }
-
-func (r roller) Part(tp sdk.TopicPartition) *fileformat.Part {
-	if sf := r.s.open[tp]; sf != nil {
-		return &sf.Part
-	}
-	return nil
-}
-
-func (r roller) Create(tp sdk.TopicPartition, rec *sdk.Record, now time.Time) (*fileformat.Part, error) {
-	sf, err := r.s.create(tp, rec, now)
-	if err != nil {
-		return nil, err
-	}
-	return &sf.Part, nil
-}
-
-func (r roller) Seal(p *fileformat.Part) error { return r.s.seal(r.s.open[p.TP]) }
 
 func (s *Sink) create(tp sdk.TopicPartition, r *sdk.Record, now time.Time) (*spoolFile, error) {
 	name := fileformat.TempName(tp, r.Offset, s.ext)
