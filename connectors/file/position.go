@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+
+	"github.com/braidhq/braid/connectors/internal/fileformat"
 )
 
 // filePos is where the source stands in one file.
@@ -30,14 +32,6 @@ func decodePosition(b []byte) (position, error) {
 	return p, nil
 }
 
-// posTemplate renders the position of every record of one batch cheaply:
-// the JSON of all files but the current one is built once, and each record
-// only appends its own offset between prefix and suffix.
-type posTemplate struct {
-	prefix []byte
-	suffix []byte
-}
-
 func appendEntry(b []byte, path string, ino uint64, off int64) []byte {
 	b = appendEntryHead(b, path, ino)
 	b = strconv.AppendInt(b, off, 10)
@@ -54,11 +48,11 @@ func appendEntryHead(b []byte, path string, ino uint64) []byte {
 }
 
 // newPosTemplate builds the template for records of cur among files.
-func newPosTemplate(files []*tracked, cur *tracked) posTemplate {
+func newPosTemplate(files []*tracked, cur *tracked) fileformat.PosTemplate {
 	sorted := make([]*tracked, len(files))
 	copy(sorted, files)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].path < sorted[j].path })
-	var t posTemplate
+	var t fileformat.PosTemplate
 	b := []byte(`{"files":[`)
 	first := true
 	for _, f := range sorted {
@@ -67,24 +61,17 @@ func newPosTemplate(files []*tracked, cur *tracked) posTemplate {
 		}
 		first = false
 		if f == cur {
-			t.prefix = appendEntryHead(b, f.path, f.ino)
+			t.Prefix = appendEntryHead(b, f.path, f.ino)
 			b = []byte{'}'}
 			continue
 		}
 		b = appendEntry(b, f.path, f.ino, f.sc.Off)
 	}
 	b = append(b, "]}"...)
-	if t.prefix == nil { // cur is not tracked (cannot happen); keep JSON valid
-		t.prefix = append(b[:len(b)-2], `,{"path":"","inode":0,"offset":`...)
+	if t.Prefix == nil { // cur is not tracked (cannot happen); keep JSON valid
+		t.Prefix = append(b[:len(b)-2], `,{"path":"","inode":0,"offset":`...)
 		b = []byte("}]}")
 	}
-	t.suffix = b
+	t.Suffix = b
 	return t
-}
-
-// appendPos appends the position of a record ending at off.
-func (t posTemplate) appendPos(b []byte, off int64) []byte {
-	b = append(b, t.prefix...)
-	b = strconv.AppendInt(b, off, 10)
-	return append(b, t.suffix...)
 }

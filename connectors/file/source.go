@@ -289,7 +289,7 @@ func (s *Source) readFile(t *tracked) ([]sdk.Record, error) {
 type batch struct {
 	recs  []sdk.Record
 	arena []byte
-	tpl   posTemplate
+	tpl   fileformat.PosTemplate
 	now   time.Time
 }
 
@@ -309,9 +309,9 @@ func (b *batch) copyBytes(p []byte) []byte {
 }
 
 func (b *batch) position(off int64) sdk.Position {
-	b.reserve(len(b.tpl.prefix) + len(b.tpl.suffix) + 20)
+	b.reserve(b.tpl.Len() + 20)
 	start := len(b.arena)
-	b.arena = b.tpl.appendPos(b.arena, off)
+	b.arena = b.tpl.AppendPos(b.arena, off)
 	return b.arena[start:len(b.arena):len(b.arena)]
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+
+	"github.com/braidhq/braid/connectors/internal/fileformat"
 )
 
 // filePos is where the source stands in one file: its identity (path, size,
@@ -41,12 +43,6 @@ func decodePosition(b []byte) (position, error) {
 	return p, nil
 }
 
-// posTemplate renders the positions of one batch's records cheaply: all but
-// the current file's offset is rendered once.
-type posTemplate struct {
-	prefix, suffix []byte
-}
-
 func appendFile(b []byte, f filePos, withOffset bool) []byte {
 	q, _ := json.Marshal(f.Path) // a string always marshals
 	b = append(b, `{"path":`...)
@@ -65,26 +61,26 @@ func appendFile(b []byte, f filePos, withOffset bool) []byte {
 
 // newPosTemplate builds the template for records of the file cur among
 // files (cur included), sorted by path.
-func newPosTemplate(epoch string, seq int64, files []filePos, cur string) posTemplate {
+func newPosTemplate(epoch string, seq int64, files []filePos, cur string) fileformat.PosTemplate {
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	q, _ := json.Marshal(epoch)
 	b := append([]byte(`{"epoch":`), q...)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendInt(b, seq, 10)
 	b = append(b, `,"files":[`...)
-	var t posTemplate
+	var t fileformat.PosTemplate
 	for i, f := range files {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		if f.Path == cur {
-			t.prefix = appendFile(b, f, false)
+			t.Prefix = appendFile(b, f, false)
 			b = []byte{'}'}
 			continue
 		}
 		b = appendFile(b, f, true)
 	}
-	t.suffix = append(b, "]}"...)
+	t.Suffix = append(b, "]}"...)
 	return t
 }
 
@@ -93,10 +89,4 @@ func encodePosition(epoch string, seq int64, files []filePos) []byte {
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	b, _ := json.Marshal(position{Epoch: epoch, Seq: seq, Files: files})
 	return b
-}
-
-func (t posTemplate) appendPos(b []byte, off int64) []byte {
-	b = append(b, t.prefix...)
-	b = strconv.AppendInt(b, off, 10)
-	return append(b, t.suffix...)
 }

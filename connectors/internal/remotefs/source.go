@@ -409,7 +409,7 @@ func (s *Source) stamp(ctx context.Context, c chunk) error {
 		}
 		s.log.Info("file read", "path", c.pos.Path, "size", c.pos.Size, "seq", seq+1)
 	}
-	arena := make([]byte, 0, len(c.recs)*(len(tpl.prefix)+len(tpl.suffix)+20))
+	arena := make([]byte, 0, len(c.recs)*(tpl.Len()+20))
 	last := len(c.recs) - 1
 	for i := range c.recs {
 		if i == last && c.eof {
@@ -417,7 +417,7 @@ func (s *Source) stamp(ctx context.Context, c chunk) error {
 			break
 		}
 		start := len(arena)
-		arena = tpl.appendPos(arena, c.ends[i])
+		arena = tpl.AppendPos(arena, c.ends[i])
 		c.recs[i].Position = arena[start:len(arena):len(arena)]
 	}
 	return nil
