@@ -86,9 +86,10 @@ func TestTCPDeadLetter(t *testing.T) {
 			prefixed("one", "0123456789", "two"),
 			[]deadLetter{{value: "one"}, {"01234567", []string{"frame of 10 bytes", "first 8 bytes"}}, {value: "two"}}},
 		{"syslog", map[string]any{"framing": "syslog", "max.length": 1024},
-			msgPID + "\nnot syslog at all\n12x y\n" + "4 <13>",
+			msgPID + "\nnot syslog at all\n12x y\n" + "4 <13>" + "9x",
 			[]deadLetter{{value: msgPID}, {"not syslog at all", []string{"syslog: "}},
-				{"12x y", []string{"octet count is not a number"}}, {"<13>", []string{"syslog: "}}}},
+				{"12x y", []string{"octet count is not a number"}}, {"<13>", []string{"syslog: "}},
+				{"9x", []string{"octet count is not a number"}}}}, // cut short by the end of input
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -183,8 +183,8 @@ func (f *frameReader) octetCounted() ([]byte, error) {
 			count[digits] = c
 			rest, err := f.line()
 			var inv *invalidFrame
-			if err != nil && !errors.As(err, &inv) {
-				return nil, err
+			if err != nil && !errors.As(err, &inv) && !errors.Is(err, io.EOF) {
+				return nil, err // at the end of input the bad count is the frame
 			}
 			frame := append(count[:digits+1:digits+1], rest...)
 			bad := &invalidFrame{msg: "octet count is not a number followed by a space"}
