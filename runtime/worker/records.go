@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -254,8 +255,14 @@ func (d *deadLetters) send(ctx context.Context, rec *sdk.Record, stage string, c
 	case rec.Position != nil:
 		// A source record read again after a crash (its batch not yet
 		// committed) is dead-lettered once within the duplicate window.
-		sum := sha256.Sum256(rec.Position)
-		msgID = "dlq." + c.ref(t.id).producer() + "." + hex.EncodeToString(sum[:12])
+		// Records may share a position (the rows of one transaction), so
+		// the id covers what the record holds too.
+		h := sha256.New()
+		for _, b := range [][]byte{rec.Position, lr.Key, lr.Value, []byte(stage)} {
+			h.Write(binary.AppendUvarint(nil, uint64(len(b))))
+			h.Write(b)
+		}
+		msgID = "dlq." + c.ref(t.id).producer() + "." + hex.EncodeToString(h.Sum(nil)[:12])
 	}
 	pend, err := d.prod.Publish(ctx, log.Batch{Topic: topic, Records: []log.Record{lr}, MsgID: msgID})
 	if err == nil {

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -283,4 +284,49 @@ func TestUDPSourceDeadLettersInvalidDatagram(t *testing.T) {
 	}
 	dead := readExactly(ctx, t, e.log, "lines-dlq", 1)
 	checkSourceDeadLetter(t, dead[0], "not syslog", c.LocalAddr(), "udp: invalid datagram", "syslog: ")
+}
+
+// txnSource reads once: rows of one transaction, sharing its position,
+// two of which it could not parse.
+type txnSource struct{ read bool }
+
+func (s *txnSource) Open(context.Context, sdk.Position) error { return nil }
+func (s *txnSource) Read(context.Context) ([]sdk.Record, error) {
+	if s.read {
+		return nil, sdk.ErrBackoff
+	}
+	s.read = true
+	pos := sdk.Position("tx1")
+	return []sdk.Record{{Value: []byte(`{"row":1}`), Position: pos},
+		{Value: []byte("row 2"), Position: pos, Err: errors.New("txn: row 2 does not parse")},
+		{Value: []byte("row 3"), Position: pos, Err: errors.New("txn: row 3 does not parse")}}, nil
+}
+func (s *txnSource) Ack(context.Context, sdk.Position) error { return nil }
+func (s *txnSource) Close(context.Context) error             { return nil }
+
+// Dead letters that share a source position are all kept: the duplicate
+// window dedupes a re-read record, not its neighbours.
+func TestSourceDeadLettersSharingAPosition(t *testing.T) {
+	plugin := sdk.Plugin{Spec: sdk.Spec{Name: "txn", Kind: sdk.KindSource, Summary: "test"},
+		NewSource: func(sdk.Config, sdk.Env) (sdk.Source, error) { return &txnSource{}, nil }}
+	e := start(t, t.TempDir(), plugin)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.w.Put(ctx, worker.ConnectorConfig{Name: "txn", Kind: sdk.KindSource, Plugin: "txn", Topic: "rows",
+		Errors: worker.ErrorPolicy{Tolerance: worker.ToleranceAll, DeadLetterTopic: "rows-dlq"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the good row in the topic", func() bool {
+		info, err := e.log.Topic(ctx, "rows")
+		return err == nil && info.Partitions[0].LastOffset >= 0
+	})
+	readExactly(ctx, t, e.log, "rows", 1)
+	dead := readExactly(ctx, t, e.log, "rows-dlq", 2)
+	for i, d := range dead {
+		h := headers(d)
+		if want := fmt.Sprintf("row %d", i+2); string(d.Value) != want || h[worker.HeaderDLQStage] != worker.StageSource ||
+			h[worker.HeaderDLQError] != fmt.Sprintf("txn: row %d does not parse", i+2) {
+			t.Errorf("dead letter %d: value %q headers %v, want %q at stage source", i, d.Value, h, want)
+		}
+	}
 }
