@@ -14,7 +14,8 @@ import (
 
 // Protocol is the version of the plugin protocol this package speaks. A
 // different major version is refused at the handshake.
-var Protocol = &pb.Version{Major: 1, Minor: 0}
+// Minor 1 added Record.error (a source's unparsable input).
+var Protocol = &pb.Version{Major: 1, Minor: 1}
 
 // toValue encodes a setting or a record field.
 func toValue(v any) *pb.Value {
@@ -296,6 +297,9 @@ func toBatch(recs []sdk.Record) *pb.Batch {
 		if !r.Timestamp.IsZero() {
 			pr.TimestampNanos = r.Timestamp.UnixNano()
 		}
+		if r.Err != nil {
+			pr.Error = r.Err.Error()
+		}
 		if len(r.Headers) > 0 {
 			pr.Headers = make([]*pb.Header, len(r.Headers))
 			for j, h := range r.Headers {
@@ -331,6 +335,9 @@ func fromBatch(b *pb.Batch) ([]sdk.Record, error) {
 		}
 		if pr.TimestampNanos != 0 {
 			r.Timestamp = time.Unix(0, pr.TimestampNanos).UTC()
+		}
+		if pr.Error != "" {
+			r.Err = errors.New(pr.Error)
 		}
 		if len(pr.Headers) > 0 {
 			r.Headers = make(sdk.Headers, len(pr.Headers))

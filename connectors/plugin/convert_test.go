@@ -25,6 +25,11 @@ func TestRecordsRoundTrip(t *testing.T) {
 			Schema: sch},
 		{Topic: "orders", Key: []byte("gone"), Op: sdk.OpDelete, Schema: sch}, // a tombstone: no value
 		{Value: []byte{}}, // an empty value is not a missing one
+		// A source's unparsable input keeps its error, and never packs.
+		{Value: []byte("<bad"), Position: sdk.Position("p3"), Err: errors.New("tcp: invalid frame from 127.0.0.1:9: not syslog")},
+	}
+	if plain(in[2:]) {
+		t.Fatal("a record with an error would be packed, which drops it")
 	}
 	out, err := fromBatch(toBatch(in))
 	if err != nil {
@@ -160,5 +165,20 @@ func TestPackedRoundTrip(t *testing.T) {
 	bad.Packed.ValueLens[0] = 5
 	if _, err := decode(bad); err == nil {
 		t.Fatal("a packed batch announcing more bytes than it has was accepted")
+	}
+}
+
+// A host before protocol 1.1 would store a source's unparsable input as
+// data: the plugin fails the batch instead.
+func TestOldHostRefusesRecordErrors(t *testing.T) {
+	t.Parallel()
+	recs := []sdk.Record{{Value: []byte("ok")}, {Value: []byte("<bad"), Err: errors.New("not syslog")}}
+	s := &connectorServer{}
+	if err := s.hostReads(recs); !sdk.IsFatal(err) {
+		t.Fatalf("host 1.0: %v, want a fatal error", err)
+	}
+	s.hostMinor.Store(1)
+	if err := s.hostReads(recs); err != nil {
+		t.Fatalf("host 1.1: %v", err)
 	}
 }

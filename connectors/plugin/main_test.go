@@ -102,11 +102,12 @@ func pluginDir(t *testing.T, modes ...string) string {
 
 // flakyPlugin is a source that misbehaves once per data directory, the way
 // its "fail" setting says, after its first batch: a restarted task (same
-// directory) then runs well, as one whose bug was transient.
+// directory) then runs well, as one whose bug was transient. With "invalid"
+// every third record is input it could not parse (sdk.Record.Err).
 func flakyPlugin() sdk.Plugin {
 	spec := sdk.Spec{Name: "flaky", Kind: sdk.KindSource, Summary: "Counts, and fails once as told.",
 		Fields: []sdk.Field{
-			{Name: "fail", Type: sdk.TypeString, Default: "", Enum: []string{"", "panic", "exit", "hang", "garbage"}, Doc: "How to fail once."},
+			{Name: "fail", Type: sdk.TypeString, Default: "", Enum: []string{"", "panic", "exit", "hang", "garbage", "invalid"}, Doc: "How to fail once."},
 		}}
 	return sdk.Plugin{Spec: spec, NewSource: func(cfg sdk.Config, env sdk.Env) (sdk.Source, error) {
 		return &flaky{fail: cfg.String("fail"), env: env}, nil
@@ -130,7 +131,7 @@ func (f *flaky) Open(_ context.Context, pos sdk.Position) error {
 func (f *flaky) Read(ctx context.Context) ([]sdk.Record, error) {
 	if f.n > 0 && f.fail != "" {
 		marker := filepath.Join(f.env.DataDir, "failed-once")
-		if _, err := os.Stat(marker); err != nil {
+		if _, err := os.Stat(marker); err != nil && f.fail != "invalid" {
 			_ = os.WriteFile(marker, nil, 0o644)
 			switch f.fail {
 			case "panic":
@@ -152,7 +153,11 @@ func (f *flaky) Read(ctx context.Context) ([]sdk.Record, error) {
 	case <-time.After(time.Millisecond):
 	}
 	f.n++
-	return []sdk.Record{{Value: fmt.Appendf(nil, `{"n":%d}`, f.n), Position: sdk.Position(fmt.Sprint(f.n))}}, nil
+	rec := sdk.Record{Value: fmt.Appendf(nil, `{"n":%d}`, f.n), Position: sdk.Position(fmt.Sprint(f.n))}
+	if f.fail == "invalid" && f.n%3 == 0 {
+		rec.Value, rec.Err = fmt.Appendf(nil, "n=%d", f.n), fmt.Errorf("flaky: record %d is not JSON", f.n)
+	}
+	return []sdk.Record{rec}, nil
 }
 
 func (f *flaky) Ack(context.Context, sdk.Position) error { return nil }

@@ -8,11 +8,12 @@ import (
 	pb "github.com/braidhq/braid/proto/braid/connector/v1"
 )
 
-// plain reports whether every record fits a packed batch.
+// plain reports whether every record fits a packed batch (which has no
+// headers, op, fields, schema or error).
 func plain(recs []sdk.Record) bool {
 	for i := range recs {
 		r := &recs[i]
-		if len(r.Headers) > 0 || r.Op != "" || r.Before != nil || r.Fields != nil || r.Schema != nil {
+		if len(r.Headers) > 0 || r.Op != "" || r.Before != nil || r.Fields != nil || r.Schema != nil || r.Err != nil {
 			return false
 		}
 	}

@@ -212,6 +212,44 @@ func TestFailureFailsOnlyItsTask(t *testing.T) {
 	}
 }
 
+// A plugin source's unparsable input reaches the host with its error and
+// bytes, in order with the good records, for the worker to dead-letter.
+func TestSourceRecordErrorCrossesProcess(t *testing.T) {
+	t.Parallel()
+	p := lookup(t, load(t, Options{}, "serve"), sdk.KindSource, "flaky")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg, err := p.Spec.Validate(map[string]any{"fail": "invalid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := p.NewSource(cfg, sdk.Env{Connector: "invalid", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(ctx)
+	var recs []sdk.Record
+	for len(recs) < 4 {
+		got, err := src.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, got...)
+	}
+	for i, r := range recs[:4] {
+		n := i + 1
+		switch {
+		case n == 3 && (r.Err == nil || r.Err.Error() != "flaky: record 3 is not JSON" || string(r.Value) != "n=3"):
+			t.Errorf("record 3: value %q, error %v; want the raw bytes and the plugin's error", r.Value, r.Err)
+		case n != 3 && r.Err != nil:
+			t.Errorf("record %d: a good record has the error %v", n, r.Err)
+		}
+	}
+}
+
 // TestHostKilled: SIGKILL of the worker leaves no plugin process behind,
 // through the closed standard input and, for a plugin that does not watch
 // it ("deaf"), through the parent-death signal alone.

@@ -102,7 +102,8 @@ type connectorServer struct {
 
 	specsOnce  sync.Once
 	specs      []*pb.Spec
-	hostPacked atomic.Bool // the host reads packed batches
+	hostPacked atomic.Bool   // the host reads packed batches
+	hostMinor  atomic.Uint32 // the host's minor protocol version
 
 	mu     sync.Mutex
 	source sdk.Source
@@ -123,6 +124,7 @@ func (s *connectorServer) Handshake(_ context.Context, req *pb.HandshakeRequest)
 		}
 	})
 	s.hostPacked.Store(req.GetPacked())
+	s.hostMinor.Store(req.GetProtocol().GetMinor())
 	return &pb.HandshakeResponse{Protocol: Protocol, Sdk: "go", Specs: s.specs, Packed: true}, nil
 }
 
@@ -250,10 +252,31 @@ func (s *connectorServer) Read(stream pb.Connector_ReadServer) error {
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if err == nil {
+			if err = s.hostReads(recs); err != nil {
+				recs = nil // not one of them is stored: the task fails at the batch
+			}
+		}
 		if err := stream.Send(&pb.ReadResponse{Batch: encode(recs, s.hostPacked.Load()), Error: toError(err)}); err != nil {
 			return err
 		}
 	}
+}
+
+// hostReads fails a batch with a record the host would take for a good one:
+// a host before protocol 1.1 ignores Record.error, and would store
+// unparsable input as data.
+func (s *connectorServer) hostReads(recs []sdk.Record) error {
+	if s.hostMinor.Load() >= 1 {
+		return nil
+	}
+	for i := range recs {
+		if recs[i].Err != nil {
+			return sdk.Fatal(fmt.Errorf("record %d could not be parsed (%v), and this host speaks plugin protocol 1.%d, "+
+				"which cannot dead-letter it (1.1 can): upgrade Braid", i, recs[i].Err, s.hostMinor.Load()))
+		}
+	}
+	return nil
 }
 
 func (s *connectorServer) Ack(ctx context.Context, req *pb.AckRequest) (*pb.AckResponse, error) {

@@ -2,7 +2,9 @@
 //
 // A source connector implements Source: Braid opens it at the position it last
 // acknowledged, reads batches of Records, publishes them to the log and calls Ack
-// with the position of the last record the log has durably stored. A sink
+// with the position of the last record the log has durably stored; input it
+// cannot parse it hands over as a Record with Err set (the worker's error
+// policy then dead-letters it or fails the task), never dropping it. A sink
 // connector implements Sink: Braid hands it batches read from the log, calls
 // Flush when it wants them durable and commits the log offsets only after Flush
 // returned. Optional capabilities are small extra interfaces (OffsetTracker,

@@ -57,3 +57,24 @@ func ExampleBatchError() {
 	// Output:
 	// true 2 records failed: record 2: amount is not a number
 }
+
+// A source that cannot parse its input hands the raw bytes over with Err
+// set, in order with the good records, instead of dropping them: the worker
+// sends that record to the dead-letter topic (stage "source") under
+// errors.tolerance all, and fails the task with Err under none.
+func ExampleRecord_Err() {
+	parse := func(line string, pos int) sdk.Record {
+		rec := sdk.Record{Value: []byte(line), Position: sdk.Position(fmt.Sprint(pos))}
+		if len(line) == 0 || line[0] != '{' {
+			rec.Err = fmt.Errorf("line %d of orders.txt is not a JSON object", pos)
+		}
+		return rec
+	}
+	for i, line := range []string{`{"id":1}`, `id=2`} {
+		rec := parse(line, i+1)
+		fmt.Printf("%s %v\n", rec.Value, rec.Err)
+	}
+	// Output:
+	// {"id":1} <nil>
+	// id=2 line 2 of orders.txt is not a JSON object
+}

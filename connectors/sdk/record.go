@@ -88,6 +88,16 @@ type Record struct {
 	// Schema describes Fields when it is known.
 	Schema *schema.Schema
 
+	// Err is set by a source that could not turn its input into a proper
+	// record (a frame that does not parse, one too long to hold): Value
+	// holds the raw bytes (or their start, which Err then says), Headers
+	// and Err say where they came from. The worker neither transforms nor
+	// converts such a record; it handles it by the connector's error
+	// policy at stage "source": under errors.tolerance all it goes to the
+	// dead-letter topic and its position is acknowledged like any other,
+	// under none the task fails with Err. Sinks never see it set.
+	Err error
+
 	decode func([]byte) (map[string]any, *schema.Schema, error)
 }
 

@@ -56,7 +56,7 @@ func (s Spec) WorkerSpec() Spec {
 		Field{Name: SettingTolerance, Type: TypeString, Default: "none", Enum: []string{"none", "all"},
 			Doc: "`none`: after the retries, the task fails (and restarts with backoff). `all`: after the retries the record goes to the dead-letter topic and the task goes on."},
 		Field{Name: SettingDeadLetterTopic, Type: TypeString,
-			Doc: "Topic that receives failed records, with headers naming the stage, connector, original topic/partition/offset and the error. Needs `errors.tolerance: all`. Default with `all`: `<connector>-dlq`."},
+			Doc: "Topic that receives failed records, with headers naming the stage (`source`: input the source could not parse; `convert`, `transform`, `write`), connector, original topic/partition/offset (or a source's position) and the error. Needs `errors.tolerance: all`. Default with `all`: `<connector>-dlq`."},
 		Field{Name: SettingRetries, Type: TypeInt, Default: 5, Min: 0, Max: 1_000_000,
 			Doc: "Attempts after the first."},
 		Field{Name: SettingRetryBackoff, Type: TypeDuration, Default: "1s", Min: "0s",

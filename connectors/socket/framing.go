@@ -16,16 +16,21 @@ import (
 const readBufferSize = 16 << 10
 
 // invalidFrame is a frame that cannot become a record; the stream is still
-// in step after it (the rest of an over-long frame was skipped).
-type invalidFrame struct{ msg string }
+// in step after it (the rest of an over-long frame was skipped). truncated
+// says the bytes handed with it are only the frame's first max.length.
+type invalidFrame struct {
+	msg       string
+	truncated bool
+}
 
 func (e *invalidFrame) Error() string { return e.msg }
 
-func tooLong(size, max int) error {
+// tooLong is the error of a frame of size bytes (-1: not known) over max.
+func tooLong(size, max int) *invalidFrame {
 	if size < 0 {
-		return &invalidFrame{fmt.Sprintf("frame longer than max.length %d bytes", max)}
+		return &invalidFrame{msg: fmt.Sprintf("frame longer than max.length %d bytes", max), truncated: true}
 	}
-	return &invalidFrame{fmt.Sprintf("frame of %d bytes is longer than max.length %d", size, max)}
+	return &invalidFrame{msg: fmt.Sprintf("frame of %d bytes is longer than max.length %d", size, max), truncated: true}
 }
 
 // frameReader cuts one connection's byte stream into frames. A frame it
@@ -72,8 +77,8 @@ func (f *frameReader) complete() bool {
 	return bytes.IndexByte(buf, '\n') >= 0
 }
 
-// next returns the next frame, an *invalidFrame, or the reader's error
-// (io.EOF at a clean end).
+// next returns the next frame, an *invalidFrame with what it holds of the
+// bad frame (at most max bytes), or the reader's error (io.EOF at a clean end).
 func (f *frameReader) next() ([]byte, error) {
 	if cap(f.scratch) > readBufferSize {
 		// A long frame's room is not kept: an idle connection holds
@@ -102,7 +107,8 @@ func (f *frameReader) next() ([]byte, error) {
 }
 
 // line reads up to LF (dropping it and a CR before it); a last line without
-// LF is returned at the end of input.
+// LF is returned at the end of input. Of a line over max it keeps the first
+// max bytes and counts the rest as it skips them.
 func (f *frameReader) line() ([]byte, error) {
 	b, err := f.r.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
@@ -110,13 +116,21 @@ func (f *frameReader) line() ([]byte, error) {
 		for errors.Is(err, bufio.ErrBufferFull) {
 			b, err = f.r.ReadSlice('\n')
 			if len(f.scratch)+len(b) > f.max+2 { // +2: room for CR LF
+				size := len(f.scratch) + len(b)
+				f.scratch = append(f.scratch, b[:max(0, f.max-len(f.scratch))]...)[:f.max]
 				for errors.Is(err, bufio.ErrBufferFull) {
-					_, err = f.r.ReadSlice('\n')
+					b, err = f.r.ReadSlice('\n')
+					size += len(b)
 				}
 				if err != nil && !errors.Is(err, io.EOF) {
 					return nil, err
 				}
-				return nil, tooLong(-1, f.max)
+				if bytes.HasSuffix(b, []byte("\r\n")) {
+					size -= 2
+				} else if bytes.HasSuffix(b, []byte("\n")) {
+					size--
+				}
+				return f.scratch, tooLong(size, f.max)
 			}
 			f.scratch = append(f.scratch, b...)
 		}
@@ -132,7 +146,7 @@ func (f *frameReader) line() ([]byte, error) {
 		b = b[:n-1]
 	}
 	if len(b) > f.max {
-		return nil, tooLong(len(b), f.max)
+		return b[:f.max], tooLong(len(b), f.max)
 	}
 	return b, nil
 }
@@ -154,6 +168,7 @@ func (f *frameReader) lengthPrefixed() ([]byte, error) {
 // octetCounted reads RFC 6587's "<length> <message>".
 func (f *frameReader) octetCounted() ([]byte, error) {
 	n := 0
+	var count [10]byte // what was read of the count, for a dead letter
 	for digits := 0; ; digits++ {
 		c, err := f.r.ReadByte()
 		if err != nil {
@@ -165,34 +180,41 @@ func (f *frameReader) octetCounted() ([]byte, error) {
 		if c < '0' || c > '9' || digits == 9 {
 			// Out of step: skip to the end of the line, where a
 			// newline-framed sender would be.
-			if _, err := f.line(); err != nil {
-				var inv *invalidFrame
-				if !errors.As(err, &inv) {
-					return nil, err
-				}
+			count[digits] = c
+			rest, err := f.line()
+			var inv *invalidFrame
+			if err != nil && !errors.As(err, &inv) && !errors.Is(err, io.EOF) {
+				return nil, err // at the end of input the bad count is the frame
 			}
-			return nil, &invalidFrame{"octet count is not a number followed by a space"}
+			frame := append(count[:digits+1:digits+1], rest...)
+			bad := &invalidFrame{msg: "octet count is not a number followed by a space"}
+			if len(frame) > f.max {
+				frame, bad.truncated = frame[:f.max], true
+			}
+			return frame, bad
 		}
+		count[digits] = c
 		n = n*10 + int(c-'0')
 	}
 	return f.body(n)
 }
 
-// body reads a frame of n bytes whose length is known; an over-long one is
-// skipped without being held.
+// body reads a frame of n bytes whose length is known; of an over-long one
+// only the first max bytes are held, the rest is skipped.
 func (f *frameReader) body(n int) ([]byte, error) {
-	if n > f.max {
-		if _, err := f.r.Discard(n); err != nil {
-			return nil, noEOF(err)
-		}
-		return nil, tooLong(n, f.max)
+	keep := min(n, f.max)
+	if cap(f.scratch) < keep {
+		f.scratch = make([]byte, keep)
 	}
-	if cap(f.scratch) < n {
-		f.scratch = make([]byte, n)
-	}
-	b := f.scratch[:n]
+	b := f.scratch[:keep]
 	if _, err := io.ReadFull(f.r, b); err != nil {
 		return nil, noEOF(err)
+	}
+	if n > f.max {
+		if _, err := f.r.Discard(n - f.max); err != nil {
+			return nil, noEOF(err)
+		}
+		return b, tooLong(n, f.max)
 	}
 	return b, nil
 }

@@ -43,6 +43,10 @@ func FuzzFrames(f *testing.F) {
 				_ = b.add(frame)
 				_ = fr.complete()
 			case errors.As(err, &inv):
+				if len(frame) > maxLen {
+					t.Fatalf("invalid frame of %d bytes kept, over max %d", len(frame), maxLen)
+				}
+				b.addInvalid(frame, inv)
 			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 				return
 			default:

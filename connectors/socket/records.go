@@ -3,6 +3,7 @@ package socket
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 // settings are what both sources read from their config.
 type settings struct {
+	kind         string // tcp or udp, in errors
 	listen       string
 	framing      Framing
 	maxLen       int
@@ -25,11 +27,12 @@ type settings struct {
 	tz           *time.Location
 	keyField     string
 	bufferBytes  int64
+	deadLetter   bool // on.invalid dead-letter: invalid frames become records with Err
 	log          *slog.Logger
 	env          sdk.Env
 }
 
-func newSettings(cfg sdk.Config, env sdk.Env) settings {
+func newSettings(kind string, cfg sdk.Config, env sdk.Env) settings {
 	logger := env.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -39,6 +42,7 @@ func newSettings(cfg sdk.Config, env sdk.Env) settings {
 		tz = time.UTC // refused by the spec's check already
 	}
 	return settings{
+		kind:         kind,
 		listen:       cfg.String("listen"),
 		framing:      Framing(cfg.String("framing")),
 		maxLen:       int(cfg.Int("max.length")),
@@ -46,6 +50,7 @@ func newSettings(cfg sdk.Config, env sdk.Env) settings {
 		tz:           tz,
 		keyField:     cfg.String("key.field"),
 		bufferBytes:  cfg.Int("buffer.bytes"),
+		deadLetter:   cfg.String("on.invalid") == invalidDeadLetter,
 		log:          logger,
 		env:          env,
 	}
@@ -144,6 +149,33 @@ func (b *batcher) add(frame []byte) error {
 		rec.Value = b.arena[start:len(b.arena):len(b.arena)]
 		key = b.key(nil)
 	}
+	rec.Key = key
+	b.push(rec, len(frame))
+	return nil
+}
+
+// addInvalid turns a frame that cannot be a record (on.invalid dead-letter)
+// into one with Err set, for the worker's dead-letter path: its value is
+// the bytes the reader has of it, its error names the sender. The frame may
+// be reused afterwards.
+func (b *batcher) addInvalid(frame []byte, inv *invalidFrame) {
+	msg := inv.msg
+	if inv.truncated {
+		msg += fmt.Sprintf("; the value holds its first %d bytes", len(frame))
+	}
+	start := len(b.arena)
+	b.arena = append(b.arena, frame...)
+	what := "frame"
+	if b.s.kind == "udp" {
+		what = "datagram"
+	}
+	rec := sdk.Record{Timestamp: b.at, Key: b.key(nil), Value: b.arena[start:len(b.arena):len(b.arena)],
+		Err: fmt.Errorf("%s: invalid %s from %s: %s", b.s.kind, what, net.JoinHostPort(b.peer.addr, b.peer.port), msg)}
+	b.push(rec, len(frame))
+}
+
+// push adds rec with the peer's headers to the batch.
+func (b *batcher) push(rec sdk.Record, size int) {
 	start := len(b.hdrs)
 	b.hdrs = append(b.hdrs,
 		sdk.Header{Key: HeaderPeerAddress, Value: b.peer.addr},
@@ -153,10 +185,8 @@ func (b *batcher) add(frame []byte) error {
 		b.hdrs = append(b.hdrs, sdk.Header{Key: HeaderPeerName, Value: b.peer.cn})
 	}
 	rec.Headers = b.hdrs[start:len(b.hdrs):len(b.hdrs)]
-	rec.Key = key
 	b.recs = append(b.recs, rec)
-	b.cost += int64(len(frame)) + recordOverhead
-	return nil
+	b.cost += int64(size) + recordOverhead
 }
 
 func (b *batcher) key(fields map[string]any) []byte {

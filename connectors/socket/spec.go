@@ -32,8 +32,9 @@ const keyPeer = "peer"
 
 // What a frame that cannot be a record does.
 const (
-	invalidSkip  = "skip"
-	invalidClose = "close"
+	invalidSkip       = "skip"
+	invalidClose      = "close"
+	invalidDeadLetter = "dead-letter"
 )
 
 // Record headers every record of these sources carries.
@@ -62,7 +63,7 @@ func commonFields(kind string, framings []string, defaultListen string) []sdk.Fi
 		{Name: "framing", Type: sdk.TypeString, Default: string(FramingLines), Enum: framings,
 			Doc: framingDoc(kind)},
 		{Name: "max.length", Type: sdk.TypeInt, Default: 64 << 10, Min: 1, Max: 16 << 20,
-			Doc: "Largest line, frame or syslog message in bytes. A longer one is never held in memory whole: it is counted in the `invalid_frames` gauge, logged with the sender's address, and skipped."},
+			Doc: "Largest line, frame or syslog message in bytes. A longer one is never held in memory whole: it is counted in the `invalid_frames` gauge, logged with the sender's address, and skipped (or its start dead-lettered, see `on.invalid`)."},
 		{Name: "syslog.format", Type: sdk.TypeString, Default: syslogAuto, Enum: []string{syslogAuto, syslog5424, syslog3164},
 			Doc: "With framing syslog: `auto` tells RFC 5424 from RFC 3164 (BSD) per message; the others accept only that format."},
 		{Name: "syslog.timezone", Type: sdk.TypeString, Default: "UTC", Check: checkTimezone,
@@ -72,6 +73,27 @@ func commonFields(kind string, framings []string, defaultListen string) []sdk.Fi
 		{Name: "buffer.bytes", Type: sdk.TypeInt, Default: 32 << 20, Min: 64 << 10, Max: 4 << 30,
 			Doc: bufferDoc(kind)},
 	}
+}
+
+// onInvalidField is on.invalid: UDP has no connection to close.
+func onInvalidField(kind string) sdk.Field {
+	what, enum := "frame", []string{invalidSkip, invalidClose, invalidDeadLetter}
+	doc := "What to do with a frame longer than `max.length`, a syslog message that does not parse, or (framing syslog) " +
+		"a bad octet count; each is logged with the sender's address and counted in `invalid_frames`. `skip` drops it " +
+		"and reads on with the next frame; `close` also closes the connection, so the sender sees the error; "
+	if kind == "udp" {
+		what, enum = "datagram", []string{invalidSkip, invalidDeadLetter}
+		doc = "What to do with a datagram longer than `max.length` or a syslog message that does not parse; each is " +
+			"logged with the sender's address and counted in `invalid_frames`. `skip` drops it; "
+	}
+	return sdk.Field{Name: "on.invalid", Type: sdk.TypeString, Default: invalidSkip, Enum: enum,
+		Doc: doc + "`dead-letter` hands it to the worker as a record that failed at stage `source`: its value is the " + what +
+			"'s raw bytes (of one longer than `max.length`, which is never held whole, its first `max.length` bytes, " +
+			"and the error says it was truncated), with the same peer headers as a good record, and an error naming " +
+			"the sender. With `errors: { tolerance: all }` it goes to the dead-letter topic (`braid.dlq.stage: source`, " +
+			"the error in `braid.dlq.error`) and the source reads on; with tolerance `none` (the default) such a " + what +
+			" fails the task, which restarts and loses what it had received but not stored (TCP and UDP cannot " +
+			"replay), so `dead-letter` is meant for tolerance `all` and a dead-letter topic."}
 }
 
 func portOf(addr string) string {
@@ -111,8 +133,7 @@ var tcpSpec = sdk.Spec{
 		"acknowledgements: a record is accepted once the source read it, and the records not yet stored in the log " +
 		"when a task stops or crashes (at most `buffer.bytes`) are lost, so delivery is at most once.",
 	Fields: append(commonFields("tcp", []string{string(FramingLines), string(FramingLength), string(FramingSyslog)}, "127.0.0.1:5514"),
-		sdk.Field{Name: "on.invalid", Type: sdk.TypeString, Default: invalidSkip, Enum: []string{invalidSkip, invalidClose},
-			Doc: "What to do with a frame longer than `max.length`, or a syslog message that does not parse: `skip` drops it (logged, counted in `invalid_frames`) and reads on with the next frame; `close` also closes the connection, so the sender sees the error."},
+		onInvalidField("tcp"),
 		sdk.Field{Name: "length.bytes", Type: sdk.TypeInt, Default: 4, Min: 2, Max: 4, Check: checkLengthBytes,
 			Doc: "With framing length-prefixed: size of the big-endian length in front of each frame, 2 or 4 bytes."},
 		sdk.Field{Name: "max.connections", Type: sdk.TypeInt, Default: 1000, Min: 1, Max: 1_000_000,
@@ -135,8 +156,9 @@ var udpSpec = sdk.Spec{
 		"datagrams are dropped and counted in the `dropped_datagrams` gauge (in `braid connectors status` and " +
 		"`braid_connector_gauge`). Datagrams the kernel drops before the source reads them (a full socket buffer) " +
 		"are not seen. Each record carries the sender's address, port and the receive time as headers. Delivery is at most once.",
-	Fields: commonFields("udp", []string{string(FramingLines), string(FramingSyslog)}, "127.0.0.1:5514"),
-	Check:  func(cfg sdk.Config) []sdk.FieldError { return checkCommon(cfg, false) },
+	Fields: append(commonFields("udp", []string{string(FramingLines), string(FramingSyslog)}, "127.0.0.1:5514"),
+		onInvalidField("udp")),
+	Check: func(cfg sdk.Config) []sdk.FieldError { return checkCommon(cfg, false) },
 }
 
 // TCPPlugin returns the tcp source connector.

@@ -49,7 +49,7 @@ type TCP struct {
 
 // NewTCP builds the source from validated settings; Open starts listening.
 func NewTCP(cfg sdk.Config, env sdk.Env) (*TCP, error) {
-	s := newSettings(cfg, env)
+	s := newSettings("tcp", cfg, env)
 	return &TCP{
 		base:         base{s: s, buf: newBuffer(s.bufferBytes)},
 		maxConns:     cfg.Int("max.connections"),
@@ -263,7 +263,7 @@ func (t *TCP) fill(fr *frameReader, b *batcher, c net.Conn) error {
 		if err == nil {
 			err = b.add(frame)
 			if err != nil {
-				err = &invalidFrame{"syslog: " + err.Error()}
+				err = &invalidFrame{msg: "syslog: " + err.Error()}
 			}
 		}
 		var inv *invalidFrame
@@ -271,7 +271,10 @@ func (t *TCP) fill(fr *frameReader, b *batcher, c net.Conn) error {
 			t.invalid.Add(1)
 			if ok, n := t.warnInvalid.allow(); ok {
 				t.s.log.Warn("tcp source: invalid frame", "peer", c.RemoteAddr().String(), "error", inv.msg,
-					"closing_connection", t.closeInvalid, "invalid_since_last_warning", n)
+					"closing_connection", t.closeInvalid, "dead_letter", t.s.deadLetter, "invalid_since_last_warning", n)
+			}
+			if t.s.deadLetter {
+				b.addInvalid(frame, inv)
 			}
 			if t.closeInvalid {
 				return errCloseConn

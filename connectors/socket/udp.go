@@ -34,7 +34,7 @@ type UDP struct {
 
 // NewUDP builds the source from validated settings; Open starts listening.
 func NewUDP(cfg sdk.Config, env sdk.Env) (*UDP, error) {
-	s := newSettings(cfg, env)
+	s := newSettings("udp", cfg, env)
 	return &UDP{base: base{s: s, buf: newBuffer(s.bufferBytes)}}, nil
 }
 
@@ -87,10 +87,14 @@ func (u *UDP) receive() {
 		}
 		d := data[:n]
 		b.start(peerOf(ap), n, 1)
-		if err := u.frames(b, d); err != nil {
+		if frame, inv := u.frames(b, d); inv != nil {
 			u.invalid.Add(1)
 			if ok, skipped := u.warnInvalid.allow(); ok {
-				u.s.log.Warn("udp source: invalid datagram", "peer", ap.String(), "error", err, "invalid_since_last_warning", skipped)
+				u.s.log.Warn("udp source: invalid datagram", "peer", ap.String(), "error", inv.msg,
+					"dead_letter", u.s.deadLetter, "invalid_since_last_warning", skipped)
+			}
+			if u.s.deadLetter {
+				b.addInvalid(frame, inv)
 			}
 		}
 		ch := b.finish()
@@ -109,25 +113,27 @@ func (u *UDP) receive() {
 	}
 }
 
-// frames adds the records of one datagram; an invalid one adds none.
-func (u *UDP) frames(b *batcher, d []byte) error {
+// frames adds the records of one datagram; an invalid one adds none and
+// is returned with the bytes it keeps of it.
+func (u *UDP) frames(b *batcher, d []byte) ([]byte, *invalidFrame) {
 	if len(d) > u.s.maxLen {
-		return tooLong(len(d), u.s.maxLen)
+		// The read buffer holds max.length+1 bytes, so a longer
+		// datagram's length is not known.
+		return d[:u.s.maxLen], tooLong(-1, u.s.maxLen)
 	}
 	if u.s.framing == FramingSyslog {
-		if err := b.add(trimTrailer(d)); err != nil {
-			return fmt.Errorf("syslog: %w", err)
+		d = trimTrailer(d)
+		if err := b.add(d); err != nil {
+			return d, &invalidFrame{msg: "syslog: " + err.Error()}
 		}
-		return nil
+		return nil, nil
 	}
 	for len(d) > 0 {
 		var line []byte
 		line, d, _ = bytes.Cut(d, []byte{'\n'})
-		if err := b.add(bytes.TrimSuffix(line, []byte{'\r'})); err != nil {
-			return err
-		}
+		_ = b.add(bytes.TrimSuffix(line, []byte{'\r'})) // fails only with framing syslog
 	}
-	return nil
+	return nil, nil
 }
 
 // Close closes the socket.

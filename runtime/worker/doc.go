@@ -13,6 +13,8 @@
 // Errors follow the connector's policy: retries with exponential backoff,
 // errors.tolerance none (fail the task) or all (send the record to the
 // dead-letter topic with headers naming the stage, connector, task, original
-// topic/partition/offset and the error). Failed tasks restart by themselves
+// topic/partition/offset and the error). A source hands input it could not
+// parse as a record with sdk.Record.Err set, which goes the same way at stage
+// source, before transforms and convert. Failed tasks restart by themselves
 // with backoff. All state lives in JetStream KV buckets.
 package worker

@@ -2,6 +2,9 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,8 +34,11 @@ const (
 	HeaderDLQTime      = "braid.dlq.time"
 )
 
-// Stages named in errors and dead letters.
+// Stages named in errors and dead letters. StageSource is input the
+// source could not parse (sdk.Record.Err): it has no topic or offset, only
+// the source's position and its own headers (a peer's address).
 const (
+	StageSource    = "source"
 	StageConvert   = "convert"
 	StageTransform = "transform"
 	StageWrite     = "write"
@@ -243,8 +249,20 @@ func (d *deadLetters) send(ctx context.Context, rec *sdk.Record, stage string, c
 		d.prod = c.w.log.Producer(log.ProducerOptions{ID: "dlq." + c.ref(t.id).producer()})
 	}
 	msgID := ""
-	if rec.Topic != "" {
+	switch {
+	case rec.Topic != "":
 		msgID = fmt.Sprintf("dlq.%s.%s.%d.%d", c.cfg.Name, rec.Topic, rec.Partition, rec.Offset)
+	case rec.Position != nil:
+		// A source record read again after a crash (its batch not yet
+		// committed) is dead-lettered once within the duplicate window.
+		// Records may share a position (the rows of one transaction), so
+		// the id covers what the record holds too.
+		h := sha256.New()
+		for _, b := range [][]byte{rec.Position, lr.Key, lr.Value, []byte(stage)} {
+			h.Write(binary.AppendUvarint(nil, uint64(len(b))))
+			h.Write(b)
+		}
+		msgID = "dlq." + c.ref(t.id).producer() + "." + hex.EncodeToString(h.Sum(nil)[:12])
 	}
 	pend, err := d.prod.Publish(ctx, log.Batch{Topic: topic, Records: []log.Record{lr}, MsgID: msgID})
 	if err == nil {
@@ -255,7 +273,7 @@ func (d *deadLetters) send(ctx context.Context, rec *sdk.Record, stage string, c
 	}
 	c.w.metrics.DLQ.WithLabelValues(c.cfg.Name).Inc()
 	c.w.logger.Warn("record sent to dead-letter topic", "connector", c.cfg.Name, "task", t.id, "stage", stage,
-		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "dlq", topic, "err", cause)
+		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "position", string(rec.Position), "dlq", topic, "err", cause)
 	return nil
 }
 

@@ -288,6 +288,14 @@ func (st *sourceTask) process(ctx context.Context, recs []sdk.Record) (map[strin
 			rec.Timestamp = now
 		}
 		size += len(rec.Value)
+		if rec.Err != nil {
+			// Input the source could not parse: nothing to transform or
+			// convert; its position commits with the batch.
+			if err := st.dlq.send(ctx, rec, StageSource, rec.Err); err != nil {
+				return nil, nil, 0, err
+			}
+			continue
+		}
 		keep, err := st.proc.apply(ctx, rec)
 		if err == nil && keep {
 			topic := rec.Topic

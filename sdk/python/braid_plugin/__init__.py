@@ -23,7 +23,7 @@ import grpc
 
 from . import connector_pb2 as pb
 
-PROTOCOL_MAJOR, PROTOCOL_MINOR = 1, 0
+PROTOCOL_MAJOR, PROTOCOL_MINOR = 1, 1
 READY_LINE = "braid-plugin 1 ready"
 SERVICE = "braid.connector.v1.Connector"
 MAX_MESSAGE = 256 << 20
@@ -76,17 +76,21 @@ class ConfigError(Exception):
 
 
 class Record:
-    """One record. value and key are bytes or None; fields a dict or None."""
+    """One record. value and key are bytes or None; fields a dict or None.
+    A source sets error (a message saying what was wrong and where) on input
+    it could not parse, with the raw bytes as value: the worker sends it to
+    the dead-letter topic (errors.tolerance all) or fails the task (none)."""
 
     __slots__ = ("key", "value", "headers", "timestamp_ns", "position", "op", "fields", "before",
-                 "topic", "partition", "offset")
+                 "topic", "partition", "offset", "error")
 
     def __init__(self, value=None, key=None, headers=(), timestamp_ns=0, position=b"", op="",
-                 fields=None, before=None, topic="", partition=0, offset=0):
+                 fields=None, before=None, topic="", partition=0, offset=0, error=""):
         self.key, self.value, self.headers = key, value, list(headers)
         self.timestamp_ns, self.position, self.op = timestamp_ns, position, op
         self.fields, self.before = fields, before
         self.topic, self.partition, self.offset = topic, partition, offset
+        self.error = error
 
 
 class Source:
@@ -229,6 +233,8 @@ def to_batch(records):
         for k, v in r.headers:
             pr.headers.add(key=k, value=v)
         pr.timestamp_nanos, pr.position, pr.op = r.timestamp_ns, r.position, r.op
+        if r.error:
+            pr.error = r.error
         if r.fields is not None:
             pr.fields.CopyFrom(to_map(r.fields))
         if r.before is not None:

@@ -1168,7 +1168,11 @@ type Record struct {
 	Before         *Map                   `protobuf:"bytes,10,opt,name=before,proto3" json:"before,omitempty"`
 	Fields         *Map                   `protobuf:"bytes,11,opt,name=fields,proto3" json:"fields,omitempty"`
 	// schema_json is the JSON of Braid's schema.Schema, empty when unknown.
-	SchemaJson    []byte `protobuf:"bytes,12,opt,name=schema_json,json=schemaJson,proto3" json:"schema_json,omitempty"`
+	SchemaJson []byte `protobuf:"bytes,12,opt,name=schema_json,json=schemaJson,proto3" json:"schema_json,omitempty"`
+	// error, from a source: it could not parse this input (value holds the
+	// raw bytes); the worker dead-letters it at stage "source" or fails the
+	// task, by the connector's errors.tolerance (sdk.Record.Err). Since 1.1.
+	Error         string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1285,6 +1289,13 @@ func (x *Record) GetSchemaJson() []byte {
 		return x.SchemaJson
 	}
 	return nil
+}
+
+func (x *Record) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
 }
 
 // A batch carries its records either one message each (records) or, when
@@ -2717,7 +2728,7 @@ const file_braid_connector_v1_connector_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"0\n" +
 	"\x06Header\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xa6\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xbc\x03\n" +
 	"\x06Record\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
@@ -2732,7 +2743,8 @@ const file_braid_connector_v1_connector_proto_rawDesc = "" +
 	" \x01(\v2\x17.braid.connector.v1.MapR\x06before\x12/\n" +
 	"\x06fields\x18\v \x01(\v2\x17.braid.connector.v1.MapR\x06fields\x12\x1f\n" +
 	"\vschema_json\x18\f \x01(\fR\n" +
-	"schemaJsonB\x06\n" +
+	"schemaJson\x12\x14\n" +
+	"\x05error\x18\r \x01(\tR\x05errorB\x06\n" +
 	"\x04_keyB\b\n" +
 	"\x06_value\"q\n" +
 	"\x05Batch\x124\n" +
