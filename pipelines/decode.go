@@ -173,6 +173,16 @@ var sizeUnits = []struct {
 	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
 }
 
+// ParseSize reads a size such as 128MiB, 1.5GB or 4096 (bytes): the units
+// of size settings in pipeline files.
+func ParseSize(s string) (int64, error) {
+	n, ok := parseSize(s)
+	if !ok {
+		return 0, fmt.Errorf("%q is not a size (e.g. 256MiB, 1GiB, 500MB)", s)
+	}
+	return n, nil
+}
+
 func parseSize(s string) (int64, bool) {
 	s = strings.TrimSpace(s)
 	mult := int64(1)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/braidhq/braid/connectors/builtin"
@@ -18,6 +20,7 @@ import (
 type runFlags struct {
 	file       string
 	dataDir    string
+	memory     string
 	httpAddr   string
 	once       bool
 	timeout    time.Duration
@@ -75,6 +78,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.kafkaUsers, "kafka-users", "", "Kafka listener credentials file (user:password or user:SCRAM-SHA-256$... lines): clients authenticate with SASL PLAIN or SCRAM-SHA-256 (overrides kafka.users)")
 	fl.StringVar(&f.kafkaTLSCert, "kafka-tls-cert", "", "Kafka listener TLS certificate file (PEM; overrides kafka.tls.cert; --tls-cert is not reused)")
 	fl.StringVar(&f.kafkaTLSKey, "kafka-tls-key", "", "Kafka listener TLS key file (PEM; overrides kafka.tls.key)")
+	fl.StringVar(&f.memory, "memory", cmp.Or(os.Getenv("BRAID_MEMORY"), defaultMemory), "memory budget of the process, e.g. 256MiB, or none (default: env BRAID_MEMORY, else 1GiB): Go's memory gets a soft limit of this less the ~56 MiB the binary's mapped code takes, and the GC works harder near it rather than let the process grow")
 	fl.StringArrayVar(&f.allowPaths, "allow-path", nil, "directory the file settings of connectors created over the REST API may name; repeatable (default: --data-dir and the working directory)")
 	f.plugins.register(fl)
 	return cmd
@@ -82,6 +86,9 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 
 func run(ctx context.Context, f *runFlags, logger *slog.Logger) error {
 	logger, f.levels = api.Leveled(logger) // levels /admin/loggers can change
+	if err := applyMemory(f.memory, logger); err != nil {
+		return err
+	}
 	builtin.RegisterConverters()
 	plugins := f.plugins.connectors(ctx, f.dataDir, logger)
 	var p *pipelines.Pipeline

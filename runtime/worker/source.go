@@ -1,12 +1,16 @@
 package worker
 
 import (
+	"unsafe"
+
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/braidhq/braid/connectors/sdk"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Bounds of one published source batch made of several reads.
@@ -18,6 +22,30 @@ const (
 type readResult struct {
 	recs []sdk.Record
 	err  error // a final error: the end of input, a failure, or ctx's
+	held int64 // bytes of the read-ahead budget it holds until written
+}
+
+// readAheadBytes bounds the memory of the reads a source task holds while
+// it writes: what Read returned (records, their bytes and positions) waits
+// in the queue only while the queued reads' footprint is under it. A read
+// larger than the whole budget still passes, alone.
+const readAheadBytes = 8 << 20
+
+// recordOverhead is what a record costs besides its bytes: the struct, and
+// a share of its slice.
+const recordOverhead = int64(unsafe.Sizeof(sdk.Record{}))
+
+// footprint is about how much memory recs hold.
+func footprint(recs []sdk.Record) int64 {
+	n := int64(len(recs)) * recordOverhead
+	for i := range recs {
+		r := &recs[i]
+		n += int64(len(r.Value) + len(r.Key) + len(r.Position) + fieldBytes*(len(r.Fields)+len(r.Before)))
+		for _, h := range r.Headers {
+			n += int64(len(h.Key) + len(h.Value) + 32)
+		}
+	}
+	return n
 }
 
 // fieldBytes is what a structured field is counted as before conversion
@@ -37,12 +65,19 @@ func recordBytes(recs []sdk.Record) int {
 
 // reader calls Read in a loop, retrying and backing off by the connector's
 // policy, and hands non-empty batches and the final error to readLoop.
-func (c *connector) reader(ctx context.Context, t *task, src sdk.Source, out chan<- readResult) {
+func (c *connector) reader(ctx context.Context, t *task, src sdk.Source, out chan<- readResult, budget *semaphore.Weighted) {
 	send := func(r readResult) bool {
+		if len(r.recs) > 0 {
+			r.held = min(footprint(r.recs), readAheadBytes)
+			if budget.Acquire(ctx, r.held) != nil {
+				return false
+			}
+		}
 		select {
 		case out <- r:
 			return true
 		case <-ctx.Done():
+			budget.Release(r.held)
 			return false
 		}
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/braidhq/braid/connectors/sdk"
 	"github.com/braidhq/braid/runtime/log"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Batch meta headers: the position of a batch's last record, and of the
@@ -31,7 +33,8 @@ type storedPosition struct {
 	Seq      uint64 `json:"seq"` // stream sequence of the fence (or batch) it was read from
 }
 
-// readAhead bounds the reads waiting while a batch is being written.
+// readAhead bounds the number of reads waiting while a batch is being
+// written (readAheadBytes bounds their memory).
 const readAhead = 8
 
 // sourceTask is one running source task: a reader goroutine that calls the
@@ -161,8 +164,9 @@ func (c *connector) recoverPosition(ctx context.Context, ref taskRef, end log.Ch
 func (st *sourceTask) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	reads := make(chan readResult, readAhead)
-	g.Go(func() error { st.c.reader(gctx, st.t, st.src, reads); return nil })
-	g.Go(func() error { return st.writeLoop(gctx, reads) })
+	budget := semaphore.NewWeighted(readAheadBytes)
+	g.Go(func() error { st.c.reader(gctx, st.t, st.src, reads, budget); return nil })
+	g.Go(func() error { return st.writeLoop(gctx, reads, budget) })
 	err := g.Wait()
 	st.savePosition()
 	return err
@@ -191,7 +195,7 @@ func (st *sourceTask) closeLog() {
 
 // writeLoop writes what the reader hands over until the source ends, fails
 // or ctx ends; it returns the reader's final error (ErrEndOfInput included).
-func (st *sourceTask) writeLoop(ctx context.Context, reads <-chan readResult) error {
+func (st *sourceTask) writeLoop(ctx context.Context, reads <-chan readResult, budget *semaphore.Weighted) error {
 	prev := st.pos.Position
 	for {
 		var r readResult
@@ -200,7 +204,7 @@ func (st *sourceTask) writeLoop(ctx context.Context, reads <-chan readResult) er
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		batch, size := r.recs, recordBytes(r.recs)
+		batch, size, held := r.recs, recordBytes(r.recs), r.held
 		// Merge what the reader already has, without waiting: under load a
 		// write carries many reads (fewer, larger stored batches); when idle
 		// a record goes out alone at once.
@@ -210,6 +214,7 @@ func (st *sourceTask) writeLoop(ctx context.Context, reads <-chan readResult) er
 			case r = <-reads:
 				batch = append(batch, r.recs...)
 				size += recordBytes(r.recs)
+				held += r.held
 			default:
 				break merge
 			}
@@ -220,6 +225,7 @@ func (st *sourceTask) writeLoop(ctx context.Context, reads <-chan readResult) er
 			}
 			prev = batch[len(batch)-1].Position
 		}
+		budget.Release(held)
 		if r.err != nil {
 			return r.err
 		}
