@@ -52,8 +52,7 @@
 // "<MsgID>-<partition>-<chunk>" on each message, so replaying the same batch
 // after a crash is dropped by the server's duplicate window (2 minutes, or
 // the retention if shorter) and acknowledged with the original offsets.
-// Batch.Meta and the producer id travel as headers; LastMeta scans headers
-// only. A full topic with DiscardReject fails the batch with ErrTopicFull.
+// Batch.Meta and the producer id travel as headers. A full topic with DiscardReject fails the batch with ErrTopicFull.
 //
 // # Reading
 //

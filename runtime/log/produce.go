@@ -19,7 +19,7 @@ import (
 
 // ProducerOptions configures a Producer.
 type ProducerOptions struct {
-	// ID names the producer; stored with each batch so LastMeta can find it.
+	// ID names the producer; stored with each batch (header Braid-Producer).
 	ID string
 	// MaxInFlight bounds stored-but-unacknowledged messages (default 256).
 	MaxInFlight int
@@ -32,8 +32,8 @@ type Batch struct {
 	// MsgID makes the publish idempotent within the duplicate window; the log
 	// derives one id per stored message from it.
 	MsgID string
-	// Meta is stored with every message of the batch (e.g. a source position)
-	// and returned by LastMeta.
+	// Meta is stored with every message of the batch (e.g. a source
+	// position), header Braid-Meta.
 	Meta []Header
 	// Handoff gives Records to the log: Publish uses the slice itself
 	// instead of a copy (and sets its records' partitions and offsets);
@@ -669,66 +669,4 @@ func decodeMeta(s string) ([]Header, error) {
 		out = append(out, Header{Key: uk, Value: uv})
 	}
 	return out, nil
-}
-
-// LastMeta returns the Meta of the last batch the producer id stored in the
-// topic after stream sequence afterSeq (0: scan all), and that message's
-// sequence. found is false when there is none. It reads headers only.
-func (l *Log) LastMeta(ctx context.Context, topic, producerID string, afterSeq uint64) (meta []Header, seq uint64, found bool, err error) {
-	s, err := l.stream(ctx, topic)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("topic %q: %w", topic, err)
-	}
-	lastSeq := info.State.LastSeq
-	if info.State.Msgs == 0 || lastSeq <= afterSeq {
-		return nil, 0, false, nil
-	}
-	cc := jetstream.OrderedConsumerConfig{HeadersOnly: true, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if afterSeq > 0 {
-		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, afterSeq+1
-	}
-	cons, err := s.OrderedConsumer(ctx, cc)
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("topic %q: scan for producer %q: %w", topic, producerID, err)
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("topic %q: scan for producer %q: %w", topic, producerID, err)
-	}
-	defer it.Stop()
-	var metaHdr string
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, 0, false, err
-		}
-		msg, err := it.Next(jetstream.NextMaxWait(5 * time.Second))
-		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			break // the tail was removed by retention meanwhile
-		}
-		if err != nil {
-			return nil, 0, false, fmt.Errorf("topic %q: scan for producer %q: %w", topic, producerID, err)
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return nil, 0, false, err
-		}
-		if msg.Headers().Get(HeaderProducer) == producerID {
-			seq, found, metaHdr = md.Sequence.Stream, true, msg.Headers().Get(HeaderMeta)
-		}
-		if md.Sequence.Stream >= lastSeq || md.NumPending == 0 {
-			break
-		}
-	}
-	if !found {
-		return nil, 0, false, nil
-	}
-	meta, err = decodeMeta(metaHdr)
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("topic %q seq %d: bad %s header: %w", topic, seq, HeaderMeta, err)
-	}
-	return meta, seq, true, nil
 }

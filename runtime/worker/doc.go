@@ -5,9 +5,10 @@
 //
 // Delivery is at-least-once end to end and effectively-once where the pieces
 // allow: a source's position is committed only after the log acknowledged its
-// records, and every stored batch carries that position, so after a crash the
-// worker recovers the exact position from the log itself (Log.LastMeta) and
-// never publishes a record twice; a sink commits offsets only after Flush, and a
+// records, and every stored batch carries that position in the fence that ends
+// its task's writer chain, so after a crash the worker recovers the exact
+// position from the log itself (Log.OpenWriter's chain end) and never
+// publishes a record twice; a sink commits offsets only after Flush, and a
 // sink that can tell what it already wrote (sdk.OffsetTracker) resumes after it.
 //
 // Errors follow the connector's policy: retries with exponential backoff,

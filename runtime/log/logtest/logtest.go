@@ -45,7 +45,6 @@ func Run(t *testing.T, h Harness) {
 		{"MidBatchStart", testMidBatch},
 		{"CommitAndResume", testCommitResume},
 		{"Dedup", testDedup},
-		{"LastMeta", testLastMeta},
 		{"RetentionAge", testRetentionAge},
 		{"RetentionBytes", testRetentionBytes},
 		{"TopicFullRejects", testTopicFull},
@@ -433,33 +432,6 @@ func testDedup(t *testing.T, h Harness) {
 	}
 	if msgs != 3 {
 		t.Fatalf("%d messages stored after a replay, want 3 (one batch per partition)", msgs)
-	}
-}
-
-func testLastMeta(t *testing.T, h Harness) {
-	l := open(t, h)
-	ctx := ctxFor(t)
-	name := newTopic(t, l, log.TopicConfig{Partitions: 2})
-	a := l.Producer(log.ProducerOptions{ID: "source-a"})
-	b := l.Producer(log.ProducerOptions{ID: "source-b"})
-	defer a.Close(ctx)
-	defer b.Close(ctx)
-	publish(t, a, log.Batch{Topic: name, Records: seqRecords(5, nil), Meta: []log.Header{{Key: "pos", Value: "1"}}})
-	recs := publish(t, a, log.Batch{Topic: name, Records: seqRecords(5, nil), Meta: []log.Header{{Key: "pos", Value: "2&x=y"}}})
-	publish(t, b, log.Batch{Topic: name, Records: seqRecords(5, nil), Meta: []log.Header{{Key: "pos", Value: "b"}}})
-	meta, seq, found, err := l.LastMeta(ctx, name, "source-a", 0)
-	if err != nil || !found || len(meta) != 1 || meta[0].Value != "2&x=y" {
-		t.Fatalf("LastMeta = %v, %d, %v, %v", meta, seq, found, err)
-	}
-	_ = recs
-	if last, err := l.LastSequence(ctx, name); err != nil || seq == 0 || seq >= last {
-		t.Fatalf("LastMeta seq %d: want one before source-b's batch (the topic ends at %d; %v)", seq, last, err)
-	}
-	if _, _, found, err := l.LastMeta(ctx, name, "source-a", seq); err != nil || found {
-		t.Fatalf("LastMeta after its own seq: found=%v err=%v", found, err)
-	}
-	if _, _, found, err := l.LastMeta(ctx, name, "nobody", 0); err != nil || found {
-		t.Fatalf("LastMeta unknown producer: found=%v err=%v", found, err)
 	}
 }
 
