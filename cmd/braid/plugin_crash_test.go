@@ -50,10 +50,29 @@ func TestCrashSafetyPlugin(t *testing.T) {
 			}
 		}
 		n := progress(len(readSinkLines(t, out)), 30*time.Second)
+		// The source's and a sink's plugin processes, once both run: a
+		// task may be between a failed start and its restart (the log
+		// already holds records for the sink), its process not yet spawned.
+		var plugins []int
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			plugins = plugins[:0]
+			for _, pid := range children(run.Process.Pid) {
+				if strings.HasPrefix(cmdline(pid), bin+" serve-plugin") {
+					plugins = append(plugins, pid)
+				}
+			}
+			if len(plugins) >= 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d plugin processes run beside the worker after 20s (%v), want the source's and a sink's", len(plugins), plugins)
+			}
+			time.Sleep(20 * time.Millisecond) // polling for the processes
+		}
 		killed := 0
-		for _, pid := range children(run.Process.Pid) {
-			if strings.Contains(cmdline(pid), "serve-plugin") {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+		for _, pid := range plugins {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
 				killed++
 			}
 		}
