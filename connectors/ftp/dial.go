@@ -59,7 +59,7 @@ func newDialer(cfg sdk.Config, _ sdk.Env) (remotefs.Dialer, error) {
 	user, password := cfg.String("user"), cfg.String("password")
 	epsv, mlsd := cfg.Bool("epsv"), cfg.Bool("mlsd")
 	return func(ctx context.Context) (remotefs.FS, error) {
-		opts := []ftp.DialOption{ftp.DialWithContext(ctx), ftp.DialWithTimeout(timeout),
+		opts := []ftp.DialOption{ftp.DialWithDialFunc(idleDialer(ctx, mode, tc, timeout)),
 			ftp.DialWithDisabledEPSV(!epsv), ftp.DialWithDisabledMLSD(!mlsd), ftp.DialWithShutTimeout(timeout)}
 		switch mode {
 		case tlsExplicit:
@@ -76,8 +76,54 @@ func newDialer(cfg sdk.Config, _ sdk.Env) (remotefs.Dialer, error) {
 			c.Quit()
 			return nil, classify(err, "log in to", addr, mode, user)
 		}
-		return &ftpFS{c: c, timeout: timeout}, nil
+		return &ftpFS{c: c}, nil
 	}, nil
+}
+
+// idleDialer opens the control connection (its first call, bounded by ctx)
+// and then the data connections of one FTP session, each behind an
+// idleConn, so a server that stops answering — a reply that never comes, a
+// transfer that stalls, an upload it stops reading — fails the operation
+// after timeout instead of hanging it. A custom dial function takes TLS
+// over from the library: implicit FTPS wraps every connection, explicit
+// FTPS the data connections (the library upgrades the control connection
+// after AUTH TLS itself); the handshake runs on first use, as the
+// library's own data connections do.
+func idleDialer(ctx context.Context, mode string, tc *tls.Config, timeout time.Duration) func(network, addr string) (net.Conn, error) {
+	control := true
+	d := net.Dialer{Timeout: timeout}
+	return func(network, addr string) (net.Conn, error) {
+		dctx := context.Background()
+		if control {
+			dctx = ctx
+		}
+		raw, err := d.DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn := net.Conn(&idleConn{Conn: raw, timeout: timeout})
+		if mode == tlsImplicit || (mode == tlsExplicit && !control) {
+			conn = tls.Client(conn, tc)
+		}
+		control = false
+		return conn, nil
+	}
+}
+
+// idleConn gives each read and write timeout to make progress.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(p)
 }
 
 // classify marks what retrying cannot fix as fatal, with what to do.
@@ -99,8 +145,7 @@ func classify(err error, what, addr, mode, user string) error {
 
 // ftpFS is one logged-in FTP control connection.
 type ftpFS struct {
-	c       *ftp.ServerConn
-	timeout time.Duration
+	c *ftp.ServerConn
 }
 
 // notExist maps the 550 replies for missing files to fs.ErrNotExist.
@@ -136,22 +181,8 @@ func (f *ftpFS) Open(_ context.Context, p string, off int64) (io.ReadCloser, err
 	if err != nil {
 		return nil, notExist(err)
 	}
-	return &idleBounded{r: r, timeout: f.timeout}, nil
+	return r, nil
 }
-
-// idleBounded fails a transfer that delivers nothing for timeout (a peer
-// gone without a FIN), so the download is retried instead of hanging.
-type idleBounded struct {
-	r       *ftp.Response
-	timeout time.Duration
-}
-
-func (b *idleBounded) Read(p []byte) (int, error) {
-	b.r.SetDeadline(time.Now().Add(b.timeout))
-	return b.r.Read(p)
-}
-
-func (b *idleBounded) Close() error { return b.r.Close() }
 
 func (f *ftpFS) Upload(_ context.Context, p string, r io.Reader) error {
 	return f.c.Stor(p, r)

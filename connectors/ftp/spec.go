@@ -37,7 +37,7 @@ func connFields() []sdk.Field {
 		{Name: "mlsd", Type: sdk.TypeBool, Default: true,
 			Doc: "List directories with MLSD (exact sizes and times, UTF-8 names) when the server announces it; false: always LIST, parsed in the Unix and DOS formats."},
 		{Name: "timeout", Type: sdk.TypeDuration, Default: "30s", Min: "1ms",
-			Doc: "Bound of connecting and logging in, and how long a transfer may deliver nothing before it is abandoned and retried."},
+			Doc: "How long the server may leave Braid waiting — to connect and log in, for a command's reply, for the next bytes of a download or to take those of an upload — before the operation is abandoned and retried."},
 	}
 }
 

@@ -159,8 +159,11 @@ func dial(ctx context.Context, addr string, conf *ssh.ClientConfig, timeout time
 	}
 	stop := context.AfterFunc(dctx, func() { nc.Close() })
 	c, chans, reqs, err := ssh.NewClientConn(nc, addr, conf)
-	if !stop() && err == nil {
-		err = dctx.Err()
+	if !stop() {
+		err = dctx.Err() // the handshake was cut short: say why, not "use of closed network connection"
+		if ctx.Err() == nil {
+			err = fmt.Errorf("no answer within the timeout of %v", timeout)
+		}
 	}
 	if err != nil {
 		nc.Close()
@@ -174,12 +177,49 @@ func dial(ctx context.Context, addr string, conf *ssh.ClientConfig, timeout time
 		return nil, sdk.Retryable(fmt.Errorf("sftp: ssh handshake with %s: %w", addr, err))
 	}
 	client := ssh.NewClient(c, chans, reqs)
+	go keepAlive(client, nc, timeout)
 	sc, err := sftp.NewClient(client, sftp.UseConcurrentReads(true), sftp.UseConcurrentWrites(true))
 	if err != nil {
 		client.Close()
 		return nil, sdk.Retryable(fmt.Errorf("sftp: start the sftp subsystem on %s: %w", addr, err))
 	}
 	return &sftpFS{ssh: client, c: sc}, nil
+}
+
+// keepAlive closes the connection once the server stops answering: every
+// timeout/2 it sends an SSH keepalive request (OpenSSH's
+// ServerAliveInterval), and a reply that has not come within timeout
+// closes nc, which fails every SFTP operation waiting on the connection —
+// a listing, a download, an upload — so it is retried instead of hanging.
+// It ends with the connection.
+func keepAlive(client *ssh.Client, nc net.Conn, timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { client.Wait(); close(done) }()
+	tick := time.NewTicker(max(timeout/2, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		replied := make(chan struct{})
+		go func() {
+			client.SendRequest("keepalive@openssh.com", true, nil) // any reply, even a refusal, is an answer
+			close(replied)
+		}()
+		wait := time.NewTimer(timeout)
+		select {
+		case <-replied:
+			wait.Stop()
+		case <-done:
+			wait.Stop()
+			return
+		case <-wait.C:
+			nc.Close()
+			return
+		}
+	}
 }
 
 // sftpFS is one SSH connection with one SFTP session.

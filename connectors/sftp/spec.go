@@ -30,7 +30,7 @@ func connFields() []sdk.Field {
 		{Name: "insecure.skip.host.key.check", Type: sdk.TypeBool, Default: false,
 			Doc: "Accept any host key. Only for tests: anyone between Braid and the server could read and change the files."},
 		{Name: "timeout", Type: sdk.TypeDuration, Default: "30s", Min: "1ms",
-			Doc: "Bound of connecting and logging in."},
+			Doc: "Bound of connecting and logging in; and how long the server may leave a keepalive (sent every half timeout) unanswered before the connection is closed and its listing, download or upload retried."},
 	}
 }
 

@@ -180,6 +180,7 @@ func RunSource(t *testing.T, h Harness) {
 	t.Run("on.change", h.onChange)
 	t.Run("delete removes the stored state", h.deleted)
 	t.Run("dropped connections resume the downloads", h.dropped)
+	t.Run("a stalled server fails the read instead of hanging it", h.stalled)
 }
 
 // dropped cuts every connection while files are being read: downloads
