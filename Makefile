@@ -35,6 +35,10 @@ bench: build services
 	./$(BIN) bench pipeline --records 1000000 --size 256 --json
 	./$(BIN) bench http-webhook --records 1000000 --batch 100 --json
 	./$(BIN) bench tcp --lines 1000000 --clients 8 --json
+	./$(BIN) bench sftp --json
+	./$(BIN) bench sftp --format binary --json
+	./$(BIN) bench ftp --json
+	./$(BIN) bench ftp --format binary --json
 	./$(BIN) bench parquet --records 500000 --json
 	./$(BIN) bench jdbc-sink --dialect mysql --rows 100000 --json
 	./$(BIN) bench jdbc-sink --dialect postgres --rows 100000 --json
