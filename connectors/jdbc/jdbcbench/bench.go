@@ -53,6 +53,11 @@ type Result struct {
 	BaselineRPS float64 `json:"baseline_rps"`
 	Ratio       float64 `json:"ratio"`
 	Baseline    string  `json:"baseline"`
+	// UnorderedRPS and UnorderedRatio (jdbc-source) compare with a plain
+	// unordered SELECT of the whole table, which a resumable reader cannot
+	// use; the ratio above is against the keyset-ordered scan.
+	UnorderedRPS   float64 `json:"unordered_baseline_rps,omitempty"`
+	UnorderedRatio float64 `json:"unordered_ratio,omitempty"`
 }
 
 // WriteFunc hands records to the sink; with flush set it also makes
@@ -313,8 +318,12 @@ func RunSink(ctx context.Context, o Options, write WriteFunc) (Result, error) {
 	return res, nil
 }
 
-// RunSource bulk-loads o.Rows rows, scans them with a plain SELECT
-// (baseline), then reads them through a jdbc-source in incrementing mode.
+// RunSource bulk-loads o.Rows rows and reads them through a jdbc-source in
+// incrementing mode, beside two baselines of plain driver scans: the
+// keyset-ordered one a resumable reader must do (the same query shape the
+// source streams: WHERE id > last ORDER BY id LIMIT 50 × batch, again from
+// the last id until nothing comes) — the ratio's baseline — and an unordered
+// SELECT of the whole table.
 func RunSource(ctx context.Context, o Options) (Result, error) {
 	if err := o.defaults(); err != nil {
 		return Result{}, err
@@ -324,11 +333,17 @@ func RunSource(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer t.close()
-	res := Result{Bench: "jdbc-source", Dialect: o.Dialect, Rows: o.Rows, Baseline: "SELECT scan"}
+	chunk := 50 * o.Batch
+	res := Result{Bench: "jdbc-source", Dialect: o.Dialect, Rows: o.Rows,
+		Baseline: fmt.Sprintf("keyset-ordered SELECT scan (ORDER BY id LIMIT %d per query)", chunk)}
 	if _, err := t.bulkLoad(ctx, o.Rows); err != nil {
 		return res, err
 	}
-	base, err := t.scan(ctx)
+	unordered, err := t.scan(ctx)
+	if err != nil {
+		return res, err
+	}
+	ordered, err := t.keysetScan(ctx, chunk)
 	if err != nil {
 		return res, err
 	}
@@ -336,26 +351,52 @@ func RunSource(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.RPS, res.BaselineRPS = rate(o.Rows, took), rate(o.Rows, base)
-	res.Ratio = res.RPS / res.BaselineRPS
+	res.RPS, res.BaselineRPS, res.UnorderedRPS = rate(o.Rows, took), rate(o.Rows, ordered), rate(o.Rows, unordered)
+	res.Ratio, res.UnorderedRatio = res.RPS/res.BaselineRPS, res.RPS/res.UnorderedRPS
 	return res, nil
 }
 
 func (t *benchTable) scan(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	rows, err := t.db.QueryContext(ctx, "SELECT id, name, amount, ts FROM "+t.d.Quote(t.name))
+	_, err := t.scanQuery(ctx, "SELECT id, name, amount, ts FROM "+t.d.Quote(t.name))
+	return time.Since(start), err
+}
+
+// keysetScan reads the table in id order, chunk rows per query.
+func (t *benchTable) keysetScan(ctx context.Context, chunk int) (time.Duration, error) {
+	start := time.Now()
+	last := int64(-1 << 62)
+	for {
+		q := fmt.Sprintf("SELECT id, name, amount, ts FROM %s WHERE id > %d ORDER BY id LIMIT %d", t.d.Quote(t.name), last, chunk)
+		n, err := t.scanQuery(ctx, q, &last)
+		if err != nil || n < chunk {
+			return time.Since(start), err
+		}
+	}
+}
+
+// scanQuery runs q and scans every row into generic values, as a plain
+// driver client would; with lastID it keeps the last row's id.
+func (t *benchTable) scanQuery(ctx context.Context, q string, lastID ...*int64) (int, error) {
+	rows, err := t.db.QueryContext(ctx, q)
 	if err != nil {
 		return 0, err
 	}
 	defer rows.Close()
-	vals := make([]any, 4)
-	ptrs := []any{&vals[0], &vals[1], &vals[2], &vals[3]}
+	var id int64
+	vals := make([]any, 3)
+	ptrs := []any{&id, &vals[0], &vals[1], &vals[2]}
+	n := 0
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return 0, err
+			return n, err
 		}
+		n++
 	}
-	return time.Since(start), rows.Err()
+	if len(lastID) > 0 && n > 0 {
+		*lastID[0] = id
+	}
+	return n, rows.Err()
 }
 
 func readSource(ctx context.Context, o Options, table string) (time.Duration, error) {
