@@ -107,9 +107,18 @@ func run(ctx context.Context, f *runFlags, logger *slog.Logger) error {
 		nc.URL, nc.CredsFile, nc.Token = p.NATS.URL, p.NATS.Creds, p.NATS.Token
 		nc.TLSCA, nc.TLSCert, nc.TLSKey = p.NATS.TLS.CA, p.NATS.TLS.Cert, p.NATS.TLS.Key
 	}
+	// A signal while starting is a shutdown, not a failure: what a start-up
+	// step says after it is only that the signal cut it short.
+	startErr := func(err error) error {
+		if ctx.Err() != nil {
+			logger.Info("interrupted while starting", "step", err)
+			return nil
+		}
+		return err
+	}
 	eng, err := engine.Start(ctx, engine.Options{NATS: nc, Plugins: plugins, Logger: logger, DataDir: f.dataDir, WorkerID: f.workerID, Replicas: f.replicas})
 	if err != nil {
-		return err
+		return startErr(err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -122,18 +131,18 @@ func run(ctx context.Context, f *runFlags, logger *slog.Logger) error {
 	if p != nil {
 		changes, err := eng.Apply(ctx, p, false)
 		if err != nil {
-			return err
+			return startErr(err)
 		}
 		logger.Info("pipeline applied", "pipeline", p.Name, "file", f.file, "changes", changes.String())
 	}
 	stopServe, err := serve(ctx, f, eng, logger)
 	if err != nil {
-		return err
+		return startErr(err)
 	}
 	defer stopServe()
 	stopKafka, err := serveKafka(ctx, f, eng, logger)
 	if err != nil {
-		return err
+		return startErr(err)
 	}
 	defer stopKafka()
 	if f.once {
