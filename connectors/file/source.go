@@ -18,14 +18,15 @@ import (
 
 // Source reads files; see the package documentation.
 type Source struct {
-	pattern   string
-	format    string
-	follow    bool
-	fromEnd   bool
-	poll      time.Duration
-	batchSize int
-	skipBad   bool
-	log       *slog.Logger
+	pattern    string
+	format     string
+	follow     bool
+	fromEnd    bool
+	poll       time.Duration
+	batchSize  int
+	skipBad    bool
+	deadLetter bool // on.invalid dead-letter: records that do not parse go to the worker with Err
+	log        *slog.Logger
 
 	files    []*tracked // in discovery order
 	cur      int        // round-robin start among files
@@ -44,15 +45,16 @@ func NewSource(cfg sdk.Config, env sdk.Env) (sdk.Source, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Source{
-		pattern:   pattern,
-		format:    cfg.String("format"),
-		follow:    cfg.Bool("follow"),
-		fromEnd:   cfg.String("start") == "end",
-		poll:      max(cfg.Duration("poll.interval"), time.Millisecond),
-		batchSize: int(cfg.Int("batch.size")),
-		dec:       fileformat.Decoder{Format: cfg.String("format"), Delim: cfg.String("csv.delimiter")[0]},
-		skipBad:   cfg.String("on.invalid") == "skip",
-		log:       logger,
+		pattern:    pattern,
+		format:     cfg.String("format"),
+		follow:     cfg.Bool("follow"),
+		fromEnd:    cfg.String("start") == "end",
+		poll:       max(cfg.Duration("poll.interval"), time.Millisecond),
+		batchSize:  int(cfg.Int("batch.size")),
+		dec:        fileformat.Decoder{Format: cfg.String("format"), Delim: cfg.String("csv.delimiter")[0]},
+		skipBad:    cfg.String("on.invalid") == "skip",
+		deadLetter: cfg.String("on.invalid") == "dead-letter",
+		log:        logger,
 	}, nil
 }
 
@@ -319,6 +321,13 @@ func (b *batch) position(off int64) sdk.Position {
 func (s *Source) emit(b *batch, t *tracked, rec []byte, end int64) error {
 	d, err := s.dec.Decode(rec, &t.header)
 	if err != nil {
+		if s.deadLetter {
+			// The worker's dead-letter path takes it, in order with the
+			// good records, at this position.
+			b.recs = append(b.recs, sdk.Record{Timestamp: b.now, Value: b.copyBytes(rec), Position: b.position(end),
+				Err: fmt.Errorf("file source: %s: %s record ending at byte offset %d: %w", t.path, s.format, end, err)})
+			return nil
+		}
 		return s.invalid(t, end, err)
 	}
 	if d.Skip {

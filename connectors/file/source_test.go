@@ -182,6 +182,20 @@ func TestSourceJSONLInvalid(t *testing.T) {
 	if len(recs) != 2 || recs[1].Fields["a"] != 3.0 || string(recs[1].Value) != `{"a":3}` {
 		t.Fatalf("records %v", recs)
 	}
+	// dead-letter: the bad line comes in its place, raw, with the error;
+	// its position lies between its neighbours'.
+	recs = readAll(t, openAt(t, map[string]any{"path": path, "format": "jsonl", "on.invalid": "dead-letter"}, nil))
+	if len(recs) != 3 || recs[0].Err != nil || recs[2].Err != nil || string(recs[2].Value) != `{"a":3}` {
+		t.Fatalf("records %v", recs)
+	}
+	if bad := recs[1]; bad.Err == nil || string(bad.Value) != "not json" ||
+		!strings.Contains(bad.Err.Error(), path) || !strings.Contains(bad.Err.Error(), "offset 17") {
+		t.Fatalf("the bad line's record: value %q, error %v", bad.Value, bad.Err)
+	}
+	rest := readAll(t, openAt(t, map[string]any{"path": path, "format": "jsonl", "on.invalid": "dead-letter"}, recs[1].Position))
+	if len(rest) != 1 || string(rest[0].Value) != `{"a":3}` {
+		t.Fatalf("resumed after the bad line: %v", rest)
+	}
 }
 
 func TestSourceFollowPartialRotationTruncation(t *testing.T) {

@@ -58,8 +58,8 @@ var sourceSpec = sdk.Spec{
 			Doc: "Most records returned by one read."},
 		{Name: "csv.delimiter", Type: sdk.TypeString, Default: ",", Check: oneByte,
 			Doc: "Field delimiter of the csv format."},
-		{Name: "on.invalid", Type: sdk.TypeString, Default: "fail", Enum: []string{"fail", "skip"},
-			Doc: "What to do with a csv or jsonl record that does not parse: `fail` stops the task with an error naming file and offset, `skip` logs a warning and goes on."},
+		{Name: "on.invalid", Type: sdk.TypeString, Default: "fail", Enum: []string{"fail", "skip", "dead-letter"},
+			Doc: "What to do with a csv or jsonl record that does not parse: `fail` stops the task with an error naming file and offset; `skip` logs a warning and goes on; `dead-letter` hands it to the worker as a record that failed at stage `source` — its value the record's raw bytes, its error naming file and offset — which goes to the dead-letter topic under `errors: { tolerance: all }` while the source reads on, and fails the task under tolerance `none`."},
 	},
 }
 

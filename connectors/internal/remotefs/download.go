@@ -56,6 +56,15 @@ func (c *chunk) add(value []byte, fields map[string]any, end int64, hdr sdk.Head
 	c.ends = append(c.ends, end)
 }
 
+// addInvalid appends what could not be parsed as a record with Err set (on.invalid dead-letter).
+func (c *chunk) addInvalid(raw []byte, end int64, hdr sdk.Headers, now time.Time, batch int, err error) {
+	c.add(raw, nil, end, hdr, now, batch)
+	c.recs[len(c.recs)-1].Err = err
+	if raw == nil {
+		c.recs[len(c.recs)-1].Value = []byte{}
+	}
+}
+
 // downloader reads the queued files over its own connection, retrying a
 // failed transfer from where it stopped.
 func (s *Source) downloader(ctx context.Context) error {
@@ -188,7 +197,7 @@ func (d *download) open(ctx context.Context, conn FS) (io.ReadCloser, *fileforma
 	zr, err := gzip.NewReader(bufio.NewReaderSize(rc, readBufSize))
 	if err != nil {
 		rc.Close()
-		return nil, nil, d.invalid(0, fmt.Errorf("not gzip: %w", err))
+		return nil, nil, d.badFile(fmt.Errorf("not gzip: %w", err))
 	}
 	rcz := readCloser{Reader: zr, close: rc.Close}
 	sc.Reset(zr, 0, readBufSize)
@@ -200,7 +209,7 @@ func (d *download) open(ctx context.Context, conn FS) (io.ReadCloser, *fileforma
 		}
 		if d.header, err = fileformat.SplitCSV(rec, d.s.set.delim, nil); err != nil {
 			rcz.Close()
-			return nil, nil, d.invalid(sc.Off, fmt.Errorf("csv header: %w", err))
+			return nil, nil, d.badFile(fmt.Errorf("csv header: %w", err))
 		}
 	}
 	if n := start - sc.Off; n > 0 {
@@ -240,19 +249,41 @@ func (d *download) readHeader(ctx context.Context, conn FS) error {
 	// header known.
 	rc.Close()
 	if err != nil {
-		return d.invalid(0, fmt.Errorf("csv header: %w", err))
+		return d.badFile(fmt.Errorf("csv header: %w", err))
 	}
 	d.header = header
 	return nil
 }
 
-func (d *download) invalid(end int64, err error) error {
-	if d.s.set.skipBad {
+// errBadFile says the file cannot be read as its format and on.invalid
+// let it go (skip, or dead-letter with the record already in cur): the
+// download ends at the file's end.
+var errBadFile = errors.New("the file cannot be read as its format")
+
+// invalid handles what does not parse by on.invalid: raw is the record's
+// bytes (nil for a whole file), end where it ends. It returns nil when the
+// source goes on, having handed it to cur as a record with Err under
+// dead-letter.
+func (d *download) invalid(raw []byte, end int64, err error) error {
+	err = fmt.Errorf("%s source: %s: %s record ending at byte offset %d: %w",
+		d.s.proto, d.task.entry.Path, d.s.set.format, end, err)
+	switch {
+	case d.s.set.deadLetter:
+		d.cur.addInvalid(raw, end, d.headers(), time.Now(), d.s.set.batchSize, err)
+		return nil
+	case d.s.set.skipBad:
 		d.s.log.Warn("skipping invalid record", "path", d.task.entry.Path, "end_offset", end, "error", err)
 		return nil
 	}
-	return sdk.Fatal(fmt.Errorf("%s source: %s: %s record ending at byte offset %d: %w",
-		d.s.proto, d.task.entry.Path, d.s.set.format, end, err))
+	return sdk.Fatal(err)
+}
+
+// badFile is invalid for a whole file: errBadFile unless the task fails.
+func (d *download) badFile(err error) error {
+	if err := d.invalid(nil, d.task.entry.Size, err); err != nil {
+		return err
+	}
+	return errBadFile
 }
 
 func (d *download) headers() sdk.Headers {
@@ -286,6 +317,10 @@ func (d *download) run(ctx context.Context, conn FS) error {
 	}
 	rc, sc, err := d.open(ctx, conn)
 	if err != nil {
+		if errors.Is(err, errBadFile) {
+			d.cur.pos.Offset = d.task.entry.Size
+			return d.send(ctx, true)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			d.s.log.Warn("file vanished before it was read", "path", d.task.entry.Path)
 			return d.send(ctx, true)
@@ -315,7 +350,12 @@ func (d *download) run(ctx context.Context, conn FS) error {
 		dd, err := dec.Decode(rec, &d.header)
 		switch {
 		case err != nil:
-			if err := d.invalid(end, err); err != nil {
+			if len(d.cur.recs) >= batch {
+				if err := d.send(ctx, false); err != nil {
+					return err
+				}
+			}
+			if err := d.invalid(rec, end, err); err != nil {
 				return err
 			}
 		case !dd.Skip:
@@ -353,7 +393,7 @@ func readAllSized(r io.Reader, size, limit int64, exact bool) ([]byte, error) {
 func (d *download) runBinary(ctx context.Context, conn FS) error {
 	e := d.task.entry
 	if e.Size > d.s.set.binaryMax {
-		if err := d.invalid(e.Size, fmt.Errorf("%d bytes, more than binary.max.size", e.Size)); err != nil {
+		if err := d.invalid(nil, e.Size, fmt.Errorf("%d bytes, more than binary.max.size", e.Size)); err != nil {
 			return err
 		}
 		d.cur.pos.Offset = e.Size
@@ -371,7 +411,11 @@ func (d *download) runBinary(ctx context.Context, conn FS) error {
 		zr, err := gzip.NewReader(rc)
 		if err != nil {
 			rc.Close()
-			return d.invalid(0, fmt.Errorf("not gzip: %w", err))
+			if err := d.invalid(nil, e.Size, fmt.Errorf("not gzip: %w", err)); err != nil {
+				return err
+			}
+			d.cur.pos.Offset = e.Size
+			return d.send(ctx, true)
 		}
 		r = zr
 	}
@@ -381,7 +425,7 @@ func (d *download) runBinary(ctx context.Context, conn FS) error {
 		return err
 	}
 	if int64(len(b)) > d.s.set.binaryMax {
-		if err := d.invalid(int64(len(b)), errors.New("more than binary.max.size")); err != nil {
+		if err := d.invalid(nil, e.Size, errors.New("more than binary.max.size")); err != nil {
 			return err
 		}
 		d.cur.pos.Offset = e.Size

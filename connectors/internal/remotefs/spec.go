@@ -98,8 +98,8 @@ func SourceFields() []sdk.Field {
 			Doc: "Largest file the `binary` format reads (one record holds it whole); a larger one is an invalid record (see `on.invalid`)."},
 		{Name: "csv.delimiter", Type: sdk.TypeString, Default: ",", Check: oneByte,
 			Doc: "Field delimiter of the csv format."},
-		{Name: "on.invalid", Type: sdk.TypeString, Default: "fail", Enum: []string{"fail", "skip"},
-			Doc: "What to do with a record that does not parse: `fail` stops the task with an error naming file and offset, `skip` logs a warning and goes on."},
+		{Name: "on.invalid", Type: sdk.TypeString, Default: "fail", Enum: []string{"fail", "skip", "dead-letter"},
+			Doc: "What to do with a record that does not parse (or a file that cannot be read as its format: not gzip, a bad CSV header, larger than `binary.max.size`): `fail` stops the task with an error naming file and offset; `skip` logs a warning and goes on (a bad file counts as read); `dead-letter` hands it to the worker as a record that failed at stage `source` — its value the raw bytes of the record (empty for a whole file), its headers the file's, its error naming file and offset — which goes to the dead-letter topic under `errors: { tolerance: all }` while the source reads on, and fails the task under tolerance `none`."},
 	}
 }
 
@@ -151,6 +151,7 @@ type sourceSettings struct {
 	binaryMax    int64
 	delim        byte
 	skipBad      bool
+	deadLetter   bool
 }
 
 func newSourceSettings(cfg sdk.Config) sourceSettings {
@@ -170,6 +171,7 @@ func newSourceSettings(cfg sdk.Config) sourceSettings {
 		binaryMax:    cfg.Int("binary.max.size"),
 		delim:        cfg.String("csv.delimiter")[0],
 		skipBad:      cfg.String("on.invalid") == "skip",
+		deadLetter:   cfg.String("on.invalid") == "dead-letter",
 	}
 	if strings.HasPrefix(s.afterRead, afterMove) {
 		d := strings.TrimSpace(s.afterRead[len(afterMove):])

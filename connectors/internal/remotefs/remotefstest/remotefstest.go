@@ -181,6 +181,8 @@ func RunSource(t *testing.T, h Harness) {
 	t.Run("delete removes the stored state", h.deleted)
 	t.Run("dropped connections resume the downloads", h.dropped)
 	t.Run("a stalled server fails the read instead of hanging it", h.stalled)
+	t.Run("on.invalid dead-letter hands bad records over in order", h.invalidDeadLetter)
+	t.Run("on.invalid skip drops bad records and bad files", h.invalidSkip)
 }
 
 // dropped cuts every connection while files are being read: downloads
