@@ -187,12 +187,14 @@ func TestIdempotentSequences(t *testing.T) {
 	}
 }
 
-// TestIdempotentBatchBeforeFloor: a server that first sees a producer at
-// sequence 10 (a restart: the batches before were another server's) stores
-// a batch below that when it comes later, instead of answering
-// DUPLICATE_SEQUENCE for something it cannot know was stored; a batch the
-// server before did store is dropped by the log's duplicate window.
-func TestIdempotentBatchBeforeFloor(t *testing.T) {
+// TestIdempotentSequencesReadBack: a server that has not seen a producer
+// reads its sequences back from the batches the server before stored in the
+// partition, as a Kafka broker reads its producer state after a restart: a
+// newer batch before the next one is OUT_OF_ORDER_SEQUENCE (the client
+// resends in order), retries of the batches stored before are answered with
+// their first offsets and stored nothing, and the partition ends up in
+// produce order, each record once.
+func TestIdempotentSequencesReadBack(t *testing.T) {
 	t.Parallel()
 	l := testLog(t)
 	topic := newTopic(t, l, 1)
@@ -200,32 +202,39 @@ func TestIdempotentBatchBeforeFloor(t *testing.T) {
 	s1 := testServer(t, l)
 	w1 := dialWire(t, s1.Addr())
 	pid, epoch := initProducer(t, w1, -1, -1)
-	if code, _ := produced(t, w1, idempotentProduce(t, topic, pid, epoch, 0, 5)); code != 0 {
-		t.Fatalf("first server: %v", kerr.ErrorForCode(code))
-	}
-	s2 := testServer(t, l) // knows nothing of pid
-	w2 := dialWire(t, s2.Addr())
-	if code, _ := produced(t, w2, idempotentProduce(t, topic, pid, epoch, 10, 2)); code != 0 {
-		t.Fatalf("newer batch first: %v", kerr.ErrorForCode(code))
-	}
-	for _, b := range []struct{ seq, n int }{{5, 5}, {0, 5}} { // never stored; stored by s1
-		if code, _ := produced(t, w2, idempotentProduce(t, topic, pid, epoch, int32(b.seq), b.n)); code != 0 {
-			t.Fatalf("batch at %d after the newer one: %v", b.seq, kerr.ErrorForCode(code))
+	for _, seq := range []int32{0, 5} {
+		if code, _ := produced(t, w1, idempotentProduce(t, topic, pid, epoch, seq, 5)); code != 0 {
+			t.Fatalf("first server, batch %d: %v", seq, kerr.ErrorForCode(code))
 		}
 	}
-	if code, _ := produced(t, w2, idempotentProduce(t, topic, pid, epoch, 12, 1)); code != 0 {
-		t.Fatalf("the next batch: %v", kerr.ErrorForCode(code))
+	s2 := testServer(t, l)
+	w2 := dialWire(t, s2.Addr())
+	if code, _ := produced(t, w2, idempotentProduce(t, topic, pid, epoch, 15, 2)); code != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("a newer batch before the next one: %v, want OUT_OF_ORDER_SEQUENCE_NUMBER", kerr.ErrorForCode(code))
+	}
+	for _, b := range []struct {
+		seq, n int32
+		base   int64
+	}{{5, 5, 5}, {0, 5, 0}, {10, 5, 10}, {15, 2, 15}} {
+		code, base := produced(t, w2, idempotentProduce(t, topic, pid, epoch, b.seq, int(b.n)))
+		if code != 0 || base != b.base {
+			t.Fatalf("batch %d: %v at base %d, want stored (or found) at %d", b.seq, kerr.ErrorForCode(code), base, b.base)
+		}
 	}
 	got := values(readAll(t, ctx, l, topic, 0))
-	if len(got) != 13 {
-		t.Fatalf("stored %d records %v, want 13 (s0-s12 once each)", len(got), got)
+	if len(got) != 17 {
+		t.Fatalf("stored %d records %v, want 17 (s0-s16 once each)", len(got), got)
 	}
-	seen := map[string]bool{}
-	for _, v := range got {
-		if seen[v] {
-			t.Fatalf("%s stored twice: %v", v, got)
+	for i, v := range got {
+		if want := fmt.Sprintf("p%d-e%d-s%d", pid, epoch, i); v != want {
+			t.Fatalf("offset %d holds %s, want %s: %v", i, v, want, got)
 		}
-		seen[v] = true
+	}
+	// A producer the log holds nothing of (its batches were never stored)
+	// sets its sequence with its first batch, as before.
+	pid2, epoch2 := initProducer(t, w2, -1, -1)
+	if code, _ := produced(t, w2, idempotentProduce(t, topic, pid2, epoch2, 10, 2)); code != 0 {
+		t.Fatalf("an unknown producer's first batch: %v", kerr.ErrorForCode(code))
 	}
 }
 
@@ -245,10 +254,11 @@ func freeAddr(t *testing.T) string {
 // TestIdempotentProducerAcrossRestart keeps one idempotent kgo producer
 // (acks=all, its defaults) producing while the server is closed and a new
 // one started on the same log and address: every record is stored exactly
-// once, though the new server knows none of the producer's sequences,
-// retries of batches the old one stored arrive at it, and the client may
-// send newer batches before its retries (which once made the new server
-// answer DUPLICATE_SEQUENCE for a batch nobody stored: 50 records lost).
+// once and in produce order, though retries of batches the old server
+// stored arrive at the new one and the client may send newer batches before
+// its retries (which once made the new server answer DUPLICATE_SEQUENCE for
+// a batch nobody stored: 50 records lost; and, until it read the producers'
+// sequences back from the log, stored those retries after the newer ones).
 func TestIdempotentProducerAcrossRestart(t *testing.T) {
 	t.Parallel()
 	l := testLog(t)
@@ -329,16 +339,14 @@ func TestIdempotentProducerAcrossRestart(t *testing.T) {
 				t.Fatalf("record %d stored twice", i)
 			}
 			seen[i] = true
-			// Records acknowledged before the restart are in produce order.
-			// A batch the client retries after newer ones (the restart cut
-			// both off) is stored after them: the new server cannot know
-			// whether the old one stored it (docs/kafka.md).
-			if i < int(atRestart) {
-				if i < last {
-					t.Fatalf("partition %d: record %d after %d", p, i, last)
-				}
-				last = i
+			// Every record in produce order: the new server read the
+			// producer's sequences back from the log, so a batch the client
+			// sends before its retries of older ones is refused with
+			// OUT_OF_ORDER_SEQUENCE and comes again after them.
+			if i < last {
+				t.Fatalf("partition %d: record %d after %d", p, i, last)
 			}
+			last = i
 			if kp := log.KeyPartition(r.Key, 3); kp != p {
 				t.Fatalf("record %d with key %q in partition %d, want %d", i, r.Key, p, kp)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -23,14 +24,21 @@ const maxDecompressed = 64 << 20
 const recentBatches = 5
 
 // producers tracks idempotent producers' sequences (KIP-98), per producer
-// id and partition, in memory. After a restart the first batch of each
-// producer sets the sequence again; retries of batches stored before the
-// restart are still dropped, by JetStream's duplicate window on the
-// message id each batch is stored under.
+// id and partition, in memory. Each stored batch carries its producer,
+// epoch and sequences (meta kafka.producer), so a server that has not seen
+// a partition yet reads them back from the partition's messages of the
+// last duplicate window before it takes the partition's first idempotent
+// batch (recover): a producer that wrote there recently goes on with the
+// sequences the log holds, as after a Kafka broker restart. Retries of
+// batches stored before are also dropped by JetStream's duplicate window on
+// the message id each batch is stored under.
 type producers struct {
 	l  *log.Log
 	mu sync.Mutex
 	m  map[prodKey]*prodState
+	// recovered holds, per partition, what its scan found (see recover).
+	recovered map[partKey]*partRecovery
+	logger    *slog.Logger
 
 	idMu sync.Mutex
 	kv   *log.KV
@@ -41,6 +49,26 @@ type prodKey struct {
 	topic string
 	part  int32
 }
+
+type partKey struct {
+	topic string
+	part  int32
+}
+
+// partRecovery is one scan of a partition's recent messages: the state of
+// each idempotent producer found there, taken over by check.
+type partRecovery struct {
+	done  chan struct{}
+	found map[int64]*prodState
+}
+
+// metaProducer is the stored batch's meta naming its idempotent producer:
+// "pid/epoch/first/last".
+const metaProducer = "kafka.producer"
+
+// recoverScanLimit bounds one partition's scan, in messages (one leader
+// request each).
+const recoverScanLimit = 20_000
 
 type prodState struct {
 	epoch int16
@@ -60,8 +88,83 @@ type sent struct {
 	err         error
 }
 
-func newProducers(l *log.Log) *producers {
-	return &producers{l: l, m: map[prodKey]*prodState{}}
+func newProducers(l *log.Log, logger *slog.Logger) *producers {
+	return &producers{l: l, m: map[prodKey]*prodState{}, recovered: map[partKey]*partRecovery{}, logger: logger}
+}
+
+// recover makes sure the partition's recent idempotent batches were read
+// back once before its first idempotent batch here is checked; callers for
+// the same partition wait for the one scan.
+func (ps *producers) recover(ctx context.Context, topic string, part int32) {
+	k := partKey{topic, part}
+	ps.mu.Lock()
+	r := ps.recovered[k]
+	if r != nil {
+		ps.mu.Unlock()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+		}
+		return
+	}
+	r = &partRecovery{done: make(chan struct{})}
+	ps.recovered[k] = r
+	ps.mu.Unlock()
+	defer close(r.done)
+	found, err := ps.scan(ctx, topic, part)
+	if err != nil {
+		// Without them the producers' next batches set their sequences
+		// again (docs/kafka.md): logged, as it can reorder retried batches.
+		ps.logger.Warn("idempotent producers' sequences not read back; their first batches set them again",
+			"topic", topic, "partition", part, "err", err)
+		return
+	}
+	ps.mu.Lock()
+	r.found = found
+	ps.mu.Unlock()
+}
+
+// scan reads the producers' batches stored in the partition within the
+// duplicate window.
+func (ps *producers) scan(ctx context.Context, topic string, part int32) (map[int64]*prodState, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	found := map[int64]*prodState{}
+	since := time.Now().Add(-ps.l.DuplicateWindow())
+	complete, err := ps.l.ScanMeta(ctx, topic, part, since, recoverScanLimit, func(m log.StoredMeta) {
+		for _, h := range m.Meta {
+			if h.Key != metaProducer {
+				continue
+			}
+			var pid int64
+			var epoch int16
+			var first, last int32
+			if n, _ := fmt.Sscanf(h.Value, "%d/%d/%d/%d", &pid, &epoch, &first, &last); n != 4 {
+				return
+			}
+			st := found[pid]
+			if st == nil || epoch > st.epoch {
+				st = &prodState{epoch: epoch, floor: first}
+				found[pid] = st
+			} else if epoch < st.epoch {
+				return
+			}
+			if n := len(st.recent); n > 0 && st.recent[n-1].first == first && st.recent[n-1].last == last {
+				return // a later message of a batch split in several
+			}
+			done := make(chan struct{})
+			close(done)
+			st.recent = append(st.recent, &sent{first: first, last: last, done: done, base: m.Offset})
+			if len(st.recent) > recentBatches {
+				st.recent = st.recent[1:]
+			}
+			st.next = last + 1
+		}
+	})
+	if err == nil && !complete {
+		err = fmt.Errorf("more than %d messages in the last %v", recoverScanLimit, ps.l.DuplicateWindow())
+	}
+	return found, err
 }
 
 func (ps *producers) close() {}
@@ -80,6 +183,14 @@ func (ps *producers) check(topic string, part int32, b batch) (s *sent, prev *se
 	defer ps.mu.Unlock()
 	k := prodKey{b.producerID, topic, part}
 	st := ps.m[k]
+	if st == nil {
+		// Read back from the log (recover), if it wrote here recently.
+		if r := ps.recovered[partKey{topic, part}]; r != nil && r.found[b.producerID] != nil {
+			st = r.found[b.producerID]
+			delete(r.found, b.producerID)
+			ps.m[k] = st
+		}
+	}
 	switch {
 	case st == nil || b.producerEpoch > st.epoch:
 		// A producer this server has not seen (or restarted with a new
@@ -207,6 +318,7 @@ type job struct {
 	part  int32
 	recs  []log.Record
 	msgID string
+	meta  []log.Header
 	pid   int64
 	s     *sent // the idempotence entry (always set: non-idempotent batches get one too)
 	prev  *sent // an idempotent producer's previous batch in this partition
@@ -289,7 +401,7 @@ func (p *publisher) run(ln *lane) {
 				continue
 			}
 		}
-		pend, err := ln.prod.Publish(p.ctx, log.Batch{Topic: j.topic, Records: j.recs, MsgID: j.msgID, Handoff: true})
+		pend, err := ln.prod.Publish(p.ctx, log.Batch{Topic: j.topic, Records: j.recs, MsgID: j.msgID, Meta: j.meta, Handoff: true})
 		if err != nil {
 			p.finish(j, err)
 			continue
@@ -415,6 +527,7 @@ func (s *Server) producePartition(cn *conn, topic string, part int32, raw []byte
 		}
 		j := job{topic: topic, part: part, recs: b.records, pid: -1}
 		if b.producerID >= 0 {
+			s.producers.recover(cn.ctx, topic, part)
 			sn, prev, dup, code := s.producers.check(topic, part, b)
 			if code != 0 {
 				return out, code, nil
@@ -426,6 +539,8 @@ func (s *Server) producePartition(cn *conn, topic string, part int32, raw []byte
 			j.pid, j.s, j.prev = b.producerID, sn, prev
 			j.msgID = "k" + strconv.FormatInt(b.producerID, 10) + "-" + strconv.Itoa(int(b.producerEpoch)) + "-" +
 				strconv.Itoa(int(b.baseSequence)) + "-" + topic
+			j.meta = []log.Header{{Key: metaProducer, Value: strconv.FormatInt(b.producerID, 10) + "/" + strconv.Itoa(int(b.producerEpoch)) + "/" +
+				strconv.Itoa(int(b.baseSequence)) + "/" + strconv.Itoa(int(sn.last))}}
 		} else {
 			j.s = &sent{done: make(chan struct{})}
 		}

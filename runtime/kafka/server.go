@@ -102,7 +102,7 @@ func New(l *log.Log, opts Options) *Server {
 	}
 	s := &Server{log: l, opts: opts, logger: opts.Logger.With("component", "kafka"), conns: map[net.Conn]struct{}{}}
 	s.m = newMetrics(opts.Registerer)
-	s.producers = newProducers(l)
+	s.producers = newProducers(l, s.logger)
 	s.groups = newGroups(l, s.logger, s)
 	s.cl = newCluster(s)
 	if opts.Users != nil {

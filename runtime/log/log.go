@@ -87,6 +87,10 @@ func Open(ctx context.Context, conn *natsd.Conn, opts Options) (*Log, error) {
 // against an older server an atomic batch is published message by message.
 func (l *Log) Atomic() bool { return l.atomic }
 
+// DuplicateWindow is how long JetStream remembers message ids (at most a
+// topic's retention).
+func (l *Log) DuplicateWindow() time.Duration { return l.opts.DuplicateWindow }
+
 // serverAtLeast compares a "2.12.1"-style version with major.minor.
 func serverAtLeast(version string, major, minor int) bool {
 	var ma, mi int

@@ -135,6 +135,7 @@ type leaderMsg struct {
 	seq  uint64
 	hdr  nats.Header
 	data []byte
+	time time.Time
 }
 
 // getFromLeader is msgFromLeader with the message's data.
@@ -151,9 +152,10 @@ func (l *Log) getFromLeader(ctx context.Context, stream string, req map[string]a
 	}
 	var resp struct {
 		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Hdrs []byte `json:"hdrs"`
-			Data []byte `json:"data"`
+			Seq  uint64    `json:"seq"`
+			Hdrs []byte    `json:"hdrs"`
+			Data []byte    `json:"data"`
+			Time time.Time `json:"time"`
 		} `json:"message"`
 		Error *struct {
 			Code        int    `json:"code"`
@@ -176,7 +178,7 @@ func (l *Log) getFromLeader(ctx context.Context, stream string, req map[string]a
 	if resp.Message == nil {
 		return leaderMsg{}, fmt.Errorf("stream %s: empty get reply", stream)
 	}
-	m := leaderMsg{seq: resp.Message.Seq, hdr: nats.Header{}, data: resp.Message.Data}
+	m := leaderMsg{seq: resp.Message.Seq, hdr: nats.Header{}, data: resp.Message.Data, time: resp.Message.Time}
 	if len(resp.Message.Hdrs) > 0 {
 		if m.hdr, err = nats.DecodeHeadersMsg(resp.Message.Hdrs); err != nil {
 			return leaderMsg{}, fmt.Errorf("stream %s seq %d: headers: %w", stream, resp.Message.Seq, err)
@@ -329,4 +331,58 @@ func (l *Log) forgetEnds(ctx context.Context, topic string) {
 	for _, k := range keys {
 		_ = kv.Delete(ctx, k)
 	}
+}
+
+// StoredMeta is what ScanMeta reads of one stored message of a partition.
+type StoredMeta struct {
+	Seq    uint64   // stream sequence
+	Offset int64    // offset of its first record
+	Count  int      // records in it
+	Meta   []Header // its batch's Meta
+}
+
+// ScanMeta reads the partition's messages stored at or after since, oldest
+// first, up to its last message at the time of the call, and hands each
+// one's offsets and Meta to fn. It reads at most limit messages, one
+// request to the stream leader each (data included: there is no headers-only
+// get), and says with complete whether it reached the end. (A server older
+// than 2.10 ignores the start time: the messages before since it reads
+// then count against limit.)
+func (l *Log) ScanMeta(ctx context.Context, topic string, p int32, since time.Time, limit int, fn func(StoredMeta)) (complete bool, err error) {
+	lastSeq, _, err := l.partitionEnd(ctx, topic, p)
+	if err != nil || lastSeq == 0 {
+		return err == nil, err
+	}
+	stream, subj := StreamName(topic), PartitionSubject(topic, p)
+	req := map[string]any{"start_time": since.UTC(), "next_by_subj": subj}
+	for range limit {
+		m, err := l.getFromLeader(ctx, stream, req)
+		seq, hdr := m.seq, m.hdr
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("topic %q partition %d: scan: %w", topic, p, err)
+		}
+		if seq > lastSeq {
+			return true, nil
+		}
+		req = map[string]any{"seq": seq + 1, "next_by_subj": subj}
+		if m.time.Before(since) {
+			continue // a server that ignores start_time (before 2.10) starts at the first
+		}
+		first, count, err := msgOffsets(hdr)
+		if err != nil {
+			return false, fmt.Errorf("topic %q partition %d seq %d: %w", topic, p, seq, err)
+		}
+		meta, err := decodeMeta(hdr.Get(HeaderMeta))
+		if err != nil {
+			return false, fmt.Errorf("topic %q partition %d seq %d: bad %s header: %w", topic, p, seq, HeaderMeta, err)
+		}
+		fn(StoredMeta{Seq: seq, Offset: first, Count: count, Meta: meta})
+		if seq == lastSeq {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,7 @@ func Run(t *testing.T, h Harness) {
 		{"DenseOffsets", testDenseOffsets},
 		{"SeekInsideBatch", testSeekInsideBatch},
 		{"LagExactAtOneMillion", testLagExact},
+		{"ScanMeta", testScanMeta},
 		{"OffsetOutOfRange", testOutOfRange},
 		{"EndSurvivesRetention", testEndSurvivesRetention},
 		{"Closed", testClosed},
@@ -708,4 +710,36 @@ func testReadYourWrites(t *testing.T, h Harness) {
 		}
 	}
 	_ = kv.Delete(ctx, key)
+}
+
+// testScanMeta: ScanMeta reads one partition's messages since a time, oldest
+// first, with their offsets and Meta, and says when it stopped at its limit.
+func testScanMeta(t *testing.T, h Harness) {
+	l := open(t, h)
+	ctx := ctxFor(t)
+	name := newTopic(t, l, log.TopicConfig{Partitions: 2})
+	p := l.Producer(log.ProducerOptions{ID: "scan"})
+	defer p.Close(ctx)
+	since := time.Now().Add(-time.Minute)
+	for i := range 4 {
+		recs := seqRecords(3, nil)
+		for j := range recs {
+			recs[j].Partition = int32(i % 2)
+		}
+		publish(t, p, log.Batch{Topic: name, Records: recs, Meta: []log.Header{{Key: "b", Value: fmt.Sprint(i)}}})
+	}
+	var got []string
+	complete, err := l.ScanMeta(ctx, name, 1, since, 10, func(m log.StoredMeta) {
+		got = append(got, fmt.Sprintf("%s@%d+%d", m.Meta[0].Value, m.Offset, m.Count))
+	})
+	if err != nil || !complete || strings.Join(got, ",") != "1@0+3,3@3+3" {
+		t.Fatalf("ScanMeta = %v, complete %v, %v; want 1@0+3,3@3+3", got, complete, err)
+	}
+	got = got[:0]
+	if complete, err := l.ScanMeta(ctx, name, 0, since, 1, func(m log.StoredMeta) { got = append(got, m.Meta[0].Value) }); err != nil || complete || len(got) != 1 {
+		t.Fatalf("ScanMeta with limit 1 = %v, complete %v, %v; want one message, not complete", got, complete, err)
+	}
+	if complete, err := l.ScanMeta(ctx, name, 0, time.Now().Add(time.Minute), 10, func(log.StoredMeta) { t.Fatal("a message stored before since") }); err != nil || !complete {
+		t.Fatalf("ScanMeta since the future: complete %v, %v", complete, err)
+	}
 }
