@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,10 +38,16 @@ func initProducer(t *testing.T, w *wire, pid int64, epoch int16) (int64, int16) 
 // pid at epoch, sequence seq, to partition 0 of topic.
 func idempotentProduce(t *testing.T, topic string, pid int64, epoch int16, seq int32, n int) *kmsg.ProduceRequest {
 	t.Helper()
+	return paddedProduce(t, topic, pid, epoch, seq, n, 0)
+}
+
+// paddedProduce is idempotentProduce with pad bytes after each value's name.
+func paddedProduce(t *testing.T, topic string, pid int64, epoch int16, seq int32, n, pad int) *kmsg.ProduceRequest {
+	t.Helper()
 	var recs []kmsg.Record
 	for i := range n {
 		r := kmsg.NewRecord()
-		r.Key, r.Value = []byte("k"), []byte(fmt.Sprintf("p%d-e%d-s%d", pid, epoch, int(seq)+i))
+		r.Key, r.Value = []byte("k"), fmt.Appendf(nil, "p%d-e%d-s%d%s", pid, epoch, int(seq)+i, strings.Repeat(" ", pad))
 		recs = append(recs, r)
 	}
 	batch := kmsgBatch(t, "none", time.Now().UnixMilli(), recs, func(rb *kmsg.RecordBatch) {
@@ -202,32 +209,35 @@ func TestIdempotentSequencesReadBack(t *testing.T) {
 	s1 := testServer(t, l)
 	w1 := dialWire(t, s1.Addr())
 	pid, epoch := initProducer(t, w1, -1, -1)
-	for _, seq := range []int32{0, 5} {
-		if code, _ := produced(t, w1, idempotentProduce(t, topic, pid, epoch, seq, 5)); code != 0 {
-			t.Fatalf("first server, batch %d: %v", seq, kerr.ErrorForCode(code))
+	// The last batch is stored in several messages (3 MB of records).
+	const big = 3000
+	for _, b := range []struct{ seq, n, pad int }{{0, 5, 0}, {5, 5, 0}, {10, big, 1000}} {
+		if code, _ := produced(t, w1, paddedProduce(t, topic, pid, epoch, int32(b.seq), b.n, b.pad)); code != 0 {
+			t.Fatalf("first server, batch %d: %v", b.seq, kerr.ErrorForCode(code))
 		}
 	}
 	s2 := testServer(t, l)
 	w2 := dialWire(t, s2.Addr())
-	if code, _ := produced(t, w2, idempotentProduce(t, topic, pid, epoch, 15, 2)); code != kerr.OutOfOrderSequenceNumber.Code {
+	next := 10 + big
+	if code, _ := produced(t, w2, idempotentProduce(t, topic, pid, epoch, int32(next+5), 2)); code != kerr.OutOfOrderSequenceNumber.Code {
 		t.Fatalf("a newer batch before the next one: %v, want OUT_OF_ORDER_SEQUENCE_NUMBER", kerr.ErrorForCode(code))
 	}
 	for _, b := range []struct {
-		seq, n int32
-		base   int64
-	}{{5, 5, 5}, {0, 5, 0}, {10, 5, 10}, {15, 2, 15}} {
-		code, base := produced(t, w2, idempotentProduce(t, topic, pid, epoch, b.seq, int(b.n)))
+		seq, n, pad int
+		base        int64
+	}{{10, big, 1000, 10}, {5, 5, 0, 5}, {0, 5, 0, 0}, {next, 5, 0, int64(next)}, {next + 5, 2, 0, int64(next + 5)}} {
+		code, base := produced(t, w2, paddedProduce(t, topic, pid, epoch, int32(b.seq), b.n, b.pad))
 		if code != 0 || base != b.base {
 			t.Fatalf("batch %d: %v at base %d, want stored (or found) at %d", b.seq, kerr.ErrorForCode(code), base, b.base)
 		}
 	}
 	got := values(readAll(t, ctx, l, topic, 0))
-	if len(got) != 17 {
-		t.Fatalf("stored %d records %v, want 17 (s0-s16 once each)", len(got), got)
+	if len(got) != next+7 {
+		t.Fatalf("stored %d records, want %d (s0-s%d once each)", len(got), next+7, next+6)
 	}
 	for i, v := range got {
-		if want := fmt.Sprintf("p%d-e%d-s%d", pid, epoch, i); v != want {
-			t.Fatalf("offset %d holds %s, want %s: %v", i, v, want, got)
+		if want := fmt.Sprintf("p%d-e%d-s%d", pid, epoch, i); strings.TrimRight(v, " ") != want {
+			t.Fatalf("offset %d holds %.40s, want %s", i, v, want)
 		}
 	}
 	// A producer the log holds nothing of (its batches were never stored)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,8 +25,8 @@ const maxDecompressed = 64 << 20
 const recentBatches = 5
 
 // producers tracks idempotent producers' sequences (KIP-98), per producer
-// id and partition, in memory. Each stored batch carries its producer,
-// epoch and sequences (meta kafka.producer), so a server that has not seen
+// id and partition, in memory. Each stored batch's message id names its
+// producer, epoch and first sequence (msgID), so a server that has not seen
 // a partition yet reads them back from the partition's messages of the
 // last duplicate window before it takes the partition's first idempotent
 // batch (recover): a producer that wrote there recently goes on with the
@@ -62,9 +63,33 @@ type partRecovery struct {
 	found map[int64]*prodState
 }
 
-// metaProducer is the stored batch's meta naming its idempotent producer:
-// "pid/epoch/first/last".
-const metaProducer = "kafka.producer"
+// msgID is the message id an idempotent batch is stored under (the log
+// adds "-partition-chunk").
+func msgID(pid int64, epoch int16, seq int32, topic string) string {
+	return "k" + strconv.FormatInt(pid, 10) + "-" + strconv.Itoa(int(epoch)) + "-" + strconv.Itoa(int(seq)) + "-" + topic
+}
+
+// parseMsgID reads producer, epoch and first sequence back from a stored
+// message's id; ok is false for messages of others.
+func parseMsgID(id string) (pid int64, epoch int16, seq int32, ok bool) {
+	rest, found := strings.CutPrefix(id, "k")
+	if !found {
+		return 0, 0, 0, false
+	}
+	var f [3]int64
+	for i := range f {
+		v, after, cut := strings.Cut(rest, "-")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !cut || err != nil || n < 0 {
+			return 0, 0, 0, false
+		}
+		f[i], rest = n, after
+	}
+	if f[1] > 32767 || f[2] > 1<<31-1 {
+		return 0, 0, 0, false
+	}
+	return f[0], int16(f[1]), int32(f[2]), true
+}
 
 // recoverScanLimit bounds one partition's scan, in messages (one leader
 // request each).
@@ -132,34 +157,31 @@ func (ps *producers) scan(ctx context.Context, topic string, part int32) (map[in
 	found := map[int64]*prodState{}
 	since := time.Now().Add(-ps.l.DuplicateWindow())
 	complete, err := ps.l.ScanMeta(ctx, topic, part, since, recoverScanLimit, func(m log.StoredMeta) {
-		for _, h := range m.Meta {
-			if h.Key != metaProducer {
-				continue
-			}
-			var pid int64
-			var epoch int16
-			var first, last int32
-			if n, _ := fmt.Sscanf(h.Value, "%d/%d/%d/%d", &pid, &epoch, &first, &last); n != 4 {
-				return
-			}
-			st := found[pid]
-			if st == nil || epoch > st.epoch {
-				st = &prodState{epoch: epoch, floor: first}
-				found[pid] = st
-			} else if epoch < st.epoch {
-				return
-			}
-			if n := len(st.recent); n > 0 && st.recent[n-1].first == first && st.recent[n-1].last == last {
-				return // a later message of a batch split in several
-			}
-			done := make(chan struct{})
-			close(done)
-			st.recent = append(st.recent, &sent{first: first, last: last, done: done, base: m.Offset})
-			if len(st.recent) > recentBatches {
-				st.recent = st.recent[1:]
-			}
-			st.next = last + 1
+		pid, epoch, first, ok := parseMsgID(m.MsgID)
+		if !ok {
+			return // not an idempotent Kafka batch
 		}
+		st := found[pid]
+		if st == nil || epoch > st.epoch {
+			st = &prodState{epoch: epoch, floor: first}
+			found[pid] = st
+		} else if epoch < st.epoch {
+			return
+		}
+		if n := len(st.recent); n > 0 && st.recent[n-1].first == first {
+			// The next message of a batch split in several: a producer's
+			// batches of a partition are stored one after the other.
+			st.recent[n-1].last += int32(m.Count)
+			st.next = st.recent[n-1].last + 1
+			return
+		}
+		done := make(chan struct{})
+		close(done)
+		st.recent = append(st.recent, &sent{first: first, last: first + int32(m.Count) - 1, done: done, base: m.Offset})
+		if len(st.recent) > recentBatches {
+			st.recent = st.recent[1:]
+		}
+		st.next = first + int32(m.Count)
 	})
 	if err == nil && !complete {
 		err = fmt.Errorf("more than %d messages in the last %v", recoverScanLimit, ps.l.DuplicateWindow())
@@ -318,7 +340,6 @@ type job struct {
 	part  int32
 	recs  []log.Record
 	msgID string
-	meta  []log.Header
 	pid   int64
 	s     *sent // the idempotence entry (always set: non-idempotent batches get one too)
 	prev  *sent // an idempotent producer's previous batch in this partition
@@ -401,7 +422,7 @@ func (p *publisher) run(ln *lane) {
 				continue
 			}
 		}
-		pend, err := ln.prod.Publish(p.ctx, log.Batch{Topic: j.topic, Records: j.recs, MsgID: j.msgID, Meta: j.meta, Handoff: true})
+		pend, err := ln.prod.Publish(p.ctx, log.Batch{Topic: j.topic, Records: j.recs, MsgID: j.msgID, Handoff: true})
 		if err != nil {
 			p.finish(j, err)
 			continue
@@ -537,10 +558,7 @@ func (s *Server) producePartition(cn *conn, topic string, part int32, raw []byte
 				continue
 			}
 			j.pid, j.s, j.prev = b.producerID, sn, prev
-			j.msgID = "k" + strconv.FormatInt(b.producerID, 10) + "-" + strconv.Itoa(int(b.producerEpoch)) + "-" +
-				strconv.Itoa(int(b.baseSequence)) + "-" + topic
-			j.meta = []log.Header{{Key: metaProducer, Value: strconv.FormatInt(b.producerID, 10) + "/" + strconv.Itoa(int(b.producerEpoch)) + "/" +
-				strconv.Itoa(int(b.baseSequence)) + "/" + strconv.Itoa(int(sn.last))}}
+			j.msgID = msgID(b.producerID, b.producerEpoch, b.baseSequence, topic)
 		} else {
 			j.s = &sent{done: make(chan struct{})}
 		}

@@ -338,12 +338,13 @@ type StoredMeta struct {
 	Seq    uint64   // stream sequence
 	Offset int64    // offset of its first record
 	Count  int      // records in it
+	MsgID  string   // its Nats-Msg-Id: the batch's MsgID, "-partition-chunk"
 	Meta   []Header // its batch's Meta
 }
 
 // ScanMeta reads the partition's messages stored at or after since, oldest
 // first, up to its last message at the time of the call, and hands each
-// one's offsets and Meta to fn. It reads at most limit messages, one
+// one's offsets, message id and Meta to fn. It reads at most limit messages, one
 // request to the stream leader each (data included: there is no headers-only
 // get), and says with complete whether it reached the end. (A server older
 // than 2.10 ignores the start time: the messages before since it reads
@@ -379,7 +380,7 @@ func (l *Log) ScanMeta(ctx context.Context, topic string, p int32, since time.Ti
 		if err != nil {
 			return false, fmt.Errorf("topic %q partition %d seq %d: bad %s header: %w", topic, p, seq, HeaderMeta, err)
 		}
-		fn(StoredMeta{Seq: seq, Offset: first, Count: count, Meta: meta})
+		fn(StoredMeta{Seq: seq, Offset: first, Count: count, MsgID: hdr.Get(jetstream.MsgIDHeader), Meta: meta})
 		if seq == lastSeq {
 			return true, nil
 		}
