@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -22,15 +21,13 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// defaultGCPercent trades a little CPU for a heap half the size of Go's
-// default: records in flight are short-lived, and Braid's memory bound is a
-// feature (GOGC in the environment overrides it).
-const defaultGCPercent = 50
-
+// main leaves the collector at Go's default pace (GOGC 100, or what the
+// environment says): the memory bound is braid run's --memory, a soft limit
+// under which the collector works harder only when it must. Until
+// 2026-12-04 braid ran with GOGC 50, which bought ~25 MiB of peak RSS with
+// a quarter to half of the throughput of allocation-heavy paths
+// (docs/architecture.md, "Memory").
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newRootCmd().ExecuteContext(ctx)
