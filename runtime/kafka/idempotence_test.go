@@ -368,3 +368,29 @@ func TestIdempotentProducerAcrossRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestParseMsgID: only the ids idempotent batches are stored under count,
+// not another writer's that happens to start alike.
+func TestParseMsgID(t *testing.T) {
+	for _, c := range []struct {
+		id  string
+		ok  bool
+		pid int64
+		ep  int16
+		seq int32
+	}{
+		{msgID(42, 3, 1000, "orders-eu") + "-2-0", true, 42, 3, 1000},
+		{msgID(42, 3, 1000, "orders-eu") + "-2-11", true, 42, 3, 1000},
+		{msgID(42, 3, 1000, "orders-eu") + "-1-0", false, 0, 0, 0}, // another partition
+		{msgID(42, 3, 1000, "orders") + "-2-0", false, 0, 0, 0},    // another topic
+		{"k1-2-3-orders-eu/0.a1b2c3-2-0", false, 0, 0, 0},          // a source task named k1-2-3-orders-eu
+		{"k1-2-x-orders-eu-2-0", false, 0, 0, 0},
+		{"k1-99999-3-orders-eu-2-0", false, 0, 0, 0},
+		{"src/0.a1b2-2-0", false, 0, 0, 0},
+	} {
+		pid, ep, seq, ok := parseMsgID(c.id, "orders-eu", 2)
+		if ok != c.ok || pid != c.pid || ep != c.ep || seq != c.seq {
+			t.Errorf("parseMsgID(%q) = %d, %d, %d, %v; want %d, %d, %d, %v", c.id, pid, ep, seq, ok, c.pid, c.ep, c.seq, c.ok)
+		}
+	}
+}

@@ -69,9 +69,11 @@ func msgID(pid int64, epoch int16, seq int32, topic string) string {
 	return "k" + strconv.FormatInt(pid, 10) + "-" + strconv.Itoa(int(epoch)) + "-" + strconv.Itoa(int(seq)) + "-" + topic
 }
 
-// parseMsgID reads producer, epoch and first sequence back from a stored
-// message's id; ok is false for messages of others.
-func parseMsgID(id string) (pid int64, epoch int16, seq int32, ok bool) {
+// parseMsgID reads producer, epoch and first sequence back from the id of
+// a message stored in topic's partition part; ok is false for messages of
+// other writers (whose ids end otherwise: a source task's is its producer
+// id, a dot and a hash).
+func parseMsgID(id, topic string, part int32) (pid int64, epoch int16, seq int32, ok bool) {
 	rest, found := strings.CutPrefix(id, "k")
 	if !found {
 		return 0, 0, 0, false
@@ -86,6 +88,13 @@ func parseMsgID(id string) (pid int64, epoch int16, seq int32, ok bool) {
 		f[i], rest = n, after
 	}
 	if f[1] > 32767 || f[2] > 1<<31-1 {
+		return 0, 0, 0, false
+	}
+	chunk, found := strings.CutPrefix(rest, topic+"-"+strconv.Itoa(int(part))+"-")
+	if !found {
+		return 0, 0, 0, false
+	}
+	if _, err := strconv.ParseUint(chunk, 10, 32); err != nil {
 		return 0, 0, 0, false
 	}
 	return f[0], int16(f[1]), int32(f[2]), true
@@ -157,7 +166,7 @@ func (ps *producers) scan(ctx context.Context, topic string, part int32) (map[in
 	found := map[int64]*prodState{}
 	since := time.Now().Add(-ps.l.DuplicateWindow())
 	complete, err := ps.l.ScanMeta(ctx, topic, part, since, recoverScanLimit, func(m log.StoredMeta) {
-		pid, epoch, first, ok := parseMsgID(m.MsgID)
+		pid, epoch, first, ok := parseMsgID(m.MsgID, topic, part)
 		if !ok {
 			return // not an idempotent Kafka batch
 		}
