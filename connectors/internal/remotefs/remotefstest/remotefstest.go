@@ -561,6 +561,7 @@ func RunSink(t *testing.T, h Harness) {
 		})
 	})
 	t.Run("parquet files roll when the columns change", func(t *testing.T) { h.parquetSink(t) })
+	t.Run("a stalled server fails the flush instead of hanging it", func(t *testing.T) { h.stalledSink(t, recs) })
 	t.Run("replay overwrites and no temporary file stays", func(t *testing.T) {
 		local, remote := h.dir(t)
 		ctx := context.Background()

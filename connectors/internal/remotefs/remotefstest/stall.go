@@ -176,3 +176,55 @@ func (h Harness) stalled(t *testing.T) {
 	}
 	readNone(t, src, 300*time.Millisecond)
 }
+
+// stalledSink writes through a proxy that stops passing bytes before the
+// flush: the flush fails within a few timeouts instead of waiting for ever,
+// Close returns, and once the server answers again a new sink (what the
+// worker does on a restart) writes the same records once.
+func (h Harness) stalledSink(t *testing.T, recs func(first, n int) []sdk.Record) {
+	local, remote := h.dir(t)
+	base := h.Config(nil)
+	proxy := startStallProxy(t, net.JoinHostPort(fmt.Sprint(base["host"]), fmt.Sprint(base["port"])))
+	const timeout = time.Second
+	settings := map[string]any{"path": remote, "timeout": timeout.String(), "port": strconv.Itoa(proxy.port())}
+	ctx := context.Background()
+	bounded := func(what string, f func() error) error {
+		t.Helper()
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- f() }()
+		select {
+		case err := <-done:
+			if waited := time.Since(start); waited > 10*timeout {
+				t.Fatalf("%s took %v (timeout %v): %v", what, waited, timeout, err)
+			}
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s against a stalled server still waits after 30s", what)
+			return nil
+		}
+	}
+	s := h.openSink(t, settings)
+	if err := s.Write(ctx, recs(0, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	proxy.stall(true)
+	if err := bounded("flush", func() error { return s.Flush(ctx) }); err == nil {
+		t.Fatal("a flush to a stalled server succeeded")
+	} else {
+		t.Logf("flush: %v", err)
+	}
+	bounded("close", func() error { return s.Close(ctx) })
+	proxy.stall(false)
+	s = h.openSink(t, settings)
+	defer s.Close(ctx)
+	if err := s.Write(ctx, recs(0, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := countLines(t, local); n != 1000 {
+		t.Fatalf("%d lines in the files after the retry, want 1000", n)
+	}
+}
