@@ -321,14 +321,7 @@ func (b *batch) position(off int64) sdk.Position {
 func (s *Source) emit(b *batch, t *tracked, rec []byte, end int64) error {
 	d, err := s.dec.Decode(rec, &t.header)
 	if err != nil {
-		if s.deadLetter {
-			// The worker's dead-letter path takes it, in order with the
-			// good records, at this position.
-			b.recs = append(b.recs, sdk.Record{Timestamp: b.now, Value: b.copyBytes(rec), Position: b.position(end),
-				Err: fmt.Errorf("file source: %s: %s record ending at byte offset %d: %w", t.path, s.format, end, err)})
-			return nil
-		}
-		return s.invalid(t, end, err)
+		return s.invalid(b, t, rec, end, err)
 	}
 	if d.Skip {
 		return nil
@@ -342,12 +335,19 @@ func (s *Source) emit(b *batch, t *tracked, rec []byte, end int64) error {
 	return nil
 }
 
-func (s *Source) invalid(t *tracked, end int64, err error) error {
-	if s.skipBad {
+// invalid handles a record that does not parse by on.invalid: under
+// dead-letter it goes to the worker in its place, raw, with the error.
+func (s *Source) invalid(b *batch, t *tracked, rec []byte, end int64, err error) error {
+	err = fmt.Errorf("file source: %s: %s record ending at byte offset %d: %w", t.path, s.format, end, err)
+	switch {
+	case s.deadLetter:
+		b.recs = append(b.recs, sdk.Record{Timestamp: b.now, Value: b.copyBytes(rec), Position: b.position(end), Err: err})
+		return nil
+	case s.skipBad:
 		s.log.Warn("skipping invalid record", "path", t.path, "end_offset", end, "error", err)
 		return nil
 	}
-	return sdk.Fatal(fmt.Errorf("file source: %s: %s record ending at byte offset %d: %w", t.path, s.format, end, err))
+	return sdk.Fatal(err)
 }
 
 // loadHeader reads the CSV header of a file resumed past its first line.

@@ -286,6 +286,13 @@ func (d *download) badFile(err error) error {
 	return errBadFile
 }
 
+// endBadFile ends the download of a file badFile let go: it counts as read
+// to its end (with its dead letter, if any, as the last record).
+func (d *download) endBadFile(ctx context.Context) error {
+	d.cur.pos.Offset = d.task.entry.Size
+	return d.send(ctx, true)
+}
+
 func (d *download) headers() sdk.Headers {
 	e := d.task.entry
 	return sdk.Headers{
@@ -318,8 +325,7 @@ func (d *download) run(ctx context.Context, conn FS) error {
 	rc, sc, err := d.open(ctx, conn)
 	if err != nil {
 		if errors.Is(err, errBadFile) {
-			d.cur.pos.Offset = d.task.entry.Size
-			return d.send(ctx, true)
+			return d.endBadFile(ctx)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			d.s.log.Warn("file vanished before it was read", "path", d.task.entry.Path)
@@ -348,22 +354,17 @@ func (d *download) run(ctx context.Context, conn FS) error {
 			return err
 		}
 		dd, err := dec.Decode(rec, &d.header)
+		if (err != nil || !dd.Skip) && len(d.cur.recs) >= batch {
+			if err := d.send(ctx, false); err != nil {
+				return err
+			}
+		}
 		switch {
 		case err != nil:
-			if len(d.cur.recs) >= batch {
-				if err := d.send(ctx, false); err != nil {
-					return err
-				}
-			}
 			if err := d.invalid(rec, end, err); err != nil {
 				return err
 			}
 		case !dd.Skip:
-			if len(d.cur.recs) >= batch {
-				if err := d.send(ctx, false); err != nil {
-					return err
-				}
-			}
 			d.cur.add(dd.Value, dd.Fields, end, hdr, now, batch)
 		}
 		d.task.start = end
@@ -393,11 +394,10 @@ func readAllSized(r io.Reader, size, limit int64, exact bool) ([]byte, error) {
 func (d *download) runBinary(ctx context.Context, conn FS) error {
 	e := d.task.entry
 	if e.Size > d.s.set.binaryMax {
-		if err := d.invalid(nil, e.Size, fmt.Errorf("%d bytes, more than binary.max.size", e.Size)); err != nil {
+		if err := d.badFile(fmt.Errorf("%d bytes, more than binary.max.size", e.Size)); !errors.Is(err, errBadFile) {
 			return err
 		}
-		d.cur.pos.Offset = e.Size
-		return d.send(ctx, true)
+		return d.endBadFile(ctx)
 	}
 	rc, err := conn.Open(ctx, e.Path, 0)
 	if err != nil {
@@ -411,11 +411,10 @@ func (d *download) runBinary(ctx context.Context, conn FS) error {
 		zr, err := gzip.NewReader(rc)
 		if err != nil {
 			rc.Close()
-			if err := d.invalid(nil, e.Size, fmt.Errorf("not gzip: %w", err)); err != nil {
+			if err := d.badFile(fmt.Errorf("not gzip: %w", err)); !errors.Is(err, errBadFile) {
 				return err
 			}
-			d.cur.pos.Offset = e.Size
-			return d.send(ctx, true)
+			return d.endBadFile(ctx)
 		}
 		r = zr
 	}
@@ -425,11 +424,10 @@ func (d *download) runBinary(ctx context.Context, conn FS) error {
 		return err
 	}
 	if int64(len(b)) > d.s.set.binaryMax {
-		if err := d.invalid(nil, e.Size, errors.New("more than binary.max.size")); err != nil {
+		if err := d.badFile(errors.New("more than binary.max.size")); !errors.Is(err, errBadFile) {
 			return err
 		}
-		d.cur.pos.Offset = e.Size
-		return d.send(ctx, true)
+		return d.endBadFile(ctx)
 	}
 	d.cur = chunk{pos: d.cur.pos} // the value is b itself, not a copy
 	d.cur.recs = []sdk.Record{{Value: b, Headers: d.headers(), Timestamp: time.Now()}}

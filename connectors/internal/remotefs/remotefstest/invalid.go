@@ -11,12 +11,17 @@ import (
 	"github.com/braidhq/braid/connectors/sdk"
 )
 
-// badInput writes a JSON-lines file with two lines that do not parse
-// between good ones, and a .gz file that is not gzip.
-func badInput(t *testing.T, local string) {
+// openBadInput writes a JSON-lines file with two lines that do not parse
+// between good ones, and a .gz file that is not gzip, and opens a jsonl
+// source on them with on.invalid set to policy.
+func (h Harness) openBadInput(t *testing.T, policy string) sdk.Source {
 	t.Helper()
+	local, remote := h.dir(t)
 	os.WriteFile(filepath.Join(local, "a.jsonl"), []byte("{\"n\":1}\nnot json\n{\"n\":2}\n{\"n\":\n{\"n\":3}\n"), 0o644)
 	os.WriteFile(filepath.Join(local, "b.jsonl.gz"), []byte("plain text, not gzip\n"), 0o644)
+	src := h.open(t, context.Background(), with(fast, "path", remote, "format", "jsonl", "on.invalid", policy, "max.downloads", 1), env(), nil)
+	t.Cleanup(func() { src.Close(context.Background()) })
+	return src
 }
 
 // readAll reads until want records came, then checks nothing more comes.
@@ -39,11 +44,7 @@ func readAll(t *testing.T, src sdk.Source, want int) []sdk.Record {
 // an error naming file and offset, and a file that is not gzip comes as
 // one such record; nothing is dropped and no file is read twice.
 func (h Harness) invalidDeadLetter(t *testing.T) {
-	local, remote := h.dir(t)
-	badInput(t, local)
-	src := h.open(t, context.Background(), with(fast, "path", remote, "format", "jsonl", "on.invalid", "dead-letter", "max.downloads", 1), env(), nil)
-	defer src.Close(context.Background())
-	got := readAll(t, src, 6)
+	got := readAll(t, h.openBadInput(t, "dead-letter"), 6)
 	var order []string
 	for _, r := range got {
 		p, _ := r.Headers.Get("file.path")
@@ -71,11 +72,7 @@ func (h Harness) invalidDeadLetter(t *testing.T) {
 // invalidSkip: on.invalid skip drops what does not parse, a file that is
 // not gzip included, and reads on.
 func (h Harness) invalidSkip(t *testing.T) {
-	local, remote := h.dir(t)
-	badInput(t, local)
-	src := h.open(t, context.Background(), with(fast, "path", remote, "format", "jsonl", "on.invalid", "skip", "max.downloads", 1), env(), nil)
-	defer src.Close(context.Background())
-	got := readAll(t, src, 3)
+	got := readAll(t, h.openBadInput(t, "skip"), 3)
 	for _, r := range got {
 		if r.Err != nil {
 			t.Fatalf("a record with an error under on.invalid skip: %v", r.Err)
