@@ -163,7 +163,13 @@ func (b *browser) inspector() {
 		t.Errorf("the Avro record in the inspector: %q", s)
 	}
 	b.shot("topic-avro")
-	since := time.Now().Add(-time.Minute).UTC().Format("2006-01-02T15:04:05")
+	// A datetime-local input drops ":00" seconds from its value, which
+	// SetValue then reads back as a failure: keep the seconds nonzero.
+	t0 := time.Now().Add(-time.Minute).UTC()
+	if t0.Second() == 0 {
+		t0 = t0.Add(-time.Second)
+	}
+	since := t0.Format("2006-01-02T15:04:05")
 	b.do("browse by time", chromedp.SetValue(chromedp.CSS("#time"), since), chromedp.Click(chromedp.CSS("#show-records")))
 	b.poll("records since a minute ago", `(document.querySelector('#records-summary') || {}).textContent?.includes('3 record(s) from partition 0, offset time')`)
 }
