@@ -18,6 +18,11 @@ import (
 // Ack is called from another goroutine than Read and may run while Read blocks
 // (a webhook answers its client on Ack), so a source must allow the two
 // concurrently. ErrEndOfInput may come with a last batch of records.
+//
+// Records belong to the worker from Read until Ack covers their position:
+// the source must not change them meanwhile. Once Ack covered a record, the
+// worker keeps nothing of it (what it stores, it copied), so a source may
+// reuse the memory of its Key and Value for later records.
 type Source interface {
 	Open(ctx context.Context, pos Position) error
 	Read(ctx context.Context) ([]Record, error)

@@ -27,6 +27,7 @@ type chunk struct {
 	ends  []int64
 	arena []byte
 	hdrs  []sdk.Header
+	lend  []byte // the binary value's buffer, from Source.values: back there once the log has it
 }
 
 const (
@@ -378,17 +379,14 @@ func (d *download) run(ctx context.Context, conn FS) error {
 	return d.send(ctx, true)
 }
 
-// readAllSized reads r to its end, at most limit bytes. When the listed
-// size is the number of bytes to come (exact: no decompression), the buffer
-// is that size from the start (plus room to see the end), so a file is
+// readAllSized reads r to its end into buf, at most limit bytes. When the
+// listed size is the number of bytes to come (no decompression), runBinary
+// passes a buf of that capacity (plus room to see the end), so a file is
 // read in place instead of through io.ReadAll's doublings and copies.
-func readAllSized(r io.Reader, size, limit int64, exact bool) ([]byte, error) {
-	var buf bytes.Buffer
-	if exact && size > 0 && size < limit {
-		buf.Grow(int(size) + bytes.MinRead)
-	}
-	_, err := buf.ReadFrom(io.LimitReader(r, limit))
-	return buf.Bytes(), err
+func readAllSized(r io.Reader, buf []byte, limit int64) ([]byte, error) {
+	b := bytes.NewBuffer(buf)
+	_, err := b.ReadFrom(io.LimitReader(r, limit))
+	return b.Bytes(), err
 }
 
 func (d *download) runBinary(ctx context.Context, conn FS) error {
@@ -418,19 +416,29 @@ func (d *download) runBinary(ctx context.Context, conn FS) error {
 		}
 		r = zr
 	}
-	b, err := readAllSized(r, e.Size, d.s.set.binaryMax+1, !d.gzipped())
+	want := bytes.MinRead
+	if !d.gzipped() {
+		want += int(e.Size)
+	}
+	b, err := readAllSized(r, d.s.values.get(want), d.s.set.binaryMax+1)
 	rc.Close()
 	if err != nil {
+		d.s.values.put(b)
 		return err
 	}
 	if int64(len(b)) > d.s.set.binaryMax {
+		d.s.values.put(b)
 		if err := d.badFile(errors.New("more than binary.max.size")); !errors.Is(err, errBadFile) {
 			return err
 		}
 		return d.endBadFile(ctx)
 	}
-	d.cur = chunk{pos: d.cur.pos} // the value is b itself, not a copy
-	d.cur.recs = []sdk.Record{{Value: b, Headers: d.headers(), Timestamp: time.Now()}}
+	d.cur = chunk{pos: d.cur.pos, lend: b} // the value is b itself, not a copy
+	d.cur.recs = []sdk.Record{{Value: b[:len(b):len(b)], Headers: d.headers(), Timestamp: time.Now()}}
 	d.cur.ends = []int64{e.Size}
-	return d.send(ctx, true)
+	if err := d.send(ctx, true); err != nil {
+		d.s.values.put(b)
+		return err
+	}
+	return nil
 }

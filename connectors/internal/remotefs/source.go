@@ -46,6 +46,8 @@ type Source struct {
 	completeMu sync.Mutex // orders writes of the done set to the store
 	actMu      sync.Mutex // one after.read pass at a time
 
+	values valuePool // whole files' buffers (binary), reused after Ack
+
 	oldEpoch string // the epoch before a reset, forgotten at the first Ack
 	retire   bool   // Ack has yet to retire oldEpoch (Ack's goroutine only)
 
@@ -129,6 +131,8 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 		return sdk.Fatal(fmt.Errorf("%s source: %w", s.proto, err))
 	}
 	s.files, s.done, s.seen = map[string]*fileState{}, map[string]doneFile{}, map[string]seenAt{}
+	s.values.forget()
+	s.values.max = s.set.maxDownloads
 	if p.Epoch == "" {
 		if err := s.newEpoch(ctx); err != nil {
 			return err
@@ -399,6 +403,9 @@ func (s *Source) stamp(ctx context.Context, c chunk) error {
 	if c.eof {
 		s.seq++
 		s.finish(c.pos, s.seq)
+		if c.lend != nil {
+			s.values.lend(s.seq, c.lend)
+		}
 	} else {
 		st.pos, st.emitted = c.pos, true
 	}
@@ -439,6 +446,7 @@ func (s *Source) Ack(ctx context.Context, pos sdk.Position) error {
 	moved := p.Seq > s.ackedSeq
 	s.ackedSeq = max(s.ackedSeq, p.Seq)
 	s.mu.Unlock()
+	s.values.release(p.Seq)
 	if moved {
 		s.act(ctx)
 	}
@@ -451,6 +459,7 @@ func (s *Source) Close(context.Context) error {
 		s.cancel()
 		<-s.stopped
 		s.cancel = nil
+		s.values.forget()
 		s.retryMu.Lock()
 		s.retrying = 0
 		s.env.SetGauge("retrying_downloads", 0) // nothing retries once stopped

@@ -176,6 +176,7 @@ func RunSource(t *testing.T, h Harness) {
 	t.Run("after.read delete only after ack", func(t *testing.T) { h.afterRead(t, "delete") })
 	t.Run("after.read move only after ack", func(t *testing.T) { h.afterRead(t, "move:done") })
 	t.Run("binary and recursive", h.binaryRecursive)
+	t.Run("binary buffers are reused only after ack", h.binaryReuse)
 	t.Run("each record owns its headers", h.headersOwned)
 	t.Run("on.change", h.onChange)
 	t.Run("delete removes the stored state", h.deleted)
@@ -477,6 +478,72 @@ func (h Harness) binaryRecursive(t *testing.T) {
 	for p, b := range want {
 		if !bytes.Equal(got[p], b) {
 			t.Fatalf("%s: got %d bytes, want %d", p, len(got[p]), len(b))
+		}
+	}
+	readNone(t, src, 200*time.Millisecond)
+}
+
+// binaryReuse checks that a whole file's buffer is read into again only
+// after Ack covered its record (sdk.Source): records held unacknowledged
+// keep their bytes while more files are read, and acknowledged ones' memory
+// is reused.
+func (h Harness) binaryReuse(t *testing.T) {
+	local, remote := h.dir(t)
+	const files, hold = 12, 6
+	content := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, 64<<10) }
+	for i := range files {
+		os.WriteFile(filepath.Join(local, fmt.Sprintf("f%02d.bin", i)), content(i), 0o644)
+	}
+	src := h.open(t, context.Background(), with(fast, "path", remote, "format", "binary", "max.downloads", 2), env(), nil)
+	defer src.Close(context.Background())
+	var held []sdk.Record
+	next := func() sdk.Record {
+		t.Helper()
+		recs := read(t, src, 10*time.Second)
+		if len(recs) != 1 {
+			t.Fatalf("read %d records, want one per file", len(recs))
+		}
+		return recs[0]
+	}
+	check := func(r sdk.Record) {
+		t.Helper()
+		p, _ := r.Headers.Get("file.path")
+		var i int
+		fmt.Sscanf(path.Base(p), "f%02d.bin", &i)
+		if !bytes.Equal(r.Value, content(i)) {
+			t.Fatalf("%s: the value changed under its record (%q...)", p, r.Value[:8])
+		}
+	}
+	ctx := context.Background()
+	first := []sdk.Record{next(), next()}
+	if err := src.Ack(ctx, first[1].Position); err != nil {
+		t.Fatal(err)
+	}
+	freed := map[*byte]bool{&first[0].Value[0]: true, &first[1].Value[0]: true}
+	// Up to four files (two downloads, two waiting chunks) may have been
+	// read before the Ack; the fifth or sixth after it reuses memory.
+	reused := 0
+	for range hold {
+		r := next()
+		if freed[&r.Value[0]] {
+			reused++
+		}
+		held = append(held, r)
+	}
+	for _, r := range held { // unacknowledged while more files were read
+		check(r)
+	}
+	if reused == 0 {
+		t.Fatal("no acknowledged buffer was read into again")
+	}
+	if err := src.Ack(ctx, held[len(held)-1].Position); err != nil {
+		t.Fatal(err)
+	}
+	for range files - 2 - hold {
+		r := next()
+		check(r)
+		if err := src.Ack(ctx, r.Position); err != nil {
+			t.Fatal(err)
 		}
 	}
 	readNone(t, src, 200*time.Millisecond)
