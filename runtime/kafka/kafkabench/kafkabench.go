@@ -50,6 +50,11 @@ type Result struct {
 	PacedP50Ms  float64 `json:"paced_p50_ms"`
 	PacedP99Ms  float64 `json:"paced_p99_ms"`
 	PacedP999Ms float64 `json:"paced_p999_ms"`
+	// The paced phase's produce requests, from the client's write to the
+	// broker's answer read: what Kafka's producer reports as
+	// request-latency, the linger excluded (which PacedP99Ms includes).
+	PacedRequestP50Ms float64 `json:"paced_request_p50_ms"`
+	PacedRequestP99Ms float64 `json:"paced_request_p99_ms"`
 	// The same with linger 0: what the listener and the log add.
 	PacedNoLingerP50Ms  float64 `json:"paced_linger0_p50_ms"`
 	PacedNoLingerP99Ms  float64 `json:"paced_linger0_p99_ms"`
@@ -150,11 +155,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := l.CreateTopic(ctx, paced, log.TopicConfig{Partitions: o.Partitions}); err != nil {
 		return res, err
 	}
-	lat, err := kafkaPaced(ctx, srv.Addr(), paced, o, values)
+	var reqs requestTimes
+	lat, err := kafkaPaced(ctx, srv.Addr(), paced, o, values, kgo.WithHooks(&reqs))
 	if err != nil {
 		return res, fmt.Errorf("kafka paced: %w", err)
 	}
 	res.PacedP50Ms, res.PacedP99Ms, res.PacedP999Ms = quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 0.999)
+	res.PacedRequestP50Ms, res.PacedRequestP99Ms = quantile(reqs.ms, 0.5), quantile(reqs.ms, 0.99)
 	if lat, err = kafkaPaced(ctx, srv.Addr(), paced, o, values, kgo.ProducerLinger(0)); err != nil {
 		return res, fmt.Errorf("kafka paced, linger 0: %w", err)
 	}
@@ -346,6 +353,22 @@ func kafkaConsume(ctx context.Context, addr, topic string, o Options) (time.Dura
 		d = time.Duration(float64(d) * float64(o.Records) / float64(counted))
 	}
 	return d, nil
+}
+
+// requestTimes collects the round trips of a client's produce requests
+// (kgo.HookBrokerE2E).
+type requestTimes struct {
+	mu sync.Mutex
+	ms []float64
+}
+
+func (r *requestTimes) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
+	if key != 0 || e2e.WriteErr != nil || e2e.ReadErr != nil { // 0: Produce
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ms = append(r.ms, float64(e2e.DurationE2E().Microseconds())/1000)
 }
 
 // kafkaPaced produces PacedRate records/s for 3 s, timing each from Produce

@@ -23,7 +23,7 @@ func TestRun(t *testing.T) {
 	}
 	t.Log(res.JSON())
 	for name, v := range map[string]float64{"produce": res.ProduceRPS, "consume": res.ConsumeRPS, "native produce": res.NativeProduceRPS,
-		"native consume": res.NativeConsumeRPS, "paced p99": res.PacedP99Ms} {
+		"native consume": res.NativeConsumeRPS, "paced p99": res.PacedP99Ms, "paced request p99": res.PacedRequestP99Ms} {
 		if v <= 0 {
 			t.Errorf("%s = %v", name, v)
 		}
