@@ -21,8 +21,9 @@ import (
 //
 // Records belong to the worker from Read until Ack covers their position:
 // the source must not change them meanwhile. Once Ack covered a record, the
-// worker keeps nothing of it (what it stores, it copied), so a source may
-// reuse the memory of its Key and Value for later records.
+// worker keeps nothing of its Key and Value (what it stores, it copied), so
+// a source may reuse their memory for later records. Positions are not
+// covered: the worker keeps the last one it acknowledged.
 type Source interface {
 	Open(ctx context.Context, pos Position) error
 	Read(ctx context.Context) ([]Record, error)
