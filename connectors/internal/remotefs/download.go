@@ -314,7 +314,9 @@ func (d *download) send(ctx context.Context, eof bool) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	d.cur = chunk{pos: c.pos}
+	// The next chunk's values go on in what is left of the arena: the
+	// records sent never grow into it (their slices are capped).
+	d.cur = chunk{pos: c.pos, arena: c.arena[len(c.arena):]}
 	return nil
 }
 
