@@ -110,6 +110,7 @@ type metrics struct {
 	connections  prometheus.Gauge
 	records      *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
+	readAhead    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -127,6 +128,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records produced and fetched over the Kafka protocol."}, []string{"direction"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_kafka_auth_failures_total",
 			Help: "Failed Kafka authentications, by SASL mechanism (none: a request before authenticating; unsupported: an unknown mechanism)."}, []string{"mechanism"}),
+		readAhead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_kafka_fetch_read_ahead_total",
+			Help: "Fetches that found an answer read ahead for them: used (the consumer continued where its last answer ended) or discarded (it asked for other offsets)."}, []string{"result"}),
 	}
 	if reg != nil {
 		// A second server in one process (tests, a restart in place)
@@ -137,6 +140,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.connections = register(reg, m.connections)
 		m.records = register(reg, m.records)
 		m.authFailures = register(reg, m.authFailures)
+		m.readAhead = register(reg, m.readAhead)
 	}
 	return m
 }

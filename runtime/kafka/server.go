@@ -90,6 +90,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+
+	aheadBytes *semaphore.Weighted // what read-ahead answers may hold, all connections together
 }
 
 // New returns a server on l; Start listens.
@@ -100,7 +102,8 @@ func New(l *log.Log, opts Options) *Server {
 	if opts.ClusterID == "" {
 		opts.ClusterID = "braid"
 	}
-	s := &Server{log: l, opts: opts, logger: opts.Logger.With("component", "kafka"), conns: map[net.Conn]struct{}{}}
+	s := &Server{log: l, opts: opts, logger: opts.Logger.With("component", "kafka"), conns: map[net.Conn]struct{}{},
+		aheadBytes: semaphore.NewWeighted(maxAheadBytes)}
 	s.m = newMetrics(opts.Registerer)
 	s.producers = newProducers(l, s.logger)
 	s.groups = newGroups(l, s.logger, s)
@@ -298,7 +301,7 @@ type reply struct {
 func (cn *conn) serve() {
 	defer cn.c.Close()
 	defer cn.cancel()
-	defer cn.fetch.close()
+	defer cn.fetch.close(cn.s)
 	replies := make(chan reply, maxInFlight)
 	done := make(chan struct{})
 	go func() {
@@ -476,6 +479,9 @@ func (cn *conn) write(replies <-chan reply) {
 		if _, err := cn.c.Write(buf); err != nil {
 			broken = true
 			_ = cn.c.Close()
+		}
+		if fr, ok := resp.(*kmsg.FetchResponse); ok {
+			putBatchBufs(fr)
 		}
 		if cap(buf) > 4<<20 {
 			buf = nil // do not keep a big fetch's buffer per connection
