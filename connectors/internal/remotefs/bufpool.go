@@ -10,14 +10,18 @@ import "sync"
 // overwrites it (as long as the transfer itself on loopback) and the
 // garbage collector must then reclaim.
 //
-// At most max buffers wait free; buffers still with the worker are lent,
-// in the order of the seq of the position that releases them.
+// At most max buffers and maxFreeBytes wait free (an idle source keeps no
+// more); buffers still with the worker are lent, in the order of the seq of
+// the position that releases them.
 type valuePool struct {
-	mu   sync.Mutex
-	max  int
-	free [][]byte
-	lent []lentBuf
+	mu        sync.Mutex
+	max       int
+	free      [][]byte
+	freeBytes int
+	lent      []lentBuf
 }
+
+const maxFreeBytes = 64 << 20
 
 type lentBuf struct {
 	seq int64
@@ -37,6 +41,7 @@ func (p *valuePool) get(n int) []byte {
 	if best >= 0 {
 		b := p.free[best]
 		p.free = append(p.free[:best], p.free[best+1:]...)
+		p.freeBytes -= cap(b)
 		p.mu.Unlock()
 		return b[:0]
 	}
@@ -44,7 +49,8 @@ func (p *valuePool) get(n int) []byte {
 	return make([]byte, 0, n)
 }
 
-// put makes b free again; when max are free already, the smallest goes.
+// put makes b free again; when max are free already, the smallest goes,
+// and a buffer that would take the free ones past maxFreeBytes is dropped.
 func (p *valuePool) put(b []byte) {
 	if cap(b) == 0 {
 		return
@@ -56,7 +62,10 @@ func (p *valuePool) put(b []byte) {
 
 func (p *valuePool) putLocked(b []byte) {
 	if len(p.free) < p.max {
-		p.free = append(p.free, b)
+		if p.freeBytes+cap(b) <= maxFreeBytes {
+			p.free = append(p.free, b)
+			p.freeBytes += cap(b)
+		}
 		return
 	}
 	small := 0
@@ -65,8 +74,9 @@ func (p *valuePool) putLocked(b []byte) {
 			small = i
 		}
 	}
-	if cap(b) > cap(p.free[small]) {
+	if d := cap(b) - cap(p.free[small]); d > 0 && p.freeBytes+d <= maxFreeBytes {
 		p.free[small] = b
+		p.freeBytes += d
 	}
 }
 

@@ -108,7 +108,9 @@ func NewSource(cfg sdk.Config, env sdk.Env, proto string, dial Dialer) *Source {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Source{set: newSourceSettings(cfg), dial: dial, log: logger, store: env.Store, env: env, proto: proto}
+	s := &Source{set: newSourceSettings(cfg), dial: dial, log: logger, store: env.Store, env: env, proto: proto}
+	s.values.max = s.set.maxDownloads
+	return s
 }
 
 // Store keys: the epoch in use, the one a reset started (until its first
@@ -132,7 +134,6 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 	}
 	s.files, s.done, s.seen = map[string]*fileState{}, map[string]doneFile{}, map[string]seenAt{}
 	s.values.forget()
-	s.values.max = s.set.maxDownloads
 	if p.Epoch == "" {
 		if err := s.newEpoch(ctx); err != nil {
 			return err
