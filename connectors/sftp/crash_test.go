@@ -23,14 +23,7 @@ func TestCrashSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test builds and runs the binary; skipped with -short")
 	}
-	// The 100 files × 10,000 lines; under the race detector (make
-	// test, CI) the test's own SFTP server is several times slower, and
-	// 3,000 lines a file keep the test within its budget with every kill
-	// still landing mid-file in several files.
-	files, lines := 100, 10_000
-	if raceEnabled {
-		lines = 3000
-	}
+	files, lines := 100, 10_000 // the issue's
 	ts := startServer(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
@@ -90,15 +83,29 @@ sinks:
 	}
 	var logs []*syncBuffer
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
+	// The first run dies while it starts and lists; the others once the
+	// sink has passed about a quarter, a half and three quarters of the
+	// lines (a random point around each), so every kill lands while the
+	// source is reading, mid-file in several files, however fast it reads.
 	for kill := range 4 {
 		cmd, log := start()
 		logs = append(logs, log)
-		wait := 500*time.Millisecond + time.Duration(rng.Int64N(int64(1500*time.Millisecond)))
-		time.Sleep(wait) // the random moment of the crash, not synchronisation
+		began := time.Now()
+		if kill == 0 {
+			time.Sleep(50*time.Millisecond + time.Duration(rng.Int64N(int64(300*time.Millisecond)))) // the random moment of the crash
+		} else {
+			target := files*lines*kill/4 - files*lines/10 + rng.IntN(files*lines/5)
+			for deadline := time.Now().Add(60 * time.Second); len(sinkLines(t, out)) < target; {
+				if time.Now().After(deadline) {
+					t.Fatalf("run %d: the sink did not reach %d lines in 60 s\nlog:\n%s", kill+1, target, log.String())
+				}
+				time.Sleep(10 * time.Millisecond) // polling interval, with the deadline
+			}
+		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		left, _ := os.ReadDir(in)
-		t.Logf("killed run %d after %s: %d lines in the sink, %d files not yet deleted", kill+1, wait.Round(time.Millisecond), len(sinkLines(t, out)), len(left))
+		t.Logf("killed run %d after %s: %d lines in the sink, %d files not yet deleted", kill+1, time.Since(began).Round(time.Millisecond), len(sinkLines(t, out)), len(left))
 	}
 	cmd, log := start()
 	logs = append(logs, log)

@@ -1,5 +1,0 @@
-//go:build !race
-
-package sftp
-
-const raceEnabled = false
