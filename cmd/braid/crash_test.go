@@ -25,23 +25,29 @@ func buildBraid(t *testing.T) string {
 	return bin
 }
 
-// TestCrashSafety kills `braid run` with SIGKILL at random moments during a
-// 200,000-line file → log → file copy, restarts it each time, and checks that
+// TestCrashSafety kills `braid run` with SIGKILL at random points during a
+// 1,000,000-line file → log → file copy, restarts it each time, and checks that
 // every input line reached the sink exactly once.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs the binary for about a minute; skipped with -short")
 	}
-	crashSafety(t, buildBraid(t), "file", "file", nil, nil)
+	crashSafety(t, buildBraid(t), "file", "file", 1, nil, nil)
 }
 
-const crashLines = 200_000
+// crashLines lines of crashLineLen bytes: enough that a run takes a few
+// seconds, so kills tied to progress land mid-copy.
+const (
+	crashLines   = 1_000_000
+	crashLineLen = len("line-0000000 ") + 40 + 1
+)
 
 // crashSafety runs the crash test with the given source and sink
-// connectors; extra are more flags of braid run; beforeFinal, when set,
+// connectors, the kills spread over the first share of the lines; extra
+// are more flags of braid run; beforeFinal, when set,
 // runs before the final uninterrupted run, given the run's flags and the
 // sink's directory.
-func crashSafety(t *testing.T, bin, source, sink string, extra []string, beforeFinal func(args []string, out string)) {
+func crashSafety(t *testing.T, bin, source, sink string, share float64, extra []string, beforeFinal func(args []string, out string)) {
 	t.Helper()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "input.txt")
@@ -72,9 +78,7 @@ sinks:
 		t.Fatal(err)
 	}
 	args := append([]string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--watch=false", "--log-level", "warn"}, extra...)
-	killRepeatedly(t, bin, args, 5, 150*time.Millisecond, 450*time.Millisecond, func() string {
-		return fmt.Sprintf("%d lines in the sink", len(readSinkLines(t, out)))
-	})
+	killRepeatedly(t, bin, args, 5, crashLines, share, "lines in the sink", func() int { return sinkBytes(t, out) / crashLineLen })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append(args, "--once")...)
@@ -105,9 +109,13 @@ sinks:
 	}
 }
 
-// killRepeatedly runs braid with args n times and SIGKILLs each run at a
-// random moment between least and least+spread, logging progress() after each.
-func killRepeatedly(t *testing.T, bin string, args []string, n int, least, spread time.Duration, progress func() string) {
+// killRepeatedly runs braid with args n times and SIGKILLs each run: the
+// first at a random moment of its start-up, each other once progress()
+// (of total) has passed a random point around its part of the first share
+// of total (k/n of it for the k-th) and moved during the run, so every kill
+// lands while the run works however fast it works. It logs what progress
+// says after each kill, in unit.
+func killRepeatedly(t *testing.T, bin string, args []string, n, total int, share float64, unit string, progress func() int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for kill := 0; kill < n; kill++ {
@@ -116,12 +124,44 @@ func killRepeatedly(t *testing.T, bin string, args []string, n int, least, sprea
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		wait := least + time.Duration(rng.Int64N(int64(spread)))
-		time.Sleep(wait) // the random moment of the crash, not synchronisation
+		began, from := time.Now(), progress()
+		if kill == 0 {
+			time.Sleep(50*time.Millisecond + time.Duration(rng.Int64N(int64(300*time.Millisecond)))) // the random moment of the crash
+		} else {
+			part := int(float64(total) * share / float64(n))
+			target := max(part*(2*kill-1)/2+rng.IntN(max(part, 1)), from+1)
+			for deadline := time.Now().Add(60 * time.Second); progress() < target; {
+				if time.Now().After(deadline) {
+					_ = cmd.Process.Kill()
+					t.Fatalf("run %d: %d of %d %s after 60 s, waiting for %d", kill+1, progress(), total, unit, target)
+				}
+				time.Sleep(10 * time.Millisecond) // polling interval, with the deadline
+			}
+		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
-		t.Logf("killed run %d after %s; %s so far", kill+1, wait.Round(time.Millisecond), progress())
+		t.Logf("killed run %d after %s; %d of %d %s so far", kill+1, time.Since(began).Round(time.Millisecond), progress(), total, unit)
 	}
+}
+
+// sinkBytes is the size of every finished sink file: a cheap count of
+// fixed-length lines.
+func sinkBytes(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			n += int(info.Size())
+		}
+	}
+	return n
 }
 
 // readSinkLines reads every finished (not hidden, not temporary) sink file.
