@@ -84,17 +84,18 @@ sinks:
 	var logs []*syncBuffer
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
 	// The first run dies while it starts and lists; the others once the
-	// sink has passed about a quarter, a half and three quarters of the
-	// lines (a random point around each), so every kill lands while the
-	// source is reading, mid-file in several files, however fast it reads.
+	// sink has passed a random point around a fifth, two fifths and three
+	// fifths of the lines and moved during the run (the sink grows a flush
+	// at a time), so every kill lands while the source is reading, mid-file
+	// in several files, however fast it reads.
 	for kill := range 4 {
 		cmd, log := start()
 		logs = append(logs, log)
-		began := time.Now()
+		began, from := time.Now(), len(sinkLines(t, out))
 		if kill == 0 {
 			time.Sleep(50*time.Millisecond + time.Duration(rng.Int64N(int64(300*time.Millisecond)))) // the random moment of the crash
 		} else {
-			target := files*lines*kill/4 - files*lines/10 + rng.IntN(files*lines/5)
+			target := max(files*lines*kill/5-files*lines/10+rng.IntN(files*lines/5), from+1)
 			for deadline := time.Now().Add(60 * time.Second); len(sinkLines(t, out)) < target; {
 				if time.Now().After(deadline) {
 					t.Fatalf("run %d: the sink did not reach %d lines in 60 s\nlog:\n%s", kill+1, target, log.String())
