@@ -225,62 +225,9 @@ func (s *Server) fetch(cn *conn, req *kmsg.FetchRequest) func() kmsg.Response {
 		if req.Version < 3 || budget <= 0 {
 			budget = 50 << 20
 		}
-		var parts []*fetchPart
-		for _, t := range req.Topics {
-			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewFetchResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
-				rp.RecordBatches = []byte{} // empty, never null
-				rt.Partitions = append(rt.Partitions, rp)
-				maxBytes := int(p.PartitionMaxBytes)
-				if maxBytes <= 0 {
-					maxBytes = 1 << 20 // Kafka's max.partition.fetch.bytes default
-				}
-				parts = append(parts, &fetchPart{k: tp{t.Topic, p.Partition}, offset: p.FetchOffset, maxBytes: maxBytes})
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		i := 0
-		for ti := range resp.Topics {
-			for pi := range resp.Topics[ti].Partitions {
-				parts[i].rp = &resp.Topics[ti].Partitions[pi]
-				i++
-			}
-		}
+		parts := answerParts(req, resp)
 		maxAnswer := budget
-		pre := cn.fetch.takeAhead(s)
-		switch {
-		case pre == nil:
-		case pre.matches(parts):
-			s.m.readAhead.WithLabelValues("used").Inc()
-		default:
-			s.m.readAhead.WithLabelValues("discarded").Inc()
-			pre = nil
-		}
-		// Position the readers of the partitions this server leads.
-		v := s.cl.current()
-		total := 0
-		for _, fp := range parts {
-			if !v.leads(fp.k.topic, fp.k.part) {
-				notLeader(v, fp)
-				continue
-			}
-			if pre != nil {
-				a := pre.parts[fp.k]
-				fp.cr, fp.enc, fp.encN, fp.size = a.cr, a.enc, a.encN, a.size
-				total += a.size
-				continue
-			}
-			cr, err := cn.fetch.reader(ctx, fp.k, fp.offset)
-			if err != nil {
-				fetchError(fp, err)
-				continue
-			}
-			fp.cr = cr
-		}
+		total := s.position(ctx, cn, parts)
 		budget -= total
 		if total == 0 {
 			total = s.sweep(ctx, parts, &budget)
@@ -313,6 +260,73 @@ func (s *Server) fetch(cn *conn, req *kmsg.FetchRequest) func() kmsg.Response {
 		}
 		return resp
 	}
+}
+
+// answerParts lays out the answer's partitions, empty, and what each of
+// them asks for.
+func answerParts(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []*fetchPart {
+	var parts []*fetchPart
+	for _, t := range req.Topics {
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			rp.RecordBatches = []byte{} // empty, never null
+			rt.Partitions = append(rt.Partitions, rp)
+			maxBytes := int(p.PartitionMaxBytes)
+			if maxBytes <= 0 {
+				maxBytes = 1 << 20 // Kafka's max.partition.fetch.bytes default
+			}
+			parts = append(parts, &fetchPart{k: tp{t.Topic, p.Partition}, offset: p.FetchOffset, maxBytes: maxBytes})
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	i := 0
+	for ti := range resp.Topics {
+		for pi := range resp.Topics[ti].Partitions {
+			parts[i].rp = &resp.Topics[ti].Partitions[pi]
+			i++
+		}
+	}
+	return parts
+}
+
+// position gives each partition this server leads its reader at the
+// fetch's offset: the read-ahead's, with what it read, when that is the
+// answer to this fetch. It returns the bytes read ahead.
+func (s *Server) position(ctx context.Context, cn *conn, parts []*fetchPart) int {
+	pre := cn.fetch.takeAhead(s)
+	switch {
+	case pre == nil:
+	case pre.matches(parts):
+		s.m.readAhead.WithLabelValues("used").Inc()
+	default:
+		s.m.readAhead.WithLabelValues("discarded").Inc()
+		pre = nil
+	}
+	v := s.cl.current()
+	total := 0
+	for _, fp := range parts {
+		if !v.leads(fp.k.topic, fp.k.part) {
+			notLeader(v, fp)
+			continue
+		}
+		if pre != nil {
+			a := pre.parts[fp.k]
+			fp.cr, fp.enc, fp.encN, fp.size = a.cr, a.enc, a.encN, a.size
+			total += a.size
+			continue
+		}
+		cr, err := cn.fetch.reader(ctx, fp.k, fp.offset)
+		if err != nil {
+			fetchError(fp, err)
+			continue
+		}
+		fp.cr = cr
+	}
+	return total
 }
 
 // readAhead starts reading the answer to the fetch that follows parts'
