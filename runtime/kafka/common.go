@@ -111,6 +111,7 @@ type metrics struct {
 	records      *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
 	readAhead    *prometheus.CounterVec
+	longPolls    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -130,6 +131,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Failed Kafka authentications, by SASL mechanism (none: a request before authenticating; unsupported: an unknown mechanism)."}, []string{"mechanism"}),
 		readAhead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_kafka_fetch_read_ahead_total",
 			Help: "Fetches that found an answer read ahead for them: used (the consumer continued where its last answer ended) or discarded (it asked for other offsets)."}, []string{"result"}),
+		longPolls: prometheus.NewGauge(prometheus.GaugeOpts{Name: "braid_kafka_fetch_long_polls",
+			Help: "Fetches waiting for records now (long polls up to the client's max wait)."}),
 	}
 	if reg != nil {
 		// A second server in one process (tests, a restart in place)
@@ -141,6 +144,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.records = register(reg, m.records)
 		m.authFailures = register(reg, m.authFailures)
 		m.readAhead = register(reg, m.readAhead)
+		m.longPolls = register(reg, m.longPolls)
 	}
 	return m
 }

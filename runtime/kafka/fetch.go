@@ -396,6 +396,8 @@ func (fp *fetchPart) take(recs []log.Record) int {
 // longPoll waits up to wait for any partition to have records; the first
 // to get some ends the wait of the others.
 func (s *Server) longPoll(ctx context.Context, parts []*fetchPart, budget int, wait time.Duration) int {
+	s.m.longPolls.Inc()
+	defer s.m.longPolls.Dec()
 	pctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var wg sync.WaitGroup
