@@ -78,7 +78,7 @@ sinks:
 		t.Fatal(err)
 	}
 	args := append([]string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--watch=false", "--log-level", "warn"}, extra...)
-	killRepeatedly(t, bin, args, 5, crashLines, share, "lines in the sink", func() int { return sinkBytes(t, out) / crashLineLen })
+	killRepeatedly(t, bin, filepath.Join(dir, "data"), args, 5, crashLines, share, "lines in the sink", func() int { return sinkBytes(t, out) / crashLineLen })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append(args, "--once")...)
@@ -109,13 +109,14 @@ sinks:
 	}
 }
 
-// killRepeatedly runs braid with args n times and SIGKILLs each run: the
-// first at a random moment of its start-up, each other once progress()
-// (of total) has passed a random point around its part of the first share
-// of total (k/n of it for the k-th) and moved during the run, so every kill
+// killRepeatedly runs braid with args (its data in dataDir) n times and
+// SIGKILLs each run: the first in the middle of its start-up, once the
+// embedded JetStream has created its store; each other once progress() (of
+// total) has passed a random point around its part of the first share of
+// total (k/n of it for the k-th) and moved during the run, so every kill
 // lands while the run works however fast it works. It logs what progress
 // says after each kill, in unit.
-func killRepeatedly(t *testing.T, bin string, args []string, n, total int, share float64, unit string, progress func() int) {
+func killRepeatedly(t *testing.T, bin, dataDir string, args []string, n, total int, share float64, unit string, progress func() int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for kill := 0; kill < n; kill++ {
@@ -124,19 +125,17 @@ func killRepeatedly(t *testing.T, bin string, args []string, n, total int, share
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = cmd.Process.Kill() }) // when a wait below fails
 		began, from := time.Now(), progress()
 		if kill == 0 {
-			time.Sleep(50*time.Millisecond + time.Duration(rng.Int64N(int64(300*time.Millisecond)))) // the random moment of the crash
+			waitFor(t, "the first run's JetStream store", func() bool {
+				_, err := os.Stat(filepath.Join(dataDir, "jetstream"))
+				return err == nil
+			})
 		} else {
 			part := int(float64(total) * share / float64(n))
 			target := max(part*(2*kill-1)/2+rng.IntN(max(part, 1)), from+1)
-			for deadline := time.Now().Add(60 * time.Second); progress() < target; {
-				if time.Now().After(deadline) {
-					_ = cmd.Process.Kill()
-					t.Fatalf("run %d: %d of %d %s after 60 s, waiting for %d", kill+1, progress(), total, unit, target)
-				}
-				time.Sleep(10 * time.Millisecond) // polling interval, with the deadline
-			}
+			waitFor(t, fmt.Sprintf("run %d to have %d %s", kill+1, target, unit), func() bool { return progress() >= target })
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()

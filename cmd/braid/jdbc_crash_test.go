@@ -66,7 +66,7 @@ sinks:
 	// run takes its tasks' leases back at once.
 	args := []string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--watch=false",
 		"--log-level", "warn"}
-	killRepeatedly(t, bin, args, 5, rows, 1, "rows in the target", func() int { return countRows(pg, dst) })
+	killRepeatedly(t, bin, filepath.Join(dir, "data"), args, 5, rows, 1, "rows in the target", func() int { return countRows(pg, dst) })
 	// The final run serves the API, so the test knows when it is up (and
 	// handles SIGINT) before it signals it.
 	addr, err := freeLoopbackAddr()

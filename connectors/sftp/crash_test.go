@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/braidhq/braid/connectors/internal/remotefs/remotefstest"
 )
 
 // TestCrashSIGKILL copies files from the test's SFTP server into the log and
@@ -70,7 +72,8 @@ sinks:
 	if err := os.WriteFile(pipeline, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"run", "-f", pipeline, "--data-dir", filepath.Join(dir, "data"), "--http", "", "--kafka", "off",
+	data := filepath.Join(dir, "data")
+	args := []string{"run", "-f", pipeline, "--data-dir", data, "--http", "", "--kafka", "off",
 		"--watch=false", "--log-level", "info"}
 	start := func() (*exec.Cmd, *syncBuffer) {
 		cmd, log := exec.Command(bin, args...), &syncBuffer{}
@@ -83,25 +86,26 @@ sinks:
 	}
 	var logs []*syncBuffer
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
-	// The first run dies while it starts and lists; the others once the
-	// sink has passed a random point around a fifth, two fifths and three
-	// fifths of the lines and moved during the run (the sink grows a flush
-	// at a time), so every kill lands while the source is reading, mid-file
-	// in several files, however fast it reads.
+	// The first run dies in the middle of its start-up, once the embedded
+	// JetStream has created its store; the others once the sink has passed
+	// a random point around a fifth, two fifths and three fifths of the
+	// lines and moved during the run (the sink grows a flush at a time), so
+	// every kill lands while the source is reading, mid-file in several
+	// files, however fast it reads.
 	for kill := range 4 {
 		cmd, log := start()
 		logs = append(logs, log)
+		t.Cleanup(func() { _ = cmd.Process.Kill() }) // when a wait below fails
 		began, from := time.Now(), len(sinkLines(t, out))
 		if kill == 0 {
-			time.Sleep(50*time.Millisecond + time.Duration(rng.Int64N(int64(300*time.Millisecond)))) // the random moment of the crash
+			remotefstest.WaitFor(t, 20*time.Second, "the first run's JetStream store", func() bool {
+				_, err := os.Stat(filepath.Join(data, "jetstream"))
+				return err == nil
+			})
 		} else {
 			target := max(files*lines*kill/5-files*lines/10+rng.IntN(files*lines/5), from+1)
-			for deadline := time.Now().Add(60 * time.Second); len(sinkLines(t, out)) < target; {
-				if time.Now().After(deadline) {
-					t.Fatalf("run %d: the sink did not reach %d lines in 60 s\nlog:\n%s", kill+1, target, log.String())
-				}
-				time.Sleep(10 * time.Millisecond) // polling interval, with the deadline
-			}
+			remotefstest.WaitFor(t, 60*time.Second, fmt.Sprintf("run %d to put %d lines in the sink", kill+1, target),
+				func() bool { return len(sinkLines(t, out)) >= target })
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()

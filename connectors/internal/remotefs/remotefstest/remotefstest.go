@@ -104,8 +104,8 @@ func readNone(t *testing.T, src sdk.Source, d time.Duration) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+// WaitFor polls cond until it holds or the deadline passes.
+func WaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -399,7 +399,7 @@ func (h Harness) readySuffix(t *testing.T) {
 	if err := src.Ack(context.Background(), recs[len(recs)-1].Position); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "file and marker deleted", func() bool {
+	WaitFor(t, 5*time.Second, "file and marker deleted", func() bool {
 		return !exists(filepath.Join(local, "prices.csv")) && !exists(filepath.Join(local, "prices.csv.done"))
 	})
 }
@@ -438,7 +438,7 @@ func (h Harness) afterRead(t *testing.T, policy string) {
 	if err := src.Ack(context.Background(), again[len(again)-1].Position); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "after.read "+policy, func() bool { return !exists(name) })
+	WaitFor(t, 5*time.Second, "after.read "+policy, func() bool { return !exists(name) })
 	if policy == "move:done" && !exists(filepath.Join(local, "done", "a.txt")) {
 		t.Fatal("the file was not moved into done/")
 	}
