@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/braidhq/braid/connectors/builtin"
@@ -47,9 +48,19 @@ type runFlags struct {
 func newRunCmd(g *globalFlags) *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
-		Use:   "run [-f pipeline.yaml]",
+		Use:   "run [-f] [pipeline.yaml]",
 		Short: "Run pipelines on the embedded log (or an external NATS cluster) until interrupted",
-		Args:  cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			switch {
+			case len(args) > 1:
+				return fmt.Errorf("one pipeline file per run, got %d: %s", len(args), strings.Join(args, " "))
+			case len(args) == 1 && f.file != "" && f.file != args[0]:
+				return fmt.Errorf("two pipeline files, -f %s and %s: name one", f.file, args[0])
+			case len(args) == 1:
+				f.file = args[0] // braid run pipeline.yaml, as braid lint takes it
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := g.logger()
 			if err != nil {
